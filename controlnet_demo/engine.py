@@ -1,0 +1,235 @@
+"""The denoising engine: a request in, images out, with the ControlNet residuals added the paper's way.
+
+A compact loop over diffusers components (the same text encoding, latents, schedulers and VAE as the stock
+StableDiffusionControlNetPipeline, which it equals in "balanced" mode), owning what the stock pipeline lacks:
+per-connection scales, control on the conditional CFG branch only, region masks, and not running a
+ControlNet at all outside its start/end window. No gradio here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from .errors import GenerationCancelled, GenerationTimeout
+
+NUM_CONNECTIONS = 13  # 12 encoder skip connections + the middle block
+
+
+# --- control modes: how a unit's strength becomes the 13 connection scales, and which CFG branch gets them ---
+
+
+def _ramp(strength: float, sizes: list[int]) -> list[float]:
+    # official ControlNet "guess mode" scales: the deepest connection full, each shallower one x0.825
+    return [strength * 0.825 ** float(NUM_CONNECTIONS - 1 - i) for i in range(len(sizes))]
+
+
+def _resolution_weights(strength: float, sizes: list[int]) -> list[float]:
+    # the paper's CFG resolution weighting: w_i = 64 / h_i at 512x512, i.e. (largest latent size) / h_i
+    return [strength * sizes[0] / h for h in sizes]
+
+
+@dataclass(frozen=True)
+class ControlMode:
+    label: str
+    scales: Callable[[float, list[int]], list[float]]
+    cond_branch_only: bool
+
+
+CONTROL_MODES: dict[str, ControlMode] = {
+    "balanced": ControlMode("Balanced", lambda s, sizes: [s] * len(sizes), False),
+    "prompt": ControlMode("My prompt is more important", _ramp, False),
+    "control": ControlMode("ControlNet is more important", _ramp, True),
+    "cfg_resolution": ControlMode("CFG resolution weighting (paper)", _resolution_weights, True),
+}
+
+
+@dataclass
+class ControlUnit:
+    """One condition of a request; `image` is the control map at the output size, uint8 RGB (H, W, 3)."""
+
+    condition: str
+    image: np.ndarray
+    strength: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+    mode: str = "balanced"
+    mask: np.ndarray | None = None  # (H, W) in [0, 1]: where this condition applies
+
+
+@dataclass
+class Request:
+    prompt: str
+    units: list[ControlUnit]
+    negative_prompt: str = ""
+    steps: int = 20
+    guidance_scale: float = 7.5
+    seed: int = 0
+    num_images: int = 1
+    width: int = 512
+    height: int = 512
+    scheduler: str = "UniPC"
+
+
+@dataclass
+class Result:
+    images: np.ndarray  # (B, H, W, 3) float in [0, 1]
+    seeds: list[int]
+    residual_norms: dict[str, list[float]] = field(default_factory=dict)  # unit label -> 13 mean |residual|
+    controlnet_calls: int = 0
+    seconds: float = 0.0
+
+    def pil_images(self) -> list[Image.Image]:
+        return [Image.fromarray((im * 255).round().astype(np.uint8)) for im in self.images]
+
+
+def _scheduler_table():
+    from diffusers import (
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        UniPCMultistepScheduler,
+    )
+
+    return {
+        "UniPC": (UniPCMultistepScheduler, {}),
+        "DPM++ 2M Karras": (DPMSolverMultistepScheduler, {"use_karras_sigmas": True}),
+        "Euler a": (EulerAncestralDiscreteScheduler, {}),
+        "Euler": (EulerDiscreteScheduler, {}),
+        "DDIM": (DDIMScheduler, {}),
+    }
+
+
+SCHEDULERS = ("UniPC", "DPM++ 2M Karras", "Euler a", "Euler", "DDIM")
+
+
+def make_scheduler(name: str, base_config):
+    """A fresh scheduler per request: diffusers schedulers keep per-run state and are not thread-safe."""
+    cls, extra = _scheduler_table()[name]
+    return cls.from_config(base_config, **extra)
+
+
+class Engine:
+    """Runs requests on a ModelStore, one at a time (they share the device and the resident weights)."""
+
+    def __init__(self, store):
+        self.store = store
+        self._lock = threading.Lock()
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        request: Request,
+        on_step: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        deadline: float | None = None,
+    ) -> Result:
+        with self._lock:
+            return self._generate(request, on_step, should_stop, deadline)
+
+    def _generate(self, req: Request, on_step, should_stop, deadline) -> Result:
+        started = time.perf_counter()
+        pipe = self.store.base
+        nets = [self.store.controlnet(u.condition) for u in req.units]
+        device, dtype = self.store.device, self.store.dtype
+        do_cfg = req.guidance_scale > 1.0 and pipe.unet.config.time_cond_proj_dim is None
+        batch = req.num_images
+
+        # 1. text: [negative, positive] when CFG is on, as in the stock pipeline
+        positive, negative = pipe.encode_prompt(req.prompt, device, batch, do_cfg, req.negative_prompt)
+        text = torch.cat([negative, positive]) if do_cfg else positive  # (2B or B, 77, D)
+
+        # 2. control maps -> (B, 3, H, W) in [0, 1]; masks -> (1, 1, H, W)
+        conds = [self._control_tensor(pipe, u, batch, nets[k].dtype) for k, u in enumerate(req.units)]
+        masks = [None if u.mask is None else torch.as_tensor(u.mask, dtype=dtype, device=device)[None, None] for u in req.units]
+
+        # 3. timesteps, on a scheduler of this request's own
+        scheduler = make_scheduler(req.scheduler, pipe.scheduler.config)  # pipe.scheduler is never replaced
+        scheduler.set_timesteps(req.steps, device=device)
+        timesteps = scheduler.timesteps
+        n = len(timesteps)
+
+        # 4. latents: one CPU generator per image, seeds seed, seed+1, ... (each image reproducible alone)
+        seeds = [req.seed + i for i in range(batch)]
+        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        shape = (batch, pipe.unet.config.in_channels, req.height // pipe.vae_scale_factor, req.width // pipe.vae_scale_factor)
+        latents = randn_tensor(shape, generator=generators, device=device, dtype=text.dtype) * scheduler.init_noise_sigma
+        accepts = inspect.signature(scheduler.step).parameters
+        step_kwargs = {k: v for k, v in (("eta", 0.0), ("generator", generators)) if k in accepts}
+
+        norms = [torch.zeros(NUM_CONNECTIONS, dtype=torch.float32, device=device) for _ in req.units]
+        calls = 0
+        # 5. denoising loop
+        for i, t in enumerate(timesteps):
+            if should_stop is not None and should_stop():
+                raise GenerationCancelled("Stopped.")
+            if deadline is not None and time.monotonic() > deadline:
+                raise GenerationTimeout(f"The request ran past the server's time limit after {i} of {n} steps.")
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if do_cfg else latents, t)
+
+            down, mid = None, None
+            for k, (unit, net) in enumerate(zip(req.units, nets)):
+                # outside its window a ControlNet is not run at all (stock pipelines run it and multiply by 0)
+                if i / n < unit.start or (i + 1) / n > unit.end or unit.strength == 0:
+                    continue
+                res = self._residuals(net, unit, conds[k], masks[k], model_input, latents, t, text, do_cfg)
+                calls += 1
+                for j, r in enumerate(res):
+                    norms[k][j] += r.detach().abs().mean().float()
+                down = res[:-1] if down is None else [a + b for a, b in zip(down, res[:-1])]
+                mid = res[-1] if mid is None else mid + res[-1]
+
+            noise = pipe.unet(
+                model_input, t, encoder_hidden_states=text,
+                down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False,
+            )[0]
+            if do_cfg:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + req.guidance_scale * (cond - uncond)
+            latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
+            if on_step is not None:
+                on_step(i + 1, n)
+
+        # 6. decode
+        image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False, generator=generators)[0]
+        images = pipe.image_processor.postprocess(image, output_type="np", do_denormalize=[True] * batch)
+        residual_norms = {
+            f"{k + 1}. {u.condition}": (norms[k] / n).tolist() for k, u in enumerate(req.units)
+        }
+        return Result(images, seeds, residual_norms, calls, time.perf_counter() - started)
+
+    def _control_tensor(self, pipe, unit: ControlUnit, batch: int, dtype) -> torch.Tensor:
+        from diffusers.image_processor import VaeImageProcessor
+
+        processor = VaeImageProcessor(vae_scale_factor=pipe.vae_scale_factor, do_convert_rgb=True, do_normalize=False)
+        image = processor.preprocess(Image.fromarray(unit.image), height=unit.image.shape[0], width=unit.image.shape[1])
+        return image.to(torch.float32).repeat_interleave(batch, dim=0).to(self.store.device, dtype)
+
+    @staticmethod
+    def _residuals(net, unit, cond, mask, model_input, latents, t, text, do_cfg) -> list[torch.Tensor]:
+        """The 13 residuals one ControlNet adds, scaled per connection, masked, for the full CFG batch."""
+        mode = CONTROL_MODES[unit.mode]
+        cond_only = mode.cond_branch_only and do_cfg
+        if cond_only:  # the conditional half of the batch only; the unconditional half gets zeros
+            x, emb, hint = model_input.chunk(2)[1], text.chunk(2)[1], cond
+        else:
+            x, emb, hint = model_input, text, torch.cat([cond] * 2) if do_cfg else cond
+        down, mid = net(x, t, encoder_hidden_states=emb, controlnet_cond=hint, conditioning_scale=1.0, return_dict=False)
+        res = [*down, mid]
+        scales = mode.scales(unit.strength, [r.shape[-2] for r in res])
+        res = [r * s for r, s in zip(res, scales)]
+        if mask is not None:
+            res = [r * F.interpolate(mask, size=r.shape[-2:], mode="area") for r in res]
+        if cond_only:
+            res = [torch.cat([torch.zeros_like(r), r]) for r in res]
+        return res

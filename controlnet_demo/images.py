@@ -1,0 +1,169 @@
+"""One normalisation for every input image: whatever arrives becomes uint8 RGB (H, W, 3).
+
+The convention of the whole package: uint8 RGB numpy arrays up to and out of the preprocessors, PIL images
+only at the pipeline boundary. Every upload (path, bytes, PIL, numpy) goes through `load_rgb`, which also
+enforces the size limits before any pixel is decoded, so a decompression bomb is refused cheaply.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UserInputError
+from .settings import Limits
+
+ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+_HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str = "image") -> np.ndarray:
+    """Decode, orient and convert any supported input to uint8 RGB, enforcing `limits`.
+
+    - EXIF orientation is applied; an animation gives its first frame.
+    - Transparency is composited: on white, unless the visible pixels are mostly light (white strokes on a
+      transparent canvas), then on black, so a drawing never vanishes into its background.
+    - Grayscale, palette, CMYK and 16-bit / float images become 8-bit RGB; single-channel high-bit images
+      (depth maps) are stretched to their own min..max range.
+    """
+    if image is None:
+        raise UserInputError(f"No {what} was given: upload one (or draw one) first.")
+    if isinstance(image, np.ndarray):
+        pil = _from_array(image, what)
+    elif isinstance(image, Image.Image):
+        pil = image
+    else:
+        pil = _open(image, what)
+    check_size(pil.size, limits, what)
+    try:
+        pil.seek(0)  # first frame of an animation (no-op for stills)
+    except (EOFError, AttributeError):
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil.load()
+            pil = ImageOps.exif_transpose(pil)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UserInputError(
+            f"The {what} could not be decoded ({exc}). It may be truncated or damaged: save it again as PNG or "
+            "JPEG and re-upload."
+        ) from None
+    return _to_rgb(pil)
+
+
+def _open(source, what: str) -> Image.Image:
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise UserInputError(f"The {what} file was not found. Upload it again.")
+        if path.suffix.lower() == ".svg":
+            raise UserInputError(f"The {what} is an SVG (vector) file. Export it as PNG or JPEG and upload that.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(source)  # reads the header only; pixels are decoded after the size check
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserInputError(
+            f"The {what} declares an enormous pixel count (a decompression bomb?). Use an image of at most "
+            f"{Limits().max_pixels / 1e6:.1f} megapixels."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise UserInputError(
+            f"The {what} is not an image this app can read. Upload a PNG, JPEG, WebP, GIF, BMP or TIFF file."
+        ) from None
+
+
+def _from_array(array: np.ndarray, what: str) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
+        raise UserInputError(f"The {what} has an unsupported shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4).")
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and np.nanmax(array) <= 1.0 and np.nanmin(array) >= 0.0:
+            array = np.nan_to_num(array) * 255.0
+        array = _stretch(array) if array.ndim == 2 else np.clip(np.nan_to_num(array), 0, 255)
+        array = array.astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def _stretch(array: np.ndarray) -> np.ndarray:
+    array = np.nan_to_num(array.astype(np.float64))
+    lo, hi = float(array.min()), float(array.max())
+    return np.zeros_like(array) if hi <= lo else (array - lo) * (255.0 / (hi - lo))
+
+
+def check_size(size: tuple[int, int], limits: Limits, what: str = "image") -> None:
+    width, height = size
+    if width * height > limits.max_pixels:
+        raise UserInputError(
+            f"The {what} is {width}x{height} ({width * height / 1e6:.1f} MP); the limit is "
+            f"{limits.max_pixels / 1e6:.1f} MP. Downscale it and upload again."
+        )
+    if min(width, height) < limits.min_side or max(width, height) > limits.max_side:
+        raise UserInputError(
+            f"The {what} is {width}x{height}; each side must be between {limits.min_side} and {limits.max_side} "
+            "pixels. Resize it and upload again."
+        )
+    if max(width, height) / min(width, height) > limits.max_aspect:
+        raise UserInputError(
+            f"The {what} is {width}x{height}, an aspect ratio over {limits.max_aspect:g}:1. Crop it closer to "
+            "square and upload again."
+        )
+
+
+def _to_rgb(pil: Image.Image) -> np.ndarray:
+    if pil.mode in _HIGH_BIT_MODES:
+        return np.repeat(_stretch(np.asarray(pil))[..., None], 3, axis=2).astype(np.uint8)
+    if pil.mode == "P" and "transparency" in pil.info:
+        pil = pil.convert("RGBA")
+    if pil.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return composite_alpha(np.asarray(pil.convert("RGBA")))
+    return np.asarray(pil.convert("RGB")).copy()
+
+
+def composite_alpha(rgba: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 -> (H, W, 3) uint8 on a background that contrasts with the visible content."""
+    rgb = rgba[..., :3].astype(np.float32)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    weight = float(alpha.sum())
+    visible_lum = float((rgb.mean(axis=2, keepdims=True) * alpha).sum() / weight) if weight > 0 else 0.0
+    background = 0.0 if weight > 0 and visible_lum > 127.5 else 255.0
+    return np.clip(rgb * alpha + background * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
+def fit_resolution(size: tuple[int, int], longer_side: int, multiple: int = 64) -> tuple[int, int]:
+    """Output (width, height) with the longer side `longer_side`, the input's aspect kept, both sides rounded
+    to `multiple` (at least one `multiple`)."""
+    width, height = size
+    scale = longer_side / max(width, height)
+    return (
+        max(multiple, int(round(width * scale / multiple)) * multiple),
+        max(multiple, int(round(height * scale / multiple)) * multiple),
+    )
+
+
+def resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize uint8 RGB to (width, height): area averaging to shrink, Lanczos to enlarge, nearest for masks."""
+    import cv2
+
+    width, height = size
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if width * height < image.shape[0] * image.shape[1] else cv2.INTER_LANCZOS4
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image)

@@ -1,0 +1,169 @@
+"""Model loading: pick the preset (fast, offline-aware), load the base model once, ControlNets lazily.
+
+`resolve_preset` decides within `hub_timeout_s` whether SD1.5 can be served (local folder, hub cache or a
+reachable hub); `ModelStore` owns the loaded weights and never swaps them, so concurrent requests cannot see
+each other's models.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ModelUnavailableError, UserInputError
+from .presets import OFFLINE, PRESETS, Preset
+from .settings import Settings, hub_offline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    preset: Preset
+    online: bool  # the hub answered: from_pretrained may download
+    reason: str  # one line for the log and the UI
+
+
+def apply_overrides(preset: Preset, settings: Settings) -> Preset:
+    unknown = set(settings.controlnets) - set(preset.controlnets)
+    if unknown:
+        raise UserInputError(f"No condition named {', '.join(sorted(unknown))}; known: {', '.join(preset.controlnets)}.")
+    return dataclasses.replace(
+        preset,
+        base=settings.base_model or preset.base,
+        controlnets={**preset.controlnets, **settings.controlnets},
+    )
+
+
+def _source_state(model_id: str, offline: bool, timeout: float) -> str:
+    """'local', 'cached', 'online' or 'missing' for one model id."""
+    if model_id.startswith("builtin:"):
+        return "local"
+    if os.path.isdir(model_id):
+        return "local"
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("model_index.json", "config.json"):
+        hit = try_to_load_from_cache(model_id, filename)
+        if isinstance(hit, str):
+            return "cached"
+    if offline:
+        return "missing"
+    from huggingface_hub import model_info
+
+    try:
+        model_info(model_id, timeout=timeout)
+        return "online"
+    except Exception:
+        return "missing"
+
+
+def resolve_preset(settings: Settings) -> Resolved:
+    """Choose the preset to serve; never waits much longer than `settings.hub_timeout_s`."""
+    if settings.preset not in (*PRESETS, "auto"):
+        raise UserInputError(f"Unknown preset {settings.preset!r}; choose one of: auto, {', '.join(PRESETS)}.")
+    if settings.preset == "offline":
+        return Resolved(apply_overrides(OFFLINE, settings), False, "offline preset requested")
+    preset = apply_overrides(PRESETS["sd15"], settings)
+    ids = [preset.base, *preset.controlnets.values()]
+    offline = hub_offline()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(ids))
+    futures = [pool.submit(_source_state, i, offline, settings.hub_timeout_s) for i in ids]
+    done, _ = concurrent.futures.wait(futures, timeout=settings.hub_timeout_s + 0.5)
+    pool.shutdown(wait=False, cancel_futures=True)
+    states = [f.result() if f in done else "missing" for f in futures]
+    missing = [i for i, s in zip(ids, states) if s == "missing"]
+    if not missing:
+        online = "online" in states
+        return Resolved(preset, online, "SD1.5 " + ("from the hub" if online else "from local files / cache"))
+    reason = f"not cached and the hub is not reachable: {', '.join(missing)}"
+    if settings.preset == "sd15":
+        raise ModelUnavailableError(f"The sd15 preset can't be loaded ({reason}).")
+    return Resolved(apply_overrides(OFFLINE, settings.replace(base_model=None, controlnets={})), False, reason)
+
+
+def pick_device(requested: str | None = None) -> tuple[torch.device, torch.dtype]:
+    """CUDA with fp16 where there is a GPU, else CPU with fp32 (fp16 is slow or unsupported on CPUs)."""
+    device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return device, (torch.float16 if device.type == "cuda" else torch.float32)
+
+
+class ModelStore:
+    """The resident weights: one base pipeline, one ControlNet per condition loaded on first use."""
+
+    def __init__(self, resolved: Resolved, device: torch.device, dtype: torch.dtype):
+        self.preset, self.online, self.device, self.dtype = resolved.preset, resolved.online, device, dtype
+        self._lock = threading.Lock()
+        self._base = None
+        self._controlnets: dict[str, torch.nn.Module] = {}
+
+    @property
+    def base(self):
+        """A StableDiffusionPipeline (no safety checker) whose parts the engine drives."""
+        with self._lock:
+            if self._base is None:
+                self._base = self._load_base()
+            return self._base
+
+    def controlnet(self, condition: str):
+        if condition not in self.preset.controlnets:
+            raise UserInputError(f"Unknown condition {condition!r}; choose one of: {', '.join(self.preset.controlnets)}.")
+        base = self.base
+        with self._lock:
+            if condition not in self._controlnets:
+                self._controlnets[condition] = self._load_controlnet(condition, base)
+            return self._controlnets[condition]
+
+    def loaded_controlnets(self) -> dict[str, torch.nn.Module]:
+        return dict(self._controlnets)
+
+    def _pretrained_kwargs(self) -> dict:
+        return dict(torch_dtype=self.dtype, local_files_only=not self.online)
+
+    def _load_base(self):
+        from diffusers import StableDiffusionPipeline
+
+        source = self.preset.base
+        log.info("loading base model %s on %s (%s)", source, self.device, self.dtype)
+        try:
+            if source.startswith("builtin:"):
+                from . import tiny
+
+                pipe = StableDiffusionPipeline(**tiny.components(seed=0))
+            else:
+                pipe = StableDiffusionPipeline.from_pretrained(
+                    source, safety_checker=None, requires_safety_checker=False, **self._pretrained_kwargs()
+                )
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise ModelUnavailableError(
+                f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). Check the path or id, "
+                "or run once with internet access so it is cached."
+            ) from None
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(self.device, self.dtype)
+
+    def _load_controlnet(self, condition: str, base):
+        from diffusers import ControlNetModel
+
+        source = self.preset.controlnets[condition]
+        log.info("loading %s ControlNet %s", condition, source)
+        try:
+            if source.startswith("builtin:"):
+                from . import tiny
+
+                seed = 1 + sorted(self.preset.controlnets).index(condition)
+                net = tiny.controlnet(tiny.unet(seed=0), seed=seed)  # the base's weights, rebuilt from its seed
+            else:
+                net = ControlNetModel.from_pretrained(source, **self._pretrained_kwargs())
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise ModelUnavailableError(
+                f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). Check the "
+                "path or id, or run once with internet access so it is cached."
+            ) from None
+        return net.to(self.device, self.dtype).eval()

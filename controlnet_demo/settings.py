@@ -1,0 +1,96 @@
+"""Every knob of the demo, read from the environment in one place (no other module reads os.environ).
+
+Settings are read when `Settings.from_env()` is called, never at import time, so tests and the CLI can
+build their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+ENV_PREFIX = "CONTROLNET_DEMO_"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server-side bounds on every request; the UI shows the same bounds, but the server enforces them."""
+
+    max_prompt_chars: int = 1000
+    max_steps: int = 100
+    max_images: int = 4
+    max_guidance: float = 30.0
+    max_strength: float = 2.0
+    max_units: int = 3
+    max_pixels: int = 4096 * 4096  # 16.8 MP
+    min_side: int = 64
+    max_side: int = 4096
+    max_aspect: float = 4.0
+    preprocess_resolutions: tuple[int, int] = (64, 2048)
+
+
+@dataclass(frozen=True)
+class Settings:
+    preset: str = "auto"  # "auto" (sd15 when reachable or cached, else offline), "sd15" or "offline"
+    base_model: str | None = None  # override of the preset's base model: hub id or local folder
+    controlnets: dict[str, str] = field(default_factory=dict)  # condition -> hub id or local folder
+    annotators: str = "lllyasviel/Annotators"  # hub id or local folder with detector weights
+    device: str | None = None  # None: CUDA when available, else CPU
+    hub_timeout_s: float = 2.0  # how long to wait for the hub before falling back to offline
+    queue_size: int = 16
+    request_timeout_s: float = 120.0
+    max_file_size: str = "20mb"
+    public: bool = False  # public hosting: no tracebacks, rate limit on
+    rate_limit_per_minute: int = 0  # 0 = off
+    server_name: str = "127.0.0.1"
+    server_port: int | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default=None):
+            return env.get(ENV_PREFIX + name, default)
+
+        controlnets = {
+            cond: value
+            for cond in ("canny", "pose", "depth", "scribble")
+            if (value := get(f"{cond.upper()}_MODEL"))
+        }
+        on_spaces = bool(env.get("SPACE_ID"))
+        values = dict(
+            preset=get("PRESET", "auto"),
+            base_model=get("BASE_MODEL"),
+            controlnets=controlnets,
+            annotators=get("ANNOTATORS", cls.annotators),
+            device=get("DEVICE"),
+            hub_timeout_s=float(get("HUB_TIMEOUT", cls.hub_timeout_s)),
+            queue_size=int(get("QUEUE_SIZE", cls.queue_size)),
+            request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),
+            max_file_size=get("MAX_FILE_SIZE", cls.max_file_size),
+            public=_truthy(get("PUBLIC", "1" if on_spaces else "0")),
+            rate_limit_per_minute=int(get("RATE_LIMIT", cls.rate_limit_per_minute)),
+            server_name=get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1")),
+            server_port=_int_or_none(get("PORT", env.get("GRADIO_SERVER_PORT"))),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def hub_offline(environ: dict[str, str] | None = None) -> bool:
+    """True when the user told huggingface_hub not to touch the network."""
+    env = os.environ if environ is None else environ
+    return _truthy(env.get("HF_HUB_OFFLINE", "0"))
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value else None

@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny real models (built from configs, seeded), real photos from scikit-image."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never touch the hub from the tests
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def store():
+    from controlnet_demo.models import ModelStore, pick_device, resolve_preset
+    from controlnet_demo.settings import Settings
+
+    resolved = resolve_preset(Settings(preset="offline"))
+    device, dtype = pick_device("cpu")
+    return ModelStore(resolved, device, dtype)
+
+
+@pytest.fixture(scope="session")
+def engine(store):
+    from controlnet_demo.engine import Engine
+
+    return Engine(store)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()  # (512, 512, 3) uint8, a person
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    from skimage import data
+
+    return data.coffee()  # (400, 600, 3) uint8

@@ -1,0 +1,140 @@
+"""The engine's ControlNet arithmetic, pinned on tiny real models against diffusers' stock pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from controlnet_demo import conditions, tiny
+from controlnet_demo.engine import ControlUnit, Engine, Request
+from controlnet_demo.images import resize
+
+SIZE = 64
+
+
+def _map(photo: np.ndarray, low=100, high=200) -> np.ndarray:
+    edges = conditions.detect("canny", photo, resolution=SIZE, low_threshold=low, high_threshold=high)
+    return resize(edges, (SIZE, SIZE))
+
+
+def _request(*units: ControlUnit, **kw) -> Request:
+    defaults = dict(prompt="a red circle", negative_prompt="blurry", steps=4, guidance_scale=7.5, seed=3,
+                    num_images=2, width=SIZE, height=SIZE, scheduler="UniPC")
+    defaults.update(kw)
+    return Request(units=list(units), **defaults)
+
+
+def _stock(store, nets, images, req: Request, scales, starts=None, ends=None) -> np.ndarray:
+    from diffusers import MultiControlNetModel, StableDiffusionControlNetPipeline
+    from PIL import Image
+
+    from controlnet_demo.engine import make_scheduler
+
+    base = store.base
+    comps = {k: v for k, v in base.components.items() if k not in ("scheduler", "image_encoder")}
+    controlnet = nets[0] if len(nets) == 1 else MultiControlNetModel(nets)
+    pipe = StableDiffusionControlNetPipeline(
+        **comps, controlnet=controlnet, scheduler=make_scheduler(req.scheduler, base.scheduler.config)
+    )
+    pipe.set_progress_bar_config(disable=True)
+    pil = [Image.fromarray(im) for im in images]
+    return pipe(
+        req.prompt, pil[0] if len(pil) == 1 else pil, height=req.height, width=req.width,
+        num_inference_steps=req.steps, guidance_scale=req.guidance_scale, negative_prompt=req.negative_prompt,
+        num_images_per_prompt=req.num_images,
+        generator=[torch.Generator().manual_seed(req.seed + i) for i in range(req.num_images)],
+        controlnet_conditioning_scale=scales if len(nets) > 1 else scales[0],
+        control_guidance_start=starts or 0.0, control_guidance_end=ends or 1.0, output_type="np",
+    ).images
+
+
+@pytest.mark.parametrize("scheduler", ["UniPC", "Euler a", "DDIM"])
+def test_balanced_single_condition_equals_stock_pipeline(engine, store, astronaut, scheduler):
+    edges = _map(astronaut)
+    req = _request(ControlUnit("canny", edges, strength=0.8), scheduler=scheduler)
+    ours = engine.generate(req).images
+    stock = _stock(store, [store.controlnet("canny")], [edges], req, [0.8])
+    assert ours.shape == stock.shape == (2, SIZE, SIZE, 3)
+    assert np.abs(ours - stock).max() <= 1e-4
+
+
+def test_two_conditions_equal_stock_multicontrolnet(engine, store, astronaut, coffee):
+    a, b = _map(astronaut), resize(conditions.detect("scribble", coffee, "xdog", resolution=SIZE), (SIZE, SIZE))
+    req = _request(ControlUnit("canny", a, 1.2, 0.0, 0.75), ControlUnit("scribble", b, 0.6, 0.25, 1.0))
+    ours = engine.generate(req).images
+    stock = _stock(store, [store.controlnet("canny"), store.controlnet("scribble")], [a, b], req, [1.2, 0.6],
+                   [0.0, 0.25], [0.75, 1.0])
+    assert np.abs(ours - stock).max() <= 1e-4
+
+
+def test_fresh_controlnet_from_unet_leaves_base_output_unchanged_at_any_strength(store, astronaut):
+    base_unet = store.base.unet
+    fresh = tiny.controlnet(base_unet, zero_convs="zero")
+
+    class OneNetStore:  # the same base, with the freshly copied (zero-conv) ControlNet for every condition
+        device, dtype, base = store.device, store.dtype, store.base
+
+        def controlnet(self, condition):
+            return fresh
+
+    engine = Engine(OneNetStore())
+    without = engine.generate(_request()).images
+    for strength in (0.5, 1.0, 2.0):
+        with_control = engine.generate(_request(ControlUnit("canny", _map(astronaut), strength))).images
+        assert np.array_equal(without, with_control)
+
+
+def test_different_control_images_give_different_outputs(engine, astronaut, coffee):
+    one = engine.generate(_request(ControlUnit("canny", _map(astronaut)))).images
+    other = engine.generate(_request(ControlUnit("canny", _map(coffee)))).images
+    assert np.abs(one - other).max() > 1e-2
+
+
+def test_zero_strength_or_outside_window_changes_nothing(engine, astronaut):
+    plain = engine.generate(_request()).images
+    zero = engine.generate(_request(ControlUnit("canny", _map(astronaut), strength=0.0)))
+    assert np.array_equal(plain, zero.images) and zero.controlnet_calls == 0
+    # end=0.2 of 4 steps: (i+1)/4 > 0.2 for every step, so the window is empty
+    outside = engine.generate(_request(ControlUnit("canny", _map(astronaut), start=0.0, end=0.2)))
+    assert np.array_equal(plain, outside.images) and outside.controlnet_calls == 0
+
+
+def test_window_runs_controlnet_only_inside_it(engine, astronaut):
+    result = engine.generate(_request(ControlUnit("canny", _map(astronaut), start=0.25, end=0.75), steps=8))
+    assert result.controlnet_calls == 4  # steps 2..5 of 8
+
+
+@pytest.mark.parametrize("mode", ["prompt", "control", "cfg_resolution"])
+def test_control_modes_change_the_output_and_differ_from_balanced(engine, astronaut, mode):
+    edges = _map(astronaut)
+    balanced = engine.generate(_request(ControlUnit("canny", edges))).images
+    other = engine.generate(_request(ControlUnit("canny", edges, mode=mode))).images
+    assert np.abs(balanced - other).max() > 1e-3
+
+
+def test_cond_branch_only_modes_equal_stock_guess_mode_shape_of_batch(engine, store, astronaut):
+    """'control' mode puts the residuals on the conditional branch only: with CFG off the two branches are one,
+    so it must equal 'prompt' mode (same scales on the single branch)."""
+    edges = _map(astronaut)
+    a = engine.generate(_request(ControlUnit("canny", edges, mode="control"), guidance_scale=1.0)).images
+    b = engine.generate(_request(ControlUnit("canny", edges, mode="prompt"), guidance_scale=1.0)).images
+    assert np.array_equal(a, b)
+
+
+def test_region_mask_of_zeros_equals_no_control_and_of_ones_equals_unmasked(engine, astronaut):
+    edges = _map(astronaut)
+    plain = engine.generate(_request()).images
+    unmasked = engine.generate(_request(ControlUnit("canny", edges))).images
+    zeros = engine.generate(_request(ControlUnit("canny", edges, mask=np.zeros((SIZE, SIZE), np.float32)))).images
+    ones = engine.generate(_request(ControlUnit("canny", edges, mask=np.ones((SIZE, SIZE), np.float32)))).images
+    assert np.array_equal(zeros, plain)
+    assert np.array_equal(ones, unmasked)
+
+
+def test_each_image_is_reproducible_alone_from_its_reported_seed(engine, astronaut):
+    edges = _map(astronaut)
+    batch = engine.generate(_request(ControlUnit("canny", edges), num_images=2, seed=10))
+    assert batch.seeds == [10, 11]
+    second = engine.generate(_request(ControlUnit("canny", edges), num_images=1, seed=11)).images
+    assert np.abs(batch.images[1] - second[0]).max() <= 1e-5
