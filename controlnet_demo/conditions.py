@@ -46,8 +46,7 @@ class Condition:
     preprocessors: dict[str, Preprocessor]
     default_preprocessor: str
     params: dict[str, Param] = field(default_factory=dict)
-    default_strength: float = 1.0
-    default_prompt: str = ""
+    examples: tuple[tuple[str, str, str], ...] = ()  # (file under assets/examples, prompt, preprocessor)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -184,6 +183,8 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="canny",
+            examples=(("astronaut.jpg", "an astronaut in a white suit, studio portrait, best quality", "canny"),
+                      ("coffee.jpg", "a cup of coffee on a wooden table, photo", "canny")),
             params={
                 "low_threshold": Param("low_threshold", "Canny low threshold", 1, 255, 1, 100),
                 "high_threshold": Param("high_threshold", "Canny high threshold", 1, 255, 1, 200),
@@ -198,6 +199,7 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="openpose",
+            examples=(("pose_waving.png", "a chef waving in a kitchen, best quality", "none"),),
         ),
         Condition(
             name="depth",
@@ -208,6 +210,7 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="midas",
+            examples=(("motorcycle_depth.png", "a red motorcycle in a garage, photo", "none"),),
         ),
         Condition(
             name="scribble",
@@ -224,6 +227,7 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="sketch",
+            examples=(("scribble_house.png", "a cosy cottage with a tree, watercolor", "sketch"),),
             params={"xdog_threshold": Param("xdog_threshold", "XDoG threshold", 1, 64, 1, 32)},
         ),
     ]

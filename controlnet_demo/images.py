@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -27,46 +28,45 @@ def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str = "image") -
     """Decode, orient and convert any supported input to uint8 RGB, enforcing `limits`.
 
     - EXIF orientation is applied; an animation gives its first frame.
-    - Transparency is composited: on white, unless the visible pixels are mostly light (white strokes on a
+    - Transparency is composited: on white, unless the visible pixels are light (white strokes on a
       transparent canvas), then on black, so a drawing never vanishes into its background.
     - Grayscale, palette, CMYK and 16-bit / float images become 8-bit RGB; single-channel high-bit images
       (depth maps) are stretched to their own min..max range.
     """
     if image is None:
         raise UserInputError(f"No {what} was given: upload one (or draw one) first.")
+    opened = not isinstance(image, (np.ndarray, Image.Image))
     if isinstance(image, np.ndarray):
         pil = _from_array(image, what)
     elif isinstance(image, Image.Image):
         pil = image
     else:
-        pil = _open(image, what)
-    check_size(pil.size, limits, what)
+        pil = _open(image, limits, what)
     try:
-        pil.seek(0)  # first frame of an animation (no-op for stills)
-    except (EOFError, AttributeError):
-        pass
-    try:
+        check_size(pil.size, limits, what)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if getattr(pil, "n_frames", 1) > 1:
+                pil.seek(0)  # first frame of an animation
             pil.load()
-            pil = ImageOps.exif_transpose(pil)
-    except (OSError, SyntaxError, ValueError) as exc:
+            return _to_rgb(ImageOps.exif_transpose(pil))
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        if isinstance(exc, UserInputError):
+            raise
         raise UserInputError(
             f"The {what} could not be decoded ({exc}). It may be truncated or damaged: save it again as PNG or "
             "JPEG and re-upload."
         ) from None
-    return _to_rgb(pil)
+    finally:
+        if opened:
+            pil.close()  # release the upload's file handle (animations keep it open)
 
 
-def _open(source, what: str) -> Image.Image:
+def _open(source, limits: Limits, what: str) -> Image.Image:
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise UserInputError(f"The {what} file was not found. Upload it again.")
-        if path.suffix.lower() == ".svg":
-            raise UserInputError(f"The {what} is an SVG (vector) file. Export it as PNG or JPEG and upload that.")
+    elif isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
+        raise UserInputError(f"The {what} file was not found. Upload it again.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -74,24 +74,49 @@ def _open(source, what: str) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserInputError(
             f"The {what} declares an enormous pixel count (a decompression bomb?). Use an image of at most "
-            f"{Limits().max_pixels / 1e6:.1f} megapixels."
+            f"{limits.max_pixels / 1e6:.1f} megapixels."
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        if _is_svg(source):
+            raise UserInputError(
+                f"The {what} is an SVG (vector) file. Export it as PNG or JPEG and upload that."
+            ) from None
         raise UserInputError(
             f"The {what} is not an image this app can read. Upload a PNG, JPEG, WebP, GIF, BMP or TIFF file."
         ) from None
+
+
+def _is_svg(source) -> bool:
+    """By name or by content: uploads often arrive as temp files or bytes whose name says nothing."""
+    if isinstance(source, io.BytesIO):
+        head = source.getvalue()[:4096]
+    else:
+        if Path(source).suffix.lower() in (".svg", ".svgz"):
+            return True
+        with open(source, "rb") as file:
+            head = file.read(4096)
+    return b"<svg" in head.lower()
 
 
 def _from_array(array: np.ndarray, what: str) -> Image.Image:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
-        raise UserInputError(f"The {what} has an unsupported shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4).")
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and np.nanmax(array) <= 1.0 and np.nanmin(array) >= 0.0:
-            array = np.nan_to_num(array) * 255.0
-        array = _stretch(array) if array.ndim == 2 else np.clip(np.nan_to_num(array), 0, 255)
-        array = array.astype(np.uint8)
+        raise UserInputError(
+            f"The {what} has an unsupported shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)."
+        )
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        values = np.nan_to_num(array.astype(np.float64))
+        lo, hi = float(values.min()), float(values.max())
+        if np.issubdtype(array.dtype, np.floating) and 0.0 <= lo and hi <= 1.0:
+            values = values * 255.0  # the float image convention: 0..1
+        elif array.ndim == 2:
+            values = _stretch(values)  # one channel in its own units (a depth map, 16-bit gray): use its range
+        elif np.issubdtype(array.dtype, np.integer) and hi > 255:
+            values = values * (255.0 / np.iinfo(array.dtype).max)  # wide colour (16-bit RGB): scale, don't clip
+        array = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return Image.fromarray(array)
 
 
@@ -123,7 +148,7 @@ def check_size(size: tuple[int, int], limits: Limits, what: str = "image") -> No
 def _to_rgb(pil: Image.Image) -> np.ndarray:
     if pil.mode in _HIGH_BIT_MODES:
         return np.repeat(_stretch(np.asarray(pil))[..., None], 3, axis=2).astype(np.uint8)
-    if pil.mode == "P" and "transparency" in pil.info:
+    if "transparency" in pil.info and pil.mode in ("P", "L", "RGB"):  # a tRNS colour key is transparency too
         pil = pil.convert("RGBA")
     if pil.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         return composite_alpha(np.asarray(pil.convert("RGBA")))
@@ -136,7 +161,8 @@ def composite_alpha(rgba: np.ndarray) -> np.ndarray:
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
     weight = float(alpha.sum())
     visible_lum = float((rgb.mean(axis=2, keepdims=True) * alpha).sum() / weight) if weight > 0 else 0.0
-    background = 0.0 if weight > 0 and visible_lum > 127.5 else 255.0
+    # Black only behind light content (white strokes); photos, even bright ones, and dark strokes go on white.
+    background = 0.0 if weight > 0 and visible_lum >= 192.0 else 255.0
     return np.clip(rgb * alpha + background * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 
 from .errors import ModelUnavailableError, UserInputError
 from .presets import OFFLINE, PRESETS, Preset
@@ -33,7 +34,10 @@ class Resolved:
 def apply_overrides(preset: Preset, settings: Settings) -> Preset:
     unknown = set(settings.controlnets) - set(preset.controlnets)
     if unknown:
-        raise UserInputError(f"No condition named {', '.join(sorted(unknown))}; known: {', '.join(preset.controlnets)}.")
+        raise UserInputError(
+            f"No condition named {', '.join(sorted(unknown))} (ControlNet overrides: CONTROLNET_DEMO_<CONDITION>_MODEL); "
+            f"known: {', '.join(preset.controlnets)}."
+        )
     return dataclasses.replace(
         preset,
         base=settings.base_model or preset.base,
@@ -50,7 +54,10 @@ def _source_state(model_id: str, offline: bool, timeout: float) -> str:
     from huggingface_hub import try_to_load_from_cache
 
     for filename in ("model_index.json", "config.json"):
-        hit = try_to_load_from_cache(model_id, filename)
+        try:
+            hit = try_to_load_from_cache(model_id, filename)
+        except ValueError:  # HFValidationError: a path that is no folder (e.g. a typo) is no hub id either
+            return "missing"
         if isinstance(hit, str):
             return "cached"
     if offline:
@@ -82,7 +89,8 @@ def resolve_preset(settings: Settings) -> Resolved:
     if not missing:
         online = "online" in states
         return Resolved(preset, online, "SD1.5 " + ("from the hub" if online else "from local files / cache"))
-    reason = f"not cached and the hub is not reachable: {', '.join(missing)}"
+    where = "HF_HUB_OFFLINE is set" if offline else "the hub is not reachable"
+    reason = f"not a local folder, not in the hub cache, and {where}: {', '.join(missing)}"
     if settings.preset == "sd15":
         raise ModelUnavailableError(f"The sd15 preset can't be loaded ({reason}).")
     return Resolved(apply_overrides(OFFLINE, settings.replace(base_model=None, controlnets={})), False, reason)
@@ -92,6 +100,16 @@ def pick_device(requested: str | None = None) -> tuple[torch.device, torch.dtype
     """CUDA with fp16 where there is a GPU, else CPU with fp32 (fp16 is slow or unsupported on CPUs)."""
     device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
     return device, (torch.float16 if device.type == "cuda" else torch.float32)
+
+
+# What a missing, damaged or truncated model raises: diffusers wraps most in OSError/ValueError, but
+# transformers lets a truncated text_encoder/model.safetensors through as safetensors' own SafetensorError.
+_LOAD_ERRORS = (OSError, ValueError, SafetensorError)
+_LOAD_ADVICE = (
+    "Check the path or id. If it is cached or downloaded but damaged (e.g. an interrupted download), delete that "
+    "model's folder (for a hub id: models--<owner>--<name> in the Hugging Face cache) and run once with internet "
+    "access to download it again."
+)
 
 
 class ModelStore:
@@ -140,10 +158,9 @@ class ModelStore:
                 pipe = StableDiffusionPipeline.from_pretrained(
                     source, safety_checker=None, requires_safety_checker=False, **self._pretrained_kwargs()
                 )
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except _LOAD_ERRORS as exc:
             raise ModelUnavailableError(
-                f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). Check the path or id, "
-                "or run once with internet access so it is cached."
+                f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
             ) from None
         pipe.set_progress_bar_config(disable=True)
         return pipe.to(self.device, self.dtype)
@@ -161,9 +178,8 @@ class ModelStore:
                 net = tiny.controlnet(tiny.unet(seed=0), seed=seed)  # the base's weights, rebuilt from its seed
             else:
                 net = ControlNetModel.from_pretrained(source, **self._pretrained_kwargs())
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except _LOAD_ERRORS as exc:
             raise ModelUnavailableError(
-                f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). Check the "
-                "path or id, or run once with internet access so it is cached."
+                f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
             ) from None
         return net.to(self.device, self.dtype).eval()

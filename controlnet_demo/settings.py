@@ -54,10 +54,12 @@ class Settings:
         def get(name: str, default=None):
             return env.get(ENV_PREFIX + name, default)
 
+        # every CONTROLNET_DEMO_<CONDITION>_MODEL, known condition or not: a typo such as OPENPOSE_MODEL must
+        # reach apply_overrides (which names the known conditions) instead of being silently ignored
         controlnets = {
-            cond: value
-            for cond in ("canny", "pose", "depth", "scribble")
-            if (value := get(f"{cond.upper()}_MODEL"))
+            key[len(ENV_PREFIX) : -len("_MODEL")].lower(): value
+            for key, value in env.items()
+            if key.startswith(ENV_PREFIX) and key.endswith("_MODEL") and key != ENV_PREFIX + "BASE_MODEL" and value
         }
         on_spaces = bool(env.get("SPACE_ID"))
         values = dict(

@@ -43,3 +43,22 @@ def coffee() -> np.ndarray:
     from skimage import data
 
     return data.coffee()  # (400, 600, 3) uint8
+
+
+@pytest.fixture(scope="session")
+def launched_app():
+    """The real app (offline preset: tiny model) served on a free local port for the whole session.
+
+    Yields (url, demo). Small limits keep it quick: the tests that need other settings launch their own.
+    """
+    from controlnet_demo.service import Demo
+    from controlnet_demo.settings import Settings
+    from controlnet_demo.ui import build, launch
+
+    demo = Demo(Settings(preset="offline", server_port=None))
+    blocks = build(demo)
+    launch(demo, blocks, prevent_thread_lock=True, quiet=True)
+    try:
+        yield blocks.local_url.rstrip("/"), demo
+    finally:
+        blocks.close()

@@ -1,0 +1,280 @@
+"""The Gradio app: one tab per condition, a Compose tab and a "How ControlNet works" tab, all generated from
+the condition table and all feeding the one shared `Demo` service.
+
+Widget values become a `GenerateSpec` here; everything else (validation, preprocessing, generation, saving)
+happens in the service, whose user-facing errors are shown as `gr.Error`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import queue
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from .conditions import CONDITIONS, Condition
+from .engine import CONTROL_MODES, SCHEDULERS
+from .errors import GenerationCancelled
+from .explain import HOW_IT_WORKS
+from .service import MAX_SEED, Demo, GenerateSpec, UnitSpec, user_message
+
+log = logging.getLogger(__name__)
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+GPU = "gpu"  # one concurrency id for every event that runs the models: one job on the device at a time
+DEFAULT_NEGATIVE = "lowres, bad anatomy, worst quality, low quality"
+MAX_UNITS = 3
+MODE_CHOICES = [(m.label, key) for key, m in CONTROL_MODES.items()]
+CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
+
+
+def _on_gpu(fn):
+    """On Hugging Face ZeroGPU the GPU function must be wrapped; everywhere else this changes nothing."""
+    try:
+        import spaces  # type: ignore
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=120)(fn)
+
+
+def stream_generation(demo: Demo, spec: GenerateSpec, progress):
+    """Run one request in a worker thread and yield as it goes: the control maps first, then the result.
+
+    Yielding at every denoising step lets gradio close this generator when the user presses Stop or
+    disconnects; closing sets the stop flag and the engine stops at its next step.
+    """
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def work():
+        try:
+            request, maps, params = demo.prepare(spec)
+            events.put(("maps", maps))
+            output = demo.run(request, maps, params, on_step=lambda i, n: events.put(("step", (i, n))),
+                              should_stop=stop.is_set)
+            events.put(("done", output))
+        except BaseException as exc:  # handed to the request's own thread; never kills the server
+            events.put(("error", exc))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = events.get()
+            if kind == "maps":
+                yield gr.skip(), value, gr.skip(), gr.skip()
+            elif kind == "step":
+                progress(value, desc="Denoising")
+                yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            elif kind == "done":
+                yield value.files, value.maps, value.params, value.params["seed"]
+                return
+            else:
+                if isinstance(value, GenerationCancelled):
+                    return
+                if not isinstance(value, (ValueError, RuntimeError)) or type(value).__module__ != "controlnet_demo.errors":
+                    log.error("generation failed", exc_info=value)
+                raise gr.Error(user_message(value), print_exception=False)
+    finally:
+        stop.set()
+
+
+def _common_inputs(demo: Demo):
+    """Prompt, guidance and the advanced options every tab shares; returns them in the API's order."""
+    preset = demo.preset
+    prompt = gr.Textbox(label="Prompt", lines=2, max_length=demo.settings.limits.max_prompt_chars)
+    negative = gr.Textbox(label="Negative prompt", value=DEFAULT_NEGATIVE,
+                          max_length=demo.settings.limits.max_prompt_chars)
+    guidance = gr.Slider(0.0, demo.settings.limits.max_guidance, value=preset.guidance, step=0.1,
+                         label="Guidance scale (CFG)")
+    with gr.Accordion("Advanced options", open=False):
+        with gr.Row():
+            steps = gr.Slider(1, demo.settings.limits.max_steps, value=preset.steps, step=1, label="Steps")
+            num_images = gr.Slider(1, demo.settings.limits.max_images, value=1, step=1, label="Images")
+        r_min, r_max, r_step, r_default = preset.resolution
+        with gr.Row():
+            resolution = gr.Slider(r_min, r_max, value=r_default, step=r_step, label="Resolution (longer side)")
+            scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Scheduler")
+        with gr.Row():
+            seed = gr.Slider(0, MAX_SEED, value=0, step=1, label="Seed")
+            randomize = gr.Checkbox(value=True, label="Random seed")
+    return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize
+
+
+def _unit_controls(cond: Condition | None, demo: Demo):
+    """Strength, window and mode for one condition."""
+    strength = gr.Slider(0.0, demo.settings.limits.max_strength, value=1.0, step=0.05, label="Control strength")
+    with gr.Row():
+        start = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Control start (fraction of steps)")
+        end = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Control end")
+    mode = gr.Radio(MODE_CHOICES, value="balanced", label="Control mode")
+    return strength, start, end, mode
+
+
+def _outputs():
+    gallery = gr.Gallery(label="Results", format="png", columns=2, height=420, interactive=False)
+    maps = gr.Gallery(label="Control map(s) used", format="png", columns=3, height=200, interactive=False)
+    params = gr.JSON(label="Parameters (also stored in each PNG)")
+    return gallery, maps, params
+
+
+def _spec(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, units):
+    return GenerateSpec(prompt=prompt, units=units, negative_prompt=negative, steps=steps, guidance_scale=guidance,
+                        seed=-1 if randomize else seed, num_images=num_images, resolution=resolution,
+                        scheduler=scheduler)
+
+
+def condition_tab(cond: Condition, demo: Demo):
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown(cond.help)
+            if cond.name == "scribble":
+                image = gr.Sketchpad(
+                    label="Draw here (or upload a drawing or photo)", type="filepath", format="png",
+                    sources=("upload", "clipboard"), canvas_size=(512, 512), image_mode="RGBA",
+                    brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
+                )
+            else:
+                image = gr.Image(label=f"{cond.label}: photo or control map", type="filepath",
+                                 sources=("upload", "clipboard", "webcam"))
+            preprocessor = gr.Dropdown([(p.label, p.name) for p in cond.preprocessors.values()],
+                                       value=cond.default_preprocessor, label="Preprocessor")
+            prep_resolution = gr.Slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
+            param_sliders = [gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label)
+                             for p in cond.params.values()]
+            prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize = _common_inputs(demo)
+            strength, start, end, mode = _unit_controls(cond, demo)
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column():
+            gallery, maps, params = _outputs()
+    if cond.examples:
+        gr.Examples(
+            [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in cond.examples], inputs=[image, prompt, preprocessor],
+            label="Examples (click one, then Generate)",
+        )
+    names = list(cond.params)
+
+    @_on_gpu
+    def generate(image, prompt, negative, preprocessor, prep_resolution, *rest, progress=gr.Progress()):
+        values = rest[: len(names)]
+        (strength, start, end, mode, guidance, steps, num_images, resolution, scheduler, seed,
+         randomize) = rest[len(names):]
+        unit = UnitSpec(cond.name, image, preprocessor, prep_resolution, dict(zip(names, values)), strength, start,
+                        end, mode)
+        spec = _spec(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, [unit])
+        yield from stream_generation(demo, spec, progress)
+
+    generate.__name__ = cond.name
+    _name_api_parameters(generate, ["image", "prompt", "negative_prompt", "preprocessor", "preprocess_resolution",
+                                    *names, "strength", "start", "end", "mode", "guidance_scale", "steps", "num_images",
+                                    "resolution", "scheduler", "seed", "randomize_seed"])
+    inputs = [image, prompt, negative, preprocessor, prep_resolution, *param_sliders, strength, start, end, mode,
+              guidance, steps, num_images, resolution, scheduler, seed, randomize]
+    event = gr.on([run.click, prompt.submit], generate, inputs, [gallery, maps, params, seed], api_name=cond.name,
+                  concurrency_id=GPU, concurrency_limit=1)
+    stop.click(None, cancels=[event], api_visibility="private")
+
+
+def compose_tab(demo: Demo):
+    gr.Markdown("Several conditions at once: each ControlNet reads its own image and their residuals are **added** "
+                "(the paper's rule). A mask limits a condition to the white part of the mask image.")
+    unit_inputs = []
+    with gr.Row():
+        with gr.Column():
+            for k in range(MAX_UNITS):
+                with gr.Accordion(f"Condition {k + 1}", open=k < 2):
+                    enabled = gr.Checkbox(value=k < 2, label="Use this condition")
+                    condition = gr.Dropdown([(c.label, c.name) for c in CONDITIONS.values()],
+                                            value=list(CONDITIONS)[k % len(CONDITIONS)], label="Condition")
+                    first = CONDITIONS[condition.value]
+                    image = gr.Image(label="Photo or control map", type="filepath", sources=("upload", "clipboard"))
+                    preprocessor = gr.Dropdown([(p.label, p.name) for p in first.preprocessors.values()],
+                                               value=first.default_preprocessor, label="Preprocessor")
+                    prep_resolution = gr.Slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
+                    strength, start, end, mode = _unit_controls(None, demo)
+                    mask = gr.Image(label="Region mask (optional: white = apply)", type="filepath",
+                                    sources=("upload", "clipboard"), height=160)
+                    condition.change(_preprocessor_choices, condition, preprocessor, api_visibility="private",
+                                     queue=False)
+                    unit_inputs += [enabled, condition, image, preprocessor, prep_resolution, strength, start, end,
+                                    mode, mask]
+            prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize = _common_inputs(demo)
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column():
+            gallery, maps, params = _outputs()
+    per_unit = len(unit_inputs) // MAX_UNITS
+
+    @_on_gpu
+    def compose(*values, progress=gr.Progress()):
+        units = []
+        for k in range(MAX_UNITS):
+            (enabled, condition, image, preprocessor, prep_resolution, strength, start, end, mode,
+             mask) = values[k * per_unit: (k + 1) * per_unit]
+            if enabled:
+                units.append(UnitSpec(condition, image, preprocessor, prep_resolution, {}, strength, start, end, mode,
+                                      mask))
+        spec = _spec(*values[MAX_UNITS * per_unit:], units)
+        yield from stream_generation(demo, spec, progress)
+
+    unit_names = ["enabled", "condition", "image", "preprocessor", "preprocess_resolution", "strength", "start", "end",
+                  "mode", "mask"]
+    _name_api_parameters(compose, [f"{n}_{k + 1}" for k in range(MAX_UNITS) for n in unit_names] + [
+        "prompt", "negative_prompt", "guidance_scale", "steps", "num_images", "resolution", "scheduler", "seed",
+        "randomize_seed"])
+    inputs = [*unit_inputs, prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize]
+    event = gr.on([run.click, prompt.submit], compose, inputs, [gallery, maps, params, seed], api_name="compose",
+                  concurrency_id=GPU, concurrency_limit=1)
+    stop.click(None, cancels=[event], api_visibility="private")
+
+
+def _name_api_parameters(fn, names: list[str]) -> None:
+    """Give a *args handler named parameters, so the API page and gradio_client show real names."""
+    P = inspect.Parameter
+    params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
+    params.append(P("progress", P.KEYWORD_ONLY, default=gr.Progress()))
+    fn.__signature__ = inspect.Signature(params)
+
+
+def _preprocessor_choices(condition: str):
+    cond = CONDITIONS.get(condition)
+    if cond is None:
+        return gr.skip()
+    return gr.Dropdown(choices=[(p.label, p.name) for p in cond.preprocessors.values()],
+                       value=cond.default_preprocessor)
+
+
+def build(demo: Demo) -> gr.Blocks:
+    preset = demo.preset
+    with gr.Blocks(title="ControlNet demo", delete_cache=(1800, 3600)) as blocks:
+        gr.Markdown(f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
+                    f"Model: **{preset.title}** (`{preset.base}`). {demo.resolved.reason}.")
+        if preset.banner:
+            gr.Markdown(preset.banner, elem_classes="banner", elem_id="offline-banner")
+        with gr.Tabs():
+            for cond in CONDITIONS.values():
+                with gr.Tab(cond.label, id=cond.name):
+                    condition_tab(cond, demo)
+            with gr.Tab("Compose", id="compose"):
+                compose_tab(demo)
+            with gr.Tab("How ControlNet works", id="how"):
+                gr.Markdown(HOW_IT_WORKS, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
+                                                             {"left": "$", "right": "$", "display": False}])
+    return blocks
+
+
+def launch(demo: Demo, blocks: gr.Blocks | None = None, **overrides):
+    """Queue (bounded, one GPU job at a time) and serve; `overrides` go to `Blocks.launch` (tests use them)."""
+    s = demo.settings
+    blocks = blocks or build(demo)
+    blocks.queue(max_size=s.queue_size, default_concurrency_limit=1)
+    kwargs = dict(server_name=s.server_name, server_port=s.server_port, max_file_size=s.max_file_size,
+                  show_error=not s.public, enable_monitoring=False, css=CSS, allowed_paths=[str(EXAMPLES_DIR)])
+    kwargs.update(overrides)
+    return blocks.launch(**kwargs)
