@@ -7,11 +7,11 @@ each other's models.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 import torch
@@ -80,11 +80,19 @@ def resolve_preset(settings: Settings) -> Resolved:
     preset = apply_overrides(PRESETS["sd15"], settings)
     ids = [preset.base, *preset.controlnets.values()]
     offline = hub_offline()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(ids))
-    futures = [pool.submit(_source_state, i, offline, settings.hub_timeout_s) for i in ids]
-    done, _ = concurrent.futures.wait(futures, timeout=settings.hub_timeout_s + 0.5)
-    pool.shutdown(wait=False, cancel_futures=True)
-    states = [f.result() if f in done else "missing" for f in futures]
+    states = ["missing"] * len(ids)  # what a check has not answered by the deadline counts as missing
+
+    def check(k: int) -> None:
+        states[k] = _source_state(ids[k], offline, settings.hub_timeout_s)
+
+    # daemon threads: a hub that hangs past the deadline must not keep the process from exiting
+    threads = [threading.Thread(target=check, args=(k,), daemon=True) for k in range(len(ids))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + settings.hub_timeout_s + 0.5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    states = list(states)
     missing = [i for i, s in zip(ids, states) if s == "missing"]
     if not missing:
         online = "online" in states
