@@ -73,21 +73,25 @@ def passthrough(image: np.ndarray, resolution: int, detectors, **_) -> np.ndarra
 
 
 def canny(image: np.ndarray, resolution: int, detectors, low_threshold=100, high_threshold=200, **_) -> np.ndarray:
-    image = resize_short_side(image, resolution)
     if low_threshold > high_threshold:
-        raise UserInputError("Canny: the low threshold must not be above the high threshold.")
+        raise UserInputError(
+            f"Canny: the low threshold ({low_threshold:g}) is above the high threshold ({high_threshold:g}). "
+            "Lower the low threshold or raise the high one."
+        )
+    image = resize_short_side(image, resolution)
     return _gray3(cv2.Canny(image, int(low_threshold), int(high_threshold)))
 
 
 def sketch(image: np.ndarray, resolution: int, detectors, **_) -> np.ndarray:
     """A hand drawing, in either polarity, to the scribble model's white-lines-on-black."""
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if np.median(gray) > 127:  # mostly light: dark strokes on a light canvas
-        gray = 255 - gray
-    if gray.max() < 32:
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.int16)
+    # Ink is whatever differs from the canvas (the median shade), so light-on-dark, dark-on-light and a blank
+    # canvas of any shade all come out right.
+    ink = np.abs(gray - int(np.median(gray))).astype(np.uint8)
+    if ink.max() < 32:
         raise UserInputError("The scribble is empty: draw something on the canvas (or upload a drawing) first.")
-    lines = (gray > 64).astype(np.uint8) * 255
-    return _gray3(resize_short_side(lines, resolution) if min(lines.shape) != resolution else lines)
+    ink = resize_short_side(ink, resolution)  # before thresholding, so the map stays binary
+    return _gray3(((ink > 48) * 255).astype(np.uint8))
 
 
 def scribble_xdog(image: np.ndarray, resolution: int, detectors, xdog_threshold=32, **_) -> np.ndarray:
@@ -111,12 +115,17 @@ def _aux(detector: str, **call_kwargs):
     return run
 
 
-# Where each detector's class lives in controlnet-aux, and what its weights are called in lllyasviel/Annotators.
-DETECTORS: dict[str, tuple[str, str, str]] = {
-    "openpose": ("controlnet_aux.open_pose", "OpenposeDetector", "body_pose_model.pth"),
-    "midas": ("controlnet_aux.midas", "MidasDetector", "dpt_hybrid-midas-501f0c75.pt"),
-    "hed": ("controlnet_aux.hed", "HEDdetector", "ControlNetHED.pth"),
-    "pidinet": ("controlnet_aux.pidi", "PidiNetDetector", "table5_pidinet.pth"),
+# Where each detector's class lives in controlnet-aux, and every weights file its from_pretrained reads from
+# lllyasviel/Annotators (or a local folder with the same layout).
+DETECTORS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "openpose": (
+        "controlnet_aux.open_pose",
+        "OpenposeDetector",
+        ("body_pose_model.pth", "hand_pose_model.pth", "facenet.pth"),
+    ),
+    "midas": ("controlnet_aux.midas", "MidasDetector", ("dpt_hybrid-midas-501f0c75.pt",)),
+    "hed": ("controlnet_aux.hed", "HEDdetector", ("ControlNetHED.pth",)),
+    "pidinet": ("controlnet_aux.pidi", "PidiNetDetector", ("table5_pidinet.pth",)),
 }
 
 
@@ -143,22 +152,29 @@ class Detectors:
         import importlib
         import os
 
-        module, cls_name, filename = DETECTORS[name]
+        module, cls_name, filenames = DETECTORS[name]
         source = self.source
-        if not os.path.isdir(source):
+        # Every file is found (or fetched) before any model is built: a miss costs nothing and names its file;
+        # otherwise from_pretrained would fail late, and MiDaS would try a download of its own.
+        for filename in filenames:
+            if os.path.isdir(source):
+                if not os.path.isfile(os.path.join(source, filename)):
+                    raise ModelUnavailableError(self._missing(name, filename, "file not in the folder"))
+                continue
+            if os.path.isabs(source) or source.startswith("."):
+                raise ModelUnavailableError(self._missing(name, filename, "folder not found"))
             from huggingface_hub import hf_hub_download
 
-            try:  # fetch (or find in the cache) the main file first, so a miss costs no model construction
+            try:
                 hf_hub_download(source, filename, local_files_only=not self.online)
             except Exception as exc:
                 raise ModelUnavailableError(self._missing(name, filename, type(exc).__name__)) from None
-        elif not os.path.isfile(os.path.join(source, filename)):
-            raise ModelUnavailableError(self._missing(name, filename, "file not in the folder"))
         cls = getattr(importlib.import_module(module), cls_name)
         try:
             detector = cls.from_pretrained(source, local_files_only=not self.online)
         except Exception as exc:
-            raise ModelUnavailableError(self._missing(name, filename, f"{type(exc).__name__}: {exc}")) from None
+            why = f"{type(exc).__name__}: {exc}"
+            raise ModelUnavailableError(self._missing(name, ", ".join(filenames), why)) from None
         return detector.to(self.device) if hasattr(detector, "to") else detector
 
     def _missing(self, name: str, filename: str, why: str) -> str:
@@ -255,7 +271,10 @@ def detect(
     values = {}
     for key in proc.params:
         p = spec.params[key]
-        value = float(params.get(key, p.default))
+        try:
+            value = float(params.get(key, p.default))
+        except (TypeError, ValueError):
+            raise UserInputError(f"{p.label} must be a number, got {params[key]!r}.") from None
         if not p.minimum <= value <= p.maximum:
             raise UserInputError(f"{p.label} must be between {p.minimum:g} and {p.maximum:g}, got {value:g}.")
         values[key] = value

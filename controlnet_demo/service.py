@@ -33,6 +33,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**31 - 1
+DEFAULT_NEGATIVE = "lowres, bad anatomy, worst quality, low quality"
 METADATA_KEY = "parameters"
 
 
@@ -56,7 +57,7 @@ class UnitSpec:
 class GenerateSpec:
     prompt: str
     units: list[UnitSpec]
-    negative_prompt: str = ""
+    negative_prompt: str = DEFAULT_NEGATIVE
     steps: int | None = None  # None: the preset's default
     guidance_scale: float | None = None
     seed: int = -1  # -1: random

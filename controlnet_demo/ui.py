@@ -11,6 +11,7 @@ import inspect
 import logging
 import queue
 import threading
+import types
 from pathlib import Path
 
 import gradio as gr
@@ -19,16 +20,57 @@ from .conditions import CONDITIONS, Condition
 from .engine import CONTROL_MODES, SCHEDULERS
 from .errors import GenerationCancelled
 from .explain import HOW_IT_WORKS
-from .service import MAX_SEED, Demo, GenerateSpec, UnitSpec, user_message
+from .service import DEFAULT_NEGATIVE, MAX_SEED, Demo, GenerateSpec, UnitSpec, user_message
 
 log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 GPU = "gpu"  # one concurrency id for every event that runs the models: one job on the device at a time
-DEFAULT_NEGATIVE = "lowres, bad anatomy, worst quality, low quality"
 MAX_UNITS = 3
 MODE_CHOICES = [(m.label, key) for key, m in CONTROL_MODES.items()]
 CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
+
+
+def _with_fallback(component, fallback):
+    """Where gradio's own preprocessing refuses an API value, answer `fallback(component, payload)` instead.
+
+    gradio's refusals name no widget ("Value 0 is less than minimum value 1."), or are an internal report
+    ("Could not preprocess input component at index 12 ...", with server paths) that public mode hides. Bound
+    to the instance: a subclass would make gradio write a ui.pyi stub beside this module.
+    """
+
+    def preprocess(self, payload):
+        try:
+            return type(self).preprocess(self, payload)
+        except Exception:
+            return fallback(self, payload)
+
+    component.preprocess = types.MethodType(preprocess, component)
+    return component
+
+
+def _refuse_number(slider: gr.Slider, payload):
+    lo, hi = (f"{x:g}" if x != int(x) else str(int(x)) for x in (slider.minimum, slider.maximum))
+    raise gr.Error(f"{slider.label} must be a number between {lo} and {hi}; got {payload!r}.", print_exception=False)
+
+
+def _file_as_is(image: gr.Image, payload):
+    return payload.path  # a file gradio cannot open: the service's load_rgb says why, in words
+
+
+def _drawing_as_is(editor: gr.ImageEditor, payload):
+    picture = payload.composite or payload.background
+    return {"background": None, "layers": [], "composite": picture.path if picture else None}
+
+
+def _slider(*args, **kwargs) -> gr.Slider:
+    return _with_fallback(gr.Slider(*args, **kwargs), _refuse_number)
+
+
+def _image_input(*args, **kwargs) -> gr.Image:
+    """An image input whose upload reaches the service as it is (type="filepath", image_mode=None): only
+    `load_rgb` decodes it, so a 16-bit depth map keeps its range and transparency is composited its way."""
+    return _with_fallback(gr.Image(*args, type="filepath", image_mode=None, **kwargs), _file_as_is)
 
 
 def _on_gpu(fn):
@@ -52,7 +94,7 @@ def stream_generation(demo: Demo, spec: GenerateSpec, progress):
     def work():
         try:
             request, maps, params = demo.prepare(spec)
-            events.put(("maps", maps))
+            events.put(("maps", (maps, params["seed"])))
             output = demo.run(request, maps, params, on_step=lambda i, n: events.put(("step", (i, n))),
                               should_stop=stop.is_set)
             events.put(("done", output))
@@ -61,14 +103,18 @@ def stream_generation(demo: Demo, spec: GenerateSpec, progress):
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
+    seed = gr.skip()
     try:
         while True:
             kind, value = events.get()
+            # the seed goes out as a value, not gr.skip(): an update would make gradio rebuild the session's
+            # seed slider (an input too) from its constructor arguments, without its `_with_fallback`
             if kind == "maps":
-                yield gr.skip(), value, gr.skip(), gr.skip()
+                value, seed = value
+                yield gr.skip(), value, gr.skip(), seed
             elif kind == "step":
                 progress(value, desc="Denoising")
-                yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield gr.skip(), gr.skip(), gr.skip(), seed
             elif kind == "done":
                 yield value.files, value.maps, value.params, value.params["seed"]
                 return
@@ -88,35 +134,38 @@ def _common_inputs(demo: Demo):
     prompt = gr.Textbox(label="Prompt", lines=2, max_length=demo.settings.limits.max_prompt_chars)
     negative = gr.Textbox(label="Negative prompt", value=DEFAULT_NEGATIVE,
                           max_length=demo.settings.limits.max_prompt_chars)
-    guidance = gr.Slider(0.0, demo.settings.limits.max_guidance, value=preset.guidance, step=0.1,
-                         label="Guidance scale (CFG)")
+    guidance = _slider(0.0, demo.settings.limits.max_guidance, value=preset.guidance, step=0.1,
+                       label="Guidance scale (CFG)")
     with gr.Accordion("Advanced options", open=False):
         with gr.Row():
-            steps = gr.Slider(1, demo.settings.limits.max_steps, value=preset.steps, step=1, label="Steps")
-            num_images = gr.Slider(1, demo.settings.limits.max_images, value=1, step=1, label="Images")
+            steps = _slider(1, demo.settings.limits.max_steps, value=preset.steps, step=1, label="Steps")
+            num_images = _slider(1, demo.settings.limits.max_images, value=1, step=1, label="Images")
         r_min, r_max, r_step, r_default = preset.resolution
         with gr.Row():
-            resolution = gr.Slider(r_min, r_max, value=r_default, step=r_step, label="Resolution (longer side)")
+            resolution = _slider(r_min, r_max, value=r_default, step=r_step, label="Resolution (longer side)")
             scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Scheduler")
         with gr.Row():
-            seed = gr.Slider(0, MAX_SEED, value=0, step=1, label="Seed")
+            seed = _slider(0, MAX_SEED, value=0, step=1, label="Seed")
             randomize = gr.Checkbox(value=True, label="Random seed")
     return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize
 
 
 def _unit_controls(cond: Condition | None, demo: Demo):
     """Strength, window and mode for one condition."""
-    strength = gr.Slider(0.0, demo.settings.limits.max_strength, value=1.0, step=0.05, label="Control strength")
+    strength = _slider(0.0, demo.settings.limits.max_strength, value=1.0, step=0.05, label="Control strength")
     with gr.Row():
-        start = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Control start (fraction of steps)")
-        end = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Control end")
+        start = _slider(0.0, 1.0, value=0.0, step=0.05, label="Control start (fraction of steps)")
+        end = _slider(0.0, 1.0, value=1.0, step=0.05, label="Control end")
     mode = gr.Radio(MODE_CHOICES, value="balanced", label="Control mode")
     return strength, start, end, mode
 
 
 def _outputs():
-    gallery = gr.Gallery(label="Results", format="png", columns=2, height=420, interactive=False)
-    maps = gr.Gallery(label="Control map(s) used", format="png", columns=3, height=200, interactive=False)
+    # Whole pictures: by default one image is stretched to a full-width square cell, taller than the gallery (so
+    # only its top shows), and "cover" crops every non-square image to its square cell.
+    shown = dict(format="png", interactive=False, fit_columns=False, object_fit="contain")
+    gallery = gr.Gallery(label="Results", columns=2, height=420, **shown)
+    maps = gr.Gallery(label="Control map(s) used", columns=3, height=240, **shown)
     params = gr.JSON(label="Parameters (also stored in each PNG)")
     return gallery, maps, params
 
@@ -132,18 +181,18 @@ def condition_tab(cond: Condition, demo: Demo):
         with gr.Column():
             gr.Markdown(cond.help)
             if cond.name == "scribble":
-                image = gr.Sketchpad(
+                image = _with_fallback(gr.Sketchpad(
                     label="Draw here (or upload a drawing or photo)", type="filepath", format="png",
                     sources=("upload", "clipboard"), canvas_size=(512, 512), image_mode="RGBA",
                     brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
-                )
+                ), _drawing_as_is)
             else:
-                image = gr.Image(label=f"{cond.label}: photo or control map", type="filepath",
-                                 sources=("upload", "clipboard", "webcam"))
+                image = _image_input(label=f"{cond.label}: photo or control map",
+                                     sources=("upload", "clipboard", "webcam"))
             preprocessor = gr.Dropdown([(p.label, p.name) for p in cond.preprocessors.values()],
                                        value=cond.default_preprocessor, label="Preprocessor")
-            prep_resolution = gr.Slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
-            param_sliders = [gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label)
+            prep_resolution = _slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
+            param_sliders = [_slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label)
                              for p in cond.params.values()]
             prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize = _common_inputs(demo)
             strength, start, end, mode = _unit_controls(cond, demo)
@@ -192,13 +241,16 @@ def compose_tab(demo: Demo):
                     condition = gr.Dropdown([(c.label, c.name) for c in CONDITIONS.values()],
                                             value=list(CONDITIONS)[k % len(CONDITIONS)], label="Condition")
                     first = CONDITIONS[condition.value]
-                    image = gr.Image(label="Photo or control map", type="filepath", sources=("upload", "clipboard"))
+                    image = _image_input(label="Photo or control map", sources=("upload", "clipboard"))
+                    # any condition's preprocessor may arrive (an API call never sends the condition's change
+                    # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown([(p.label, p.name) for p in first.preprocessors.values()],
-                                               value=first.default_preprocessor, label="Preprocessor")
-                    prep_resolution = gr.Slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
+                                               value=first.default_preprocessor, label="Preprocessor",
+                                               allow_custom_value=True)
+                    prep_resolution = _slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
                     strength, start, end, mode = _unit_controls(None, demo)
-                    mask = gr.Image(label="Region mask (optional: white = apply)", type="filepath",
-                                    sources=("upload", "clipboard"), height=160)
+                    mask = _image_input(label="Region mask (optional: white = apply)", sources=("upload", "clipboard"),
+                                        height=160)
                     condition.change(_preprocessor_choices, condition, preprocessor, api_visibility="private",
                                      queue=False)
                     unit_inputs += [enabled, condition, image, preprocessor, prep_resolution, strength, start, end,
@@ -227,17 +279,22 @@ def compose_tab(demo: Demo):
                   "mode", "mask"]
     _name_api_parameters(compose, [f"{n}_{k + 1}" for k in range(MAX_UNITS) for n in unit_names] + [
         "prompt", "negative_prompt", "guidance_scale", "steps", "num_images", "resolution", "scheduler", "seed",
-        "randomize_seed"])
+        "randomize_seed"], required=0)
     inputs = [*unit_inputs, prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize]
     event = gr.on([run.click, prompt.submit], compose, inputs, [gallery, maps, params, seed], api_name="compose",
                   concurrency_id=GPU, concurrency_limit=1)
     stop.click(None, cancels=[event], api_visibility="private")
 
 
-def _name_api_parameters(fn, names: list[str]) -> None:
-    """Give a *args handler named parameters, so the API page and gradio_client show real names."""
+def _name_api_parameters(fn, names: list[str], required: int | None = None) -> None:
+    """Give a *args handler named parameters, so the API page and gradio_client show real names.
+
+    An input whose widget starts empty (an image, the prompt) is required by gradio_client unless its parameter
+    has a default: the parameters after the first `required` ones (all when None) get the default None.
+    """
     P = inspect.Parameter
-    params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
+    required = len(names) if required is None else required
+    params = [P(n, P.POSITIONAL_OR_KEYWORD, **({} if k < required else {"default": None})) for k, n in enumerate(names)]
     params.append(P("progress", P.KEYWORD_ONLY, default=gr.Progress()))
     fn.__signature__ = inspect.Signature(params)
 

@@ -1,0 +1,5 @@
+"""`python -m controlnet_demo generate | detect ...`: see `controlnet_demo.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())
