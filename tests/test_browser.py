@@ -1,0 +1,172 @@
+"""End to end in a real browser: draw a scribble with the mouse, generate, and read what the page shows.
+
+Runs headless Debian chromium (not playwright's own build) against the real app served on the offline tiny
+model by the `launched_app` fixture. Set UPDATE_SCREENSHOT=1 to also rewrite the README's assets/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("Debian chromium is not on PATH (apt-get install -y chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+README_SCREENSHOT = ROOT / "assets" / "screenshot.png"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+VIEWPORT = {"width": 1400, "height": 1000}
+UI_TIMEOUT_MS = 20_000  # clicks, typing, tab switches
+GENERATE_TIMEOUT_MS = 60_000  # one generation on 2 CPU cores, model loading included
+PROMPT = "a cosy cottage with a tree and the sun, watercolor"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, launched_app):
+    url, _ = launched_app
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(url)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def open_tab(page, name: str):
+    """Click a top-level tab and return its (now the only visible) panel."""
+    page.get_by_role("tab", name=name, exact=True).click()
+    panel = page.locator("[role=tabpanel]:visible")
+    sync_api.expect(panel).to_have_count(1)
+    return panel
+
+
+def block(panel, label: str):
+    """A component's block, found by the text of its floating label."""
+    title = panel.page.get_by_test_id("block-label").filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    return panel.locator(".block").filter(has=title)
+
+
+def stroke(page, points, steps: int = 2):
+    """One pen stroke: press at the first point, drag through the rest in a few moves each, release.
+
+    Each move repaints the WebGL editor (software-rendered here), so moves are kept few: the brush joins them.
+    """
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+def draw_house(page, canvas):
+    """A house with a door, a tree and a sun, in page coordinates around the canvas's centre.
+
+    The 512 px canvas is shown at about 56 % (~290 px) in the middle of the editor, so keep within +-140 px.
+    """
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def at(dx, dy):
+        return cx + dx, cy + dy
+
+    stroke(page, [at(-70, 0), at(50, 0), at(50, 100), at(-70, 100), at(-70, 0)])  # walls
+    stroke(page, [at(-90, 5), at(-10, -80), at(70, 5)])  # roof
+    stroke(page, [at(-25, 100), at(-25, 45), at(5, 45), at(5, 100)])  # door
+    stroke(page, [at(100, 100), at(100, 30)])  # tree trunk
+    stroke(page, [at(100, 30), at(80, 20), at(85, -5), at(100, -15), at(118, -5), at(120, 20), at(100, 30)])  # crown
+    sun = [at(-105 + 15 * np.cos(a), -105 + 15 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 13)]
+    stroke(page, sun, steps=1)
+
+
+def wait_loaded(img, timeout_ms: int = GENERATE_TIMEOUT_MS):
+    img.wait_for(state="visible", timeout=timeout_ms)
+    img.page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle(),
+                               timeout=timeout_ms)
+
+
+def fetch_image(page, img) -> np.ndarray:
+    """Download what an <img> shows through the page's own request context, as uint8 RGB."""
+    src = img.evaluate("el => el.currentSrc || el.src")
+    response = page.request.get(src)
+    assert response.ok, f"GET {src} -> {response.status}"
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def test_scribble_drawn_with_the_mouse_generates(page):
+    sync_api.expect(page.locator("#offline-banner")).to_be_visible()
+    panel = open_tab(page, "Scribble")
+
+    sketchpad = block(panel, "Draw here (or upload a drawing or photo)")
+    # with upload/clipboard sources the editor starts on its Image tool: pick the brush before drawing
+    sketchpad.get_by_role("button", name="Brush", exact=True).click()
+    canvas = sketchpad.locator("canvas").first
+    sync_api.expect(canvas).to_be_visible()
+    draw_house(page, canvas)
+    sync_api.expect(sketchpad.get_by_role("button", name="Undo")).to_be_enabled()  # the strokes registered
+
+    panel.get_by_label("Prompt", exact=True).fill(PROMPT)
+    panel.get_by_role("button", name="Generate", exact=True).click()
+
+    result = block(panel, "Results").locator("img").first
+    control_map = block(panel, "Control map(s) used").locator("img").first
+    wait_loaded(result)
+    wait_loaded(control_map)
+
+    assert result.evaluate("el => el.naturalWidth") > 0
+    sync_api.expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(PROMPT)
+
+    # the whole map is on screen, not a strip of it cut off by the gallery's height
+    shown, frame = control_map.bounding_box(), block(panel, "Control map(s) used").bounding_box()
+    assert shown["y"] + shown["height"] <= frame["y"] + frame["height"] + 1, (shown, frame)
+
+    lines = fetch_image(page, control_map).max(axis=2)
+    white, black = (lines > 200).mean(), (lines < 50).mean()
+    assert white > 0.005, f"the control map has no lines ({white:.2%} white)"
+    assert black > 0.5, f"the control map is not white-on-black ({black:.2%} black)"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_scribble.png"), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        page.mouse.move(0, 0)  # no hover highlight in the picture
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(README_SCREENSHOT), full_page=True)
+
+
+def test_canny_example_generates(page):
+    panel = open_tab(page, "Canny edges")
+    examples = panel.locator(".block", has_text="Examples (click one, then Generate)")
+    examples.locator("tbody tr, .gallery-item").first.click()
+    upload = block(panel, "Canny edges: photo or control map")
+    sync_api.expect(upload.locator("img").first).to_be_visible()  # the example's photo is in the input
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    wait_loaded(block(panel, "Results").locator("img").first)
+    wait_loaded(block(panel, "Control map(s) used").locator("img").first)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_canny.png"), full_page=True)
