@@ -199,7 +199,7 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="canny",
-            examples=(("astronaut.jpg", "an astronaut in a white suit, studio portrait, best quality", "canny"),
+            examples=(("astronaut.jpg", "an astronaut in an orange suit, studio portrait, best quality", "canny"),
                       ("coffee.jpg", "a cup of coffee on a wooden table, photo", "canny")),
             params={
                 "low_threshold": Param("low_threshold", "Canny low threshold", 1, 255, 1, 100),
@@ -231,7 +231,8 @@ CONDITIONS: dict[str, Condition] = {
         Condition(
             name="scribble",
             label="Scribble",
-            help="Draw on the sketchpad (dark on light or light on dark, both work), or upload a drawing or photo.",
+            help="Draw on the pad (dark on light or light on dark, both work), or upload a drawing, or a photo with "
+            "the XDoG / HED / PiDiNet preprocessor to extract its lines.",
             preprocessors={
                 "sketch": Preprocessor("sketch", "hand drawing (either polarity)", sketch),
                 "xdog": Preprocessor("xdog", "lines from a photo (XDoG, OpenCV)", scribble_xdog, ("xdog_threshold",)),

@@ -210,11 +210,13 @@ class Demo:
                 gray = load_rgb(editor_image(u.mask), limits, what=f"condition {k} mask").mean(axis=2)
                 mask = resize(gray.astype(np.float32), size) / 255.0
             units.append(ControlUnit(u.condition, control, strength, start, end, u.mode, mask))
+            table_entry = CONDITIONS[u.condition]  # known: control_map checked it
+            preprocessor = u.preprocessor or table_entry.default_preprocessor
             maps.append(control)
             unit_params.append(dict(
                 condition=u.condition, model=preset.controlnets[u.condition],
-                preprocessor=u.preprocessor or CONDITIONS[u.condition].default_preprocessor,
-                preprocess_resolution=int(u.preprocess_resolution), params=dict(u.params or {}),
+                preprocessor=preprocessor, preprocess_resolution=int(u.preprocess_resolution),
+                params={k: v for k, v in (u.params or {}).items() if k in table_entry.preprocessors[preprocessor].params},
                 strength=strength, start=start, end=end, mode=u.mode, mask=mask is not None,
             ))
         request = Request(prompt, units, negative, steps, guidance, seed, num_images, size[0], size[1], spec.scheduler)

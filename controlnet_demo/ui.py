@@ -177,22 +177,26 @@ def _spec(prompt, negative, guidance, steps, num_images, resolution, scheduler, 
 
 
 def condition_tab(cond: Condition, demo: Demo):
+    upload = None
     with gr.Row():
         with gr.Column():
             gr.Markdown(cond.help)
             if cond.name == "scribble":
+                # uploads go to their own input below, so a photo never ends up under the strokes
                 image = _with_fallback(gr.Sketchpad(
-                    label="Draw here (or upload a drawing or photo)", type="filepath", format="png",
-                    sources=("upload", "clipboard"), canvas_size=(512, 512), image_mode="RGBA",
+                    label="Draw here: pick the brush on the left, then draw", type="filepath", format="png", canvas_size=(512, 512), image_mode="RGBA",
                     brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
                 ), _drawing_as_is)
+                upload = _image_input(label="…or upload a drawing or photo (used instead of the pad when present)",
+                                      sources=("upload", "clipboard"), height=200)
             else:
                 image = _image_input(label=f"{cond.label}: photo or control map",
                                      sources=("upload", "clipboard", "webcam"))
             preprocessor = gr.Dropdown([(p.label, p.name) for p in cond.preprocessors.values()],
                                        value=cond.default_preprocessor, label="Preprocessor")
             prep_resolution = _slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
-            param_sliders = [_slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label)
+            param_sliders = [_slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label,
+                                     visible=p.name in cond.preprocessors[cond.default_preprocessor].params)
                              for p in cond.params.values()]
             prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize = _common_inputs(demo)
             strength, start, end, mode = _unit_controls(cond, demo)
@@ -203,29 +207,37 @@ def condition_tab(cond: Condition, demo: Demo):
             gallery, maps, params = _outputs()
     if cond.examples:
         gr.Examples(
-            [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in cond.examples], inputs=[image, prompt, preprocessor],
-            label="Examples (click one, then Generate)",
+            [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in cond.examples],
+            inputs=[upload or image, prompt, preprocessor], label="Examples (click one, then Generate)",
         )
-    names = list(cond.params)
+    if param_sliders:  # show only the settings the chosen preprocessor reads
+        preprocessor.change(
+            lambda name: [gr.update(visible=p in getattr(cond.preprocessors.get(name), "params", ()))
+                          for p in cond.params],
+            preprocessor, param_sliders, api_visibility="private", queue=False,
+        )
+
+    named = {"image": image, "prompt": prompt, "negative_prompt": negative, "preprocessor": preprocessor,
+             "preprocess_resolution": prep_resolution, **dict(zip(cond.params, param_sliders)), "strength": strength,
+             "start": start, "end": end, "mode": mode, "guidance_scale": guidance, "steps": steps,
+             "num_images": num_images, "resolution": resolution, "scheduler": scheduler, "seed": seed,
+             "randomize_seed": randomize, **({"upload": upload} if upload is not None else {})}
+    names = list(named)
 
     @_on_gpu
-    def generate(image, prompt, negative, preprocessor, prep_resolution, *rest, progress=gr.Progress()):
-        values = rest[: len(names)]
-        (strength, start, end, mode, guidance, steps, num_images, resolution, scheduler, seed,
-         randomize) = rest[len(names):]
-        unit = UnitSpec(cond.name, image, preprocessor, prep_resolution, dict(zip(names, values)), strength, start,
-                        end, mode)
-        spec = _spec(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, [unit])
+    def generate(*values, progress=gr.Progress()):
+        v = dict(zip(names, values))
+        picture = v.get("upload") if v.get("upload") is not None else v["image"]
+        unit = UnitSpec(cond.name, picture, v["preprocessor"], v["preprocess_resolution"],
+                        {p: v[p] for p in cond.params}, v["strength"], v["start"], v["end"], v["mode"])
+        spec = _spec(v["prompt"], v["negative_prompt"], v["guidance_scale"], v["steps"], v["num_images"],
+                     v["resolution"], v["scheduler"], v["seed"], v["randomize_seed"], [unit])
         yield from stream_generation(demo, spec, progress)
 
     generate.__name__ = cond.name
-    _name_api_parameters(generate, ["image", "prompt", "negative_prompt", "preprocessor", "preprocess_resolution",
-                                    *names, "strength", "start", "end", "mode", "guidance_scale", "steps", "num_images",
-                                    "resolution", "scheduler", "seed", "randomize_seed"])
-    inputs = [image, prompt, negative, preprocessor, prep_resolution, *param_sliders, strength, start, end, mode,
-              guidance, steps, num_images, resolution, scheduler, seed, randomize]
-    event = gr.on([run.click, prompt.submit], generate, inputs, [gallery, maps, params, seed], api_name=cond.name,
-                  concurrency_id=GPU, concurrency_limit=1)
+    _name_api_parameters(generate, names, required=len(names) - (upload is not None))
+    event = gr.on([run.click, prompt.submit], generate, list(named.values()), [gallery, maps, params, seed],
+                  api_name=cond.name, concurrency_id=GPU, concurrency_limit=1)
     stop.click(None, cancels=[event], api_visibility="private")
 
 

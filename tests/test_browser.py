@@ -121,8 +121,8 @@ def test_scribble_drawn_with_the_mouse_generates(page):
     sync_api.expect(page.locator("#offline-banner")).to_be_visible()
     panel = open_tab(page, "Scribble")
 
-    sketchpad = block(panel, "Draw here (or upload a drawing or photo)")
-    # with upload/clipboard sources the editor starts on its Image tool: pick the brush before drawing
+    sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
+    # gradio's editor starts with no tool selected ("select the draw tool to start"): pick the brush
     sketchpad.get_by_role("button", name="Brush", exact=True).click()
     canvas = sketchpad.locator("canvas").first
     sync_api.expect(canvas).to_be_visible()
