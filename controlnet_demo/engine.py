@@ -22,7 +22,6 @@ from PIL import Image
 
 from .errors import GenerationCancelled, GenerationTimeout
 
-NUM_CONNECTIONS = 13  # 12 encoder skip connections + the middle block
 
 
 # --- control modes: how a unit's strength becomes the 13 connection scales, and which CFG branch gets them ---
@@ -30,7 +29,7 @@ NUM_CONNECTIONS = 13  # 12 encoder skip connections + the middle block
 
 def _ramp(strength: float, sizes: list[int]) -> list[float]:
     # official ControlNet "guess mode" scales: the deepest connection full, each shallower one x0.825
-    return [strength * 0.825 ** float(NUM_CONNECTIONS - 1 - i) for i in range(len(sizes))]
+    return [strength * 0.825 ** float(len(sizes) - 1 - i) for i in range(len(sizes))]
 
 
 def _resolution_weights(strength: float, sizes: list[int]) -> list[float]:
@@ -84,7 +83,7 @@ class Request:
 class Result:
     images: np.ndarray  # (B, H, W, 3) float in [0, 1]
     seeds: list[int]
-    residual_norms: dict[str, list[float]] = field(default_factory=dict)  # unit label -> 13 mean |residual|
+    residual_norms: dict[str, list[float]] = field(default_factory=dict)  # unit label -> mean |residual| per connection
     controlnet_calls: int = 0
     seconds: float = 0.0
 
@@ -167,7 +166,7 @@ class Engine:
         accepts = inspect.signature(scheduler.step).parameters
         step_kwargs = {k: v for k, v in (("eta", 0.0), ("generator", generators)) if k in accepts}
 
-        norms = [torch.zeros(NUM_CONNECTIONS, dtype=torch.float32, device=device) for _ in req.units]
+        norms: list[torch.Tensor | None] = [None] * len(req.units)  # summed on the device: no sync inside the loop
         calls = 0
         # 5. denoising loop
         for i, t in enumerate(timesteps):
@@ -184,8 +183,8 @@ class Engine:
                     continue
                 res = self._residuals(net, unit, conds[k], masks[k], model_input, latents, t, text, do_cfg)
                 calls += 1
-                for j, r in enumerate(res):
-                    norms[k][j] += r.detach().abs().mean().float()
+                step_norms = torch.stack([r.detach().abs().mean().float() for r in res])
+                norms[k] = step_norms if norms[k] is None else norms[k] + step_norms
                 down = res[:-1] if down is None else [a + b for a, b in zip(down, res[:-1])]
                 mid = res[-1] if mid is None else mid + res[-1]
 
@@ -204,7 +203,7 @@ class Engine:
         image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False, generator=generators)[0]
         images = pipe.image_processor.postprocess(image, output_type="np", do_denormalize=[True] * batch)
         residual_norms = {
-            f"{k + 1}. {u.condition}": (norms[k] / n).tolist() for k, u in enumerate(req.units)
+            f"{k + 1}. {u.condition}": (norms[k] / n).tolist() for k, u in enumerate(req.units) if norms[k] is not None
         }
         return Result(images, seeds, residual_norms, calls, time.perf_counter() - started)
 

@@ -150,6 +150,13 @@ class Demo:
             key, lambda: detect(unit.condition, image, unit.preprocessor, resolution, self.detectors, **params)
         )
 
+    def zero_conv_norms(self, condition: str) -> list[float]:
+        """The Frobenius norm of each of the 13 zero convolutions of a condition's ControlNet (0 when untrained)."""
+        from .training import zero_convolutions
+
+        net = self.store.controlnet(condition)
+        return [float(z.weight.detach().float().norm()) for z in zero_convolutions(net)]
+
     # -- requests ----------------------------------------------------------------------------------------
 
     def prepare(self, spec: GenerateSpec) -> tuple[Request, list[np.ndarray], dict]:

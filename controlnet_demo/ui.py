@@ -111,12 +111,13 @@ def stream_generation(demo: Demo, spec: GenerateSpec, progress):
             # seed slider (an input too) from its constructor arguments, without its `_with_fallback`
             if kind == "maps":
                 value, seed = value
-                yield gr.skip(), value, gr.skip(), seed
+                yield gr.skip(), value, gr.skip(), seed, gr.skip()
             elif kind == "step":
                 progress(value, desc="Denoising")
-                yield gr.skip(), gr.skip(), gr.skip(), seed
+                yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip()
             elif kind == "done":
-                yield value.files, value.maps, value.params, value.params["seed"]
+                yield (value.files, value.maps, value.params, value.params["seed"],
+                       connection_bars(value.result.residual_norms))
                 return
             else:
                 if isinstance(value, GenerationCancelled):
@@ -167,7 +168,22 @@ def _outputs():
     gallery = gr.Gallery(label="Results", columns=2, height=420, **shown)
     maps = gr.Gallery(label="Control map(s) used", columns=3, height=240, **shown)
     params = gr.JSON(label="Parameters (also stored in each PNG)")
-    return gallery, maps, params
+    residuals = gr.BarPlot(
+        x="connection", y="mean |residual|", color="condition", label="What each ControlNet added",
+        caption="Mean magnitude of the residual each ControlNet added to the U-Net's 12 skip connections and its "
+                "middle block, averaged over the steps it ran (after strength, mode and mask).",
+        height=220, sort=None,
+    )
+    return gallery, maps, params, residuals
+
+
+def connection_bars(values: dict[str, list[float]], value_name: str = "mean |residual|"):
+    """{series: 13 values} -> the long table a BarPlot reads (connections in the U-Net's order)."""
+    import pandas as pd
+
+    rows = [(f"skip {i:02d}" if i < len(vals) - 1 else "middle", v, series)
+            for series, vals in values.items() for i, v in enumerate(vals)]
+    return pd.DataFrame(rows, columns=["connection", value_name, "condition"])
 
 
 def _spec(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, units):
@@ -204,7 +220,7 @@ def condition_tab(cond: Condition, demo: Demo):
                 run = gr.Button("Generate", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column():
-            gallery, maps, params = _outputs()
+            gallery, maps, params, residuals = _outputs()
     if cond.examples:
         gr.Examples(
             [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in cond.examples],
@@ -236,7 +252,7 @@ def condition_tab(cond: Condition, demo: Demo):
 
     generate.__name__ = cond.name
     _name_api_parameters(generate, names, required=len(names) - (upload is not None))
-    event = gr.on([run.click, prompt.submit], generate, list(named.values()), [gallery, maps, params, seed],
+    event = gr.on([run.click, prompt.submit], generate, list(named.values()), [gallery, maps, params, seed, residuals],
                   api_name=cond.name, concurrency_id=GPU, concurrency_limit=1)
     stop.click(None, cancels=[event], api_visibility="private")
 
@@ -272,7 +288,7 @@ def compose_tab(demo: Demo):
                 run = gr.Button("Generate", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column():
-            gallery, maps, params = _outputs()
+            gallery, maps, params, residuals = _outputs()
     per_unit = len(unit_inputs) // MAX_UNITS
 
     @_on_gpu
@@ -293,7 +309,7 @@ def compose_tab(demo: Demo):
         "prompt", "negative_prompt", "guidance_scale", "steps", "num_images", "resolution", "scheduler", "seed",
         "randomize_seed"], required=0)
     inputs = [*unit_inputs, prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize]
-    event = gr.on([run.click, prompt.submit], compose, inputs, [gallery, maps, params, seed], api_name="compose",
+    event = gr.on([run.click, prompt.submit], compose, inputs, [gallery, maps, params, seed, residuals], api_name="compose",
                   concurrency_id=GPU, concurrency_limit=1)
     stop.click(None, cancels=[event], api_visibility="private")
 
@@ -319,6 +335,28 @@ def _preprocessor_choices(condition: str):
                        value=cond.default_preprocessor)
 
 
+def how_tab(demo: Demo):
+    gr.Markdown(HOW_IT_WORKS, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
+                                                 {"left": "$", "right": "$", "display": False}])
+    gr.Markdown("### Look inside the loaded ControlNets\nThe weight norm of each of the 13 zero convolutions: all "
+                "exactly 0 in a freshly made ControlNet, grown during training. (Each generation tab also shows "
+                "how large the residuals were that its ControlNet added to your image.)")
+    with gr.Row():
+        chosen = gr.CheckboxGroup([(c.label, c.name) for c in CONDITIONS.values()], value=["canny"],
+                                  label="ControlNets (loaded on first use)")
+        inspect_button = gr.Button("Show zero-convolution norms")
+    norms = gr.BarPlot(x="connection", y="weight norm", color="condition", label="Zero-convolution weight norms",
+                       height=260, sort=None)
+
+    def show(conditions):
+        try:
+            return connection_bars({c: demo.zero_conv_norms(c) for c in conditions or []}, "weight norm")
+        except Exception as exc:
+            raise gr.Error(user_message(exc), print_exception=False) from None
+
+    inspect_button.click(show, chosen, norms, api_visibility="private", concurrency_id=GPU)
+
+
 def build(demo: Demo) -> gr.Blocks:
     preset = demo.preset
     with gr.Blocks(title="ControlNet demo", delete_cache=(1800, 3600)) as blocks:
@@ -333,8 +371,7 @@ def build(demo: Demo) -> gr.Blocks:
             with gr.Tab("Compose", id="compose"):
                 compose_tab(demo)
             with gr.Tab("How ControlNet works", id="how"):
-                gr.Markdown(HOW_IT_WORKS, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
-                                                             {"left": "$", "right": "$", "display": False}])
+                how_tab(demo)
     return blocks
 
 

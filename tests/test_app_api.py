@@ -125,13 +125,14 @@ class Result:
     maps: list[str]
     params: dict
     seed: int
+    residuals: dict  # the residual-magnitude bar plot's value
 
 
 def generate(client: Client, endpoint: str, files: Path, **overrides) -> Result:
-    images, maps, params, seed = client.predict(api_name=endpoint, **_request(endpoint, files, **overrides))
+    images, maps, params, seed, residuals = client.predict(api_name=endpoint, **_request(endpoint, files, **overrides))
     if isinstance(params, str):  # a JSON output may arrive as a file
         params = json.loads(Path(params).read_text())
-    return Result([g["image"] for g in images], [m["image"] for m in maps], params, int(seed))
+    return Result([g["image"] for g in images], [m["image"] for m in maps], params, int(seed), residuals)
 
 
 def pixels(path: str) -> np.ndarray:
@@ -191,6 +192,12 @@ def test_every_endpoint_returns_images_maps_and_parameters(client, files, endpoi
         assert stored["prompt"] == PROMPT
         assert [u["condition"] for u in stored["units"]] == conditions
     assert not np.array_equal(pixels(out.images[0]), pixels(out.images[1]))  # two seeds, two pictures
+
+    # the "what each ControlNet added" plot: every connection of every condition (7 in the tiny U-Net, 13 in
+    # SD1.5), all non-zero (the nets ran)
+    rows = out.residuals["data"]
+    assert len(rows) == 7 * len(conditions) and [r[0] for r in rows[:7]] == [f"skip {i:02d}" for i in range(6)] + ["middle"]
+    assert all(row[1] > 0 for row in rows)
 
     assert len(out.maps) == len(conditions)
     for path in out.maps:

@@ -138,3 +138,14 @@ def test_each_image_is_reproducible_alone_from_its_reported_seed(engine, astrona
     assert batch.seeds == [10, 11]
     second = engine.generate(_request(ControlUnit("canny", edges), num_images=1, seed=11)).images
     assert np.abs(batch.images[1] - second[0]).max() <= 1e-5
+
+
+def test_control_mode_scales_follow_the_paper_and_the_official_code_on_sd15_sizes():
+    from controlnet_demo.engine import CONTROL_MODES
+
+    sizes = [64, 64, 64, 32, 32, 32, 16, 16, 16, 8, 8, 8, 8]  # SD1.5 at 512x512: 12 skips + middle
+    assert CONTROL_MODES["cfg_resolution"].scales(1.0, sizes) == [1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 8]
+    ramp = CONTROL_MODES["prompt"].scales(0.5, sizes)
+    assert ramp[-1] == 0.5 and abs(ramp[0] - 0.5 * 0.825**12) < 1e-12
+    assert CONTROL_MODES["balanced"].scales(0.7, sizes) == [0.7] * 13
+    assert [m.cond_branch_only for m in CONTROL_MODES.values()] == [False, False, True, True]
