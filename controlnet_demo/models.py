@@ -171,7 +171,7 @@ class ModelStore:
                 f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
             ) from None
         pipe.set_progress_bar_config(disable=True)
-        return pipe.to(self.device, self.dtype)
+        return _place(pipe, self.device, self.dtype)
 
     def _load_controlnet(self, condition: str, base):
         from diffusers import ControlNetModel
@@ -190,4 +190,10 @@ class ModelStore:
             raise ModelUnavailableError(
                 f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
             ) from None
-        return net.to(self.device, self.dtype).eval()
+        return _place(net, self.device, self.dtype).eval()
+
+
+def _place(model, device: torch.device, dtype: torch.dtype):
+    """Move to the device; cast only when needed (diffusers warns on every cast, even a no-op one)."""
+    current = model.dtype if hasattr(model, "dtype") else next(model.parameters()).dtype
+    return model.to(device) if current == dtype else model.to(device, dtype)
