@@ -342,3 +342,37 @@ def test_the_api_lists_exactly_the_five_endpoints(api):
     compose = {p["parameter_name"]: p for p in api["named_endpoints"]["/compose"]["parameters"]}
     # an optional unit's image and every mask may be left out
     assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask") for k in (1, 2, 3))
+
+
+# -- 6. Stop ---------------------------------------------------------------------------------------------------
+
+
+def test_stop_ends_the_denoising_loop_within_a_few_steps(client, launched_app, files):
+    """Cancelling a job (the Stop button) closes the handler, which stops the engine at its next step: the
+    engine is free again long before the 100 requested steps could have finished."""
+    _, demo = launched_app
+    steps_seen = []
+    original = demo.engine.generate
+
+    def counting_generate(request, on_step=None, **kw):
+        def step(i, n):
+            steps_seen.append(i)
+            on_step(i, n)
+        return original(request, on_step=step, **kw)
+
+    demo.engine.generate = counting_generate
+    try:
+        job = client.submit(api_name="/canny", **_request("/canny", files, steps=100, resolution=128, num_images=1))
+        deadline = time.monotonic() + 30
+        while len(steps_seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(steps_seen) >= 2, "the job never started denoising"
+        job.cancel()
+        at_cancel, cancelled = len(steps_seen), time.monotonic()
+        while demo.engine._lock.locked() and time.monotonic() - cancelled < 10:
+            time.sleep(0.05)
+        assert not demo.engine._lock.locked()
+        assert len(steps_seen) - at_cancel <= 3, f"ran {len(steps_seen) - at_cancel} more steps after Stop"
+    finally:
+        demo.engine.generate = original
+    assert generate(client, "/canny", files).images  # and the next request works
