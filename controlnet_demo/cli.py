@@ -1,4 +1,4 @@
-"""The command line: `python -m controlnet_demo generate | detect`, generated from the same tables as the UI.
+"""The command line: `python -m controlnet_demo generate | detect | train`, generated from the same tables as the UI.
 
 Every option maps onto a `UnitSpec` / `GenerateSpec` field and goes through the one shared `Demo` service,
 so the CLI validates, preprocesses, generates and saves exactly as the app does.
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import training
 from .conditions import CONDITIONS
 from .engine import CONTROL_MODES, SCHEDULERS
 from .errors import GenerationTimeout, ModelUnavailableError, UserInputError
@@ -550,6 +551,126 @@ def run_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train -------------------------------------------------------------------------------------------------
+
+
+def _default(name: str):
+    return training.TrainConfig.__dataclass_fields__[name].default  # the one place the defaults live
+
+
+def _model_size_option(g) -> None:
+    g.add_argument("--model-size", choices=list(training.MODEL_CONFIGS),
+                   help=f"sizes of the model built from scratch (default {_default('model_size')}; tiny is for tests)")
+
+
+def _train_vae_options(g) -> None:
+    _model_size_option(g)
+
+
+def _train_base_options(g) -> None:
+    _model_size_option(g)
+    g.add_argument("--vae", required=True, metavar="DIR", help="the locked VAE, a folder `train vae` wrote")
+    g.add_argument("--prompt-dropout", type=float, metavar="SHARE",
+                   help=f"share of empty prompts, so guidance (CFG) works (default {_default('prompt_dropout')})")
+
+
+def _train_controlnet_options(g) -> None:
+    g.add_argument("--base", required=True, metavar="ID_OR_DIR",
+                   help="the locked base: a folder `train base` wrote, or SD1.5 (a hub id or diffusers folder)")
+    g.add_argument("--condition", metavar="NAME",
+                   help=f"the world's map to learn: {', '.join(training.world.CONDITIONS)} (default "
+                        f"{_default('condition')}); with --data, a label for the dataset's condition images")
+    g.add_argument("--empty-prompt-share", type=float, metavar="SHARE",
+                   help=f"share of prompts replaced by '' (default {_default('empty_prompt_share')}, the paper's)")
+
+
+TRAIN_KINDS = {  # kind -> (help, its own options)
+    "vae": ("train the autoencoder (L1 + L2 reconstruction, light KL) from scratch", _train_vae_options),
+    "base": ("train the text-to-image model (U-Net and text encoder) from scratch, the VAE locked",
+             _train_base_options),
+    "controlnet": ("train a ControlNet, the paper's recipe: the base locked, a trainable copy, zero convolutions",
+                   _train_controlnet_options),
+}
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=Parser)
+    for kind, (text, own_options) in TRAIN_KINDS.items():
+        k = sub.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".", formatter_class=Formatter)
+        own_options(k.add_argument_group(f"{kind} options"))
+        g = k.add_argument_group("data and run")
+        g.add_argument("--out", required=True, metavar="DIR",
+                       help="the model (diffusers layout), checkpoints/ and metrics.jsonl go here")
+        g.add_argument("--data", metavar="FOLDER",
+                       help="a dataset: prompts.jsonl (world.write_dataset) or fill50k's prompt.json layout"
+                            + (", or any folder of images" if kind == "vae" else "")
+                            + " (default: world examples made on the fly)")
+        g.add_argument("--resolution", type=int, metavar="PX",
+                       help=f"images are centre-cropped and resized to PX x PX (default {_default('resolution')})")
+        g.add_argument("--steps", type=int, metavar="N", help=f"optimizer steps (default {_default('steps')})")
+        g.add_argument("--batch-size", type=int, metavar="N", help=f"default {_default('batch_size')}")
+        g.add_argument("--lr", type=float, metavar="LR",
+                       help=f"AdamW learning rate (default {training.TASKS[kind].lr:g})")
+        g.add_argument("--seed", type=int, metavar="S",
+                       help=f"initial weights, data order and noise (default {_default('seed')})")
+        g.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help=f"steps between checkpoints (default {_default('checkpoint_every')})")
+        g.add_argument("--resume", action="store_true", default=None,
+                       help="continue exactly from the latest checkpoint in --out (weights, optimizer, step)")
+        g.add_argument("--mixed-precision", choices=training.MIXED_PRECISIONS,
+                       help="autocast on GPU: fp16 (with loss scaling) or bf16 (default no)")
+        g.add_argument("--gradient-checkpointing", action="store_true", default=None,
+                       help="recompute activations in the backward pass: less memory, ~30 %% slower")
+        g.add_argument("--device", type=_device, metavar="DEVICE",
+                       help="cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
+        g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        k.set_defaults(train=run_train_kind)
+    e = sub.add_parser("export", help="assemble a StableDiffusionPipeline folder with its ControlNets",
+                       description="Assemble a StableDiffusionPipeline folder (DDIM scheduler, no safety checker) "
+                                   "with each ControlNet in controlnet-<condition>/ beside it, loadable with "
+                                   "StableDiffusionControlNetPipeline.from_pretrained(FOLDER, controlnet=...).",
+                       formatter_class=Formatter)
+    e.add_argument("--base", required=True, metavar="ID_OR_DIR", help="the base pipeline (`train base` output)")
+    e.add_argument("--vae", metavar="DIR", help="a VAE to use instead of the base's")
+    e.add_argument("--controlnet", type=_controlnet, action="append", metavar="CONDITION=DIR",
+                   help="a trained ControlNet (repeatable)")
+    e.add_argument("--out", required=True, metavar="FOLDER", help="where to write the pipeline")
+    e.add_argument("--dtype", choices=list(training.DTYPES), default="fp16", help="weights' type (default fp16)")
+    e.set_defaults(train=run_export)
+
+
+def _train_epilog() -> str:
+    return "\n".join([
+        "examples:",
+        "  # the small world on 2 CPU cores: about 25 min, 1.5 h, then 25 min per condition",
+        f"  {PROG} train vae --out runs/vae --steps 2000",
+        f"  {PROG} train base --vae runs/vae --out runs/base --steps 10000",
+        f"  {PROG} train controlnet --condition canny --base runs/base --out runs/canny --steps 3000",
+        f"  {PROG} train export --base runs/base --controlnet canny=runs/canny --out runs/pipeline",
+        "  # SD1.5 on a GPU, the paper's recipe on your own fill50k-style folder (prompt.json, source/, target/)",
+        f"  {PROG} train controlnet --base stable-diffusion-v1-5/stable-diffusion-v1-5 --data fill50k \\",
+        "      --resolution 512 --batch-size 4 --lr 1e-5 --mixed-precision fp16 --gradient-checkpointing --out runs/fill50k",
+        "  # after an interruption: the same command with --resume",
+    ])
+
+
+def run_train_kind(args: argparse.Namespace) -> int:
+    _check_device(args.device)
+    _quiet_libraries()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(training.TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    out = training.train(training.TrainConfig(**given), progress=not args.quiet)
+    print(f"model {out}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    out = training.export(args.base, _output_dir(args.out), dict(args.controlnet or []), args.vae, args.dtype)
+    print(f"pipeline {out}")
+    return 0
+
+
 @dataclass(frozen=True)
 class Command:
     help: str
@@ -570,6 +691,12 @@ COMMANDS: dict[str, Command] = {
         help="write a condition's control map only (no diffusion model is loaded)",
         description="Make the control map of one condition from an image and write it as a PNG.",
         configure=_configure_detect, run=run_detect, epilog=lambda: _tables_epilog(full=False),
+    ),
+    "train": Command(
+        help="train a VAE, a small base model or a ControlNet (the paper's recipe); export a pipeline",
+        description="Train the small SD-architecture model family on the synthetic world (or a dataset folder), "
+                    "or a ControlNet for any SD1.5-style base; `train KIND --help` lists each kind's options.",
+        configure=_configure_train, run=lambda args: args.train(args), epilog=_train_epilog,
     ),
 }
 

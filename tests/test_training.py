@@ -1,11 +1,23 @@
-"""The paper's training claims on tiny real models: zero convs start at zero and leave it; the base stays locked."""
+"""The paper's training recipe on tiny real models: zero convs start at zero and leave it, the base stays locked;
+and `python -m controlnet_demo train ...` end to end (a few steps of the "tiny" sizes): exact resume, metrics,
+diffusers-layout outputs, fill50k-style data, the exported pipeline."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
 import torch
 
-from controlnet_demo import tiny
-from controlnet_demo.training import controlnet_loss, drop_prompts, lock, zero_convolutions
+from controlnet_demo import tiny, training
+from controlnet_demo.cli import main
+from controlnet_demo.training import drop_prompts, lock, noise_loss, zero_convolutions
+
+FAST = ["--resolution", "32", "--batch-size", "2", "--device", "cpu", "--quiet"]
 
 
 def _batch(seed=0):
@@ -26,7 +38,8 @@ def test_one_optimizer_step_moves_zero_convs_off_zero_and_leaves_base_bit_identi
 
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=1e-4)
     latents, text, condition, g = _batch()
-    loss = controlnet_loss(unet, controlnet, DDPMScheduler.from_config(tiny.SD_SCHEDULER_CONFIG), latents, text, condition, g)
+    scheduler = DDPMScheduler.from_config(tiny.SD_SCHEDULER_CONFIG)
+    loss = noise_loss(unet, scheduler, latents, text, g, controlnet, condition)
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is None for p in unet.parameters())  # nothing computed or stored for the locked model
@@ -57,3 +70,169 @@ def test_prompt_dropout_empties_about_the_requested_share():
     share = sum(p == "" for p in dropped) / len(prompts)
     assert 0.45 < share < 0.55
     assert drop_prompts(prompts, 0.0, torch.Generator().manual_seed(0)) == prompts
+
+
+def test_the_tiny_model_config_builds_tiny_py_s_models():
+    config = training.MODEL_CONFIGS["tiny"]
+    pairs = [(training.build_vae(config), tiny.vae()), (training.build_unet(config, 32), tiny.unet()),
+             (training.build_text_encoder(config), tiny.text_encoder())]
+    for built, reference in pairs:
+        assert {k: v.shape for k, v in built.state_dict().items()} == {
+            k: v.shape for k, v in reference.state_dict().items()}
+
+
+# --- the command end to end ---------------------------------------------------------------------------------------
+
+
+def _metrics(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(path)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A tiny base trained by the command itself: `train vae`, then `train base` on it (2 steps each)."""
+    root = tmp_path_factory.mktemp("train")
+    assert main(["train", "vae", "--model-size", "tiny", "--out", str(root / "vae"), "--steps", "2", *FAST]) == 0
+    assert main(["train", "base", "--model-size", "tiny", "--vae", str(root / "vae"), "--out", str(root / "base"),
+                 "--steps", "2", *FAST]) == 0
+    return root / "base"
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The Task objects `train` builds, kept for inspection after the run."""
+    tasks = []
+    for name, kind in training.TASKS.items():
+        def make(*args, _make=kind.make):
+            tasks.append(_make(*args))
+            return tasks[-1]
+        monkeypatch.setitem(training.TASKS, name, dataclasses.replace(kind, make=make))
+    return tasks
+
+
+def test_train_vae_and_base_write_diffusers_models_and_metrics(base):
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+
+    vae = AutoencoderKL.from_pretrained(base.parent / "vae")
+    assert math.isfinite(vae.config.scaling_factor) and vae.config.scaling_factor > 0  # latents scaled to unit std
+    assert UNet2DConditionModel.from_pretrained(base, subfolder="unet").config.cross_attention_dim == 32
+    pipe = StableDiffusionPipeline.from_pretrained(base)  # the base is a whole pipeline: `--base` for ControlNets
+    assert torch.equal(pipe.vae.decoder.conv_out.weight, vae.decoder.conv_out.weight)  # the VAE stayed locked
+    for folder in (base.parent / "vae", base):
+        rows = _metrics(folder)
+        assert [r["step"] for r in rows] == [1, 2]
+        assert all(math.isfinite(r["loss"]) and r["lr"] > 0 and r["seconds_per_step"] > 0 and r["peak_memory_mb"] > 0
+                   for r in rows)
+
+
+def test_train_controlnet_locks_the_base_and_moves_only_the_copy(base, tmp_path, captured):
+    from diffusers import ControlNetModel
+
+    out = tmp_path / "canny"
+    assert main(["train", "controlnet", "--condition", "canny", "--base", str(base), "--out", str(out),
+                 "--steps", "2", *FAST]) == 0
+
+    task = captured[0]
+    fresh = training.load_base(str(base))
+    for name, module in task.locked.items():
+        assert all(p.grad is None and not p.requires_grad for p in module.parameters())
+        reference = getattr(fresh, name).state_dict()
+        assert all(torch.equal(v, reference[k]) for k, v in module.state_dict().items()), name
+    net = task.trainable["controlnet"]
+    assert all(torch.count_nonzero(z.weight) > 0 for z in zero_convolutions(net))  # left zero after step 1
+    assert all(math.isfinite(r["loss"]) for r in _metrics(out))
+
+    loaded = ControlNetModel.from_pretrained(out)
+    assert loaded.config.block_out_channels == fresh.unet.config.block_out_channels
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in loaded.state_dict().items())
+
+
+def test_resume_after_an_interruption_continues_exactly(base, tmp_path, monkeypatch):
+    args = ["train", "controlnet", "--base", str(base), "--steps", "4", "--checkpoint-every", "2", *FAST]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+
+    batch = training.Examples.batch
+
+    def interrupted(self, step, *rest):  # Ctrl-C in step 4: step 3 is done and logged, the checkpoint is step 2's
+        if step == 3:
+            raise KeyboardInterrupt
+        return batch(self, step, *rest)
+
+    monkeypatch.setattr(training.Examples, "batch", interrupted)
+    assert main([*args, "--out", str(tmp_path / "resumed")]) == 130
+    monkeypatch.setattr(training.Examples, "batch", batch)
+    assert main([*args, "--out", str(tmp_path / "resumed"), "--resume"]) == 0
+
+    straight = _weights(tmp_path / "straight" / "diffusion_pytorch_model.safetensors")
+    resumed = _weights(tmp_path / "resumed" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert [r["loss"] for r in _metrics(tmp_path / "resumed")] == [r["loss"] for r in _metrics(tmp_path / "straight")]
+
+    assert main([*args, "--out", str(tmp_path / "resumed")]) == 2  # no silent restart over a run's checkpoints
+    with pytest.raises(training.UserInputError, match="seed"):  # another run's checkpoint is refused
+        training.train(training.TrainConfig(kind="controlnet", base=str(base), out=str(tmp_path / "resumed"),
+                                            resolution=32, batch_size=2, steps=5, seed=1, resume=True), progress=False)
+
+
+def test_train_controlnet_reads_a_fill50k_layout_folder(base, tmp_path):
+    data = tmp_path / "fill50k"
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(3):  # not square and not the training size: centre-cropped and resized
+        for sub, image in (("source", (rng.random((40, 48)) > 0.8) * 255), ("target", rng.random((40, 48, 3)) * 255)):
+            (data / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(data / sub / f"{i}.png"), image.astype(np.uint8))
+        lines.append(json.dumps({"source": f"source/{i}.png", "target": f"target/{i}.png", "prompt": f"circle {i}"}))
+    (data / "prompt.json").write_text("\n".join(lines) + "\n")
+
+    out = tmp_path / "net"
+    assert main(["train", "controlnet", "--base", str(base), "--data", str(data), "--out", str(out), "--steps", "2",
+                 *FAST]) == 0
+    assert len(_metrics(out)) == 2 and (out / "diffusion_pytorch_model.safetensors").exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_and_gradient_checkpointing_train(base, tmp_path, captured, precision):
+    config = training.TrainConfig(kind="controlnet", base=str(base), out=str(tmp_path), resolution=32, batch_size=2,
+                                  steps=1, mixed_precision=precision, gradient_checkpointing=True, device="cpu")
+    training.train(config, progress=False)
+    task = captured[0]
+    assert task.locked["unet"].dtype == training.DTYPES[precision]  # the locked base is stored in half precision
+    assert task.trainable["controlnet"].dtype == torch.float32  # the trained weights stay float32
+    assert math.isfinite(_metrics(tmp_path)[0]["loss"])
+
+
+def test_export_loads_in_the_controlnet_pipeline(base, tmp_path):
+    from diffusers import ControlNetModel, DDIMScheduler, StableDiffusionControlNetPipeline
+
+    net = tmp_path / "canny"
+    assert main(["train", "controlnet", "--base", str(base), "--out", str(net), "--steps", "1", *FAST]) == 0
+    folder = tmp_path / "pipeline"
+    assert main(["train", "export", "--base", str(base), "--vae", str(base / "vae"), "--controlnet", f"canny={net}",
+                 "--out", str(folder), "--dtype", "fp16"]) == 0
+
+    stored = [*_weights(folder / "controlnet-canny" / "diffusion_pytorch_model.safetensors").values(),
+              *_weights(folder / "unet" / "diffusion_pytorch_model.safetensors").values()]
+    assert all(v.dtype == torch.float16 for v in stored)
+    controlnet = ControlNetModel.from_pretrained(folder / "controlnet-canny")  # float32 again: CPU inference
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=controlnet, dtype=torch.float32)
+    assert isinstance(pipe.scheduler, DDIMScheduler) and pipe.safety_checker is None
+    image = pipe("a red circle", image=torch.zeros(1, 3, 32, 32), num_inference_steps=2, height=32, width=32,
+                 output_type="np", generator=torch.Generator().manual_seed(0)).images
+    assert image.shape == (1, 32, 32, 3) and np.isfinite(image).all()
+
+
+@pytest.mark.parametrize("option, message", [
+    ([], "could not be loaded"), (["--empty-prompt-share", "1.5"], "is a share"), (["--condition", "seg"], "no 'seg'"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
+    args = ["train", "controlnet", "--base", str(tmp_path / "nothing"), "--out", str(tmp_path), *option, *FAST]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
