@@ -22,8 +22,6 @@ from PIL import Image
 
 from .errors import GenerationCancelled, GenerationTimeout
 
-
-
 # --- control modes: how a unit's strength becomes the 13 connection scales, and which CFG branch gets them ---
 
 
