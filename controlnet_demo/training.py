@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from . import tiny, world
 from .errors import ModelUnavailableError, UserInputError
+from .tiny import MODEL_CONFIGS, build_text_encoder, build_unet, build_vae
 
 # --- the paper's pieces -----------------------------------------------------------------------------------------
 
@@ -63,63 +64,6 @@ def noise_loss(unet, noise_scheduler, latents, text_embeddings, generator=None, 
         residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
     prediction = unet(noisy, t, encoder_hidden_states=text_embeddings, **residuals, return_dict=False)[0]
     return F.mse_loss(prediction.float(), noise.float())
-
-
-# --- model sizes ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Sizes of a small SD-architecture model family (VAE, U-Net, CLIP text encoder) built from scratch."""
-
-    vae_channels: tuple[int, ...]  # per level; len - 1 halvings: (a, b, c) turns 64 px into 16x16x4 latents
-    unet_channels: tuple[int, ...]  # per level of the U-Net
-    unet_attention: tuple[bool, ...]  # cross-attention (the prompt) at that level
-    unet_heads: int  # diffusers calls it attention_head_dim; SD1.5's 8 is the number of heads
-    text_hidden: int  # also the U-Net's cross_attention_dim
-    text_layers: int
-    layers_per_block: int = 2
-
-
-MODEL_CONFIGS: dict[str, ModelConfig] = {
-    # tiny.py's sizes: the tests
-    "tiny": ModelConfig(vae_channels=(32, 64), unet_channels=(32, 64), unet_attention=(False, True), unet_heads=8,
-                        text_hidden=32, text_layers=2),
-    # What we train on 2 CPU cores at 64 px (16x16x4 latents). Measured at batch 32, uncontended: vae 0.72 s/step,
-    # base 0.52, controlnet 0.51. VAE + base + 4 ControlNets = 54 MB in fp16; (64, 128, 128) would be 63 MB.
-    "small": ModelConfig(vae_channels=(32, 64, 64), unet_channels=(64, 96, 128),
-                         unet_attention=(False, True, True), unet_heads=4, text_hidden=64, text_layers=3),
-}
-
-
-def build_vae(config: ModelConfig):
-    from diffusers import AutoencoderKL
-
-    n = len(config.vae_channels)
-    return AutoencoderKL(block_out_channels=config.vae_channels, down_block_types=["DownEncoderBlock2D"] * n,
-                         up_block_types=["UpDecoderBlock2D"] * n, latent_channels=4, norm_num_groups=32)
-
-
-def build_unet(config: ModelConfig, sample_size: int):
-    from diffusers import UNet2DConditionModel
-
-    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in config.unet_attention)
-    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.unet_attention))
-    return UNet2DConditionModel(
-        block_out_channels=config.unet_channels, layers_per_block=config.layers_per_block, sample_size=sample_size,
-        down_block_types=down, up_block_types=up, cross_attention_dim=config.text_hidden,
-        attention_head_dim=config.unet_heads, norm_num_groups=32,
-    )
-
-
-def build_text_encoder(config: ModelConfig):
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    return CLIPTextModel(CLIPTextConfig(
-        vocab_size=49408, hidden_size=config.text_hidden, intermediate_size=config.text_hidden * 2,
-        num_hidden_layers=config.text_layers, num_attention_heads=4, max_position_embeddings=77,
-        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-    ))
 
 
 def condition_channels(vae) -> tuple[int, ...]:
