@@ -478,8 +478,8 @@ def run_generate(args: argparse.Namespace) -> int:
     request, maps, params = demo.prepare(spec)  # every value checked, maps detected, before any model loads
     out = _output_dir(args.out)
     _note(args, f"model: {demo.preset.title} [{demo.preset.name}] ({demo.resolved.reason})")
-    if demo.preset.name == "offline":
-        _note(args, "note: the offline preset is a tiny random model: its images are noise, not pictures.")
+    if demo.preset.name == "tiny":
+        _note(args, "note: the tiny preset is a random model: its images are noise, not pictures.")
     if stored is not None and stored.get("preset") not in (None, demo.preset.name):
         _note(args, f"note: {args.from_png} was made with the {stored['preset']} preset, this run uses "
                     f"{demo.preset.name}: the pixels will differ.")

@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 
 from .errors import ModelUnavailableError, UserInputError
-from .presets import OFFLINE, PRESETS, Preset
+from .presets import PRESETS, Preset, offline_fallback
 from .settings import Settings, hub_offline
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def resolve_preset(settings: Settings) -> Resolved:
     """Choose the preset to serve; never waits much longer than `settings.hub_timeout_s`."""
     if settings.preset not in (*PRESETS, "auto"):
         raise UserInputError(f"Unknown preset {settings.preset!r}; choose one of: auto, {', '.join(PRESETS)}.")
-    if settings.preset == "offline":
-        return Resolved(apply_overrides(OFFLINE, settings), False, "offline preset requested")
+    if settings.preset != "auto" and settings.preset != "sd15":
+        return Resolved(apply_overrides(PRESETS[settings.preset], settings), False, f"{settings.preset} preset requested")
     preset = apply_overrides(PRESETS["sd15"], settings)
     ids = [preset.base, *preset.controlnets.values()]
     offline = hub_offline()
@@ -101,7 +101,7 @@ def resolve_preset(settings: Settings) -> Resolved:
     reason = f"not a local folder, not in the hub cache, and {where}: {', '.join(missing)}"
     if settings.preset == "sd15":
         raise ModelUnavailableError(f"The sd15 preset can't be loaded ({reason}).")
-    return Resolved(apply_overrides(OFFLINE, settings.replace(base_model=None, controlnets={})), False, reason)
+    return Resolved(apply_overrides(offline_fallback(), settings.replace(base_model=None, controlnets={})), False, reason)
 
 
 def pick_device(requested: str | None = None) -> tuple[torch.device, torch.dtype]:

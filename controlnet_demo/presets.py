@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,43 @@ SD15 = Preset(
     resolution=(256, 768, 64, 512),
 )
 
+OFFLINE_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "offline-model"
+
 OFFLINE = Preset(
     name="offline",
-    title="Offline: tiny random SD-architecture model",
+    title="Offline: small model trained on a synthetic world",
+    base=str(OFFLINE_MODEL_DIR),
+    controlnets={c: str(OFFLINE_MODEL_DIR / f"controlnet-{c}") for c in ("canny", "pose", "depth", "scribble")},
+    resolution=(64, 128, 64, 64),
+    steps=20,
+    guidance=5.0,
+    banner=(
+        "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
+        "its embedded model: the same architecture, small, trained by this project on a synthetic world of flat "
+        "shapes (circle, square, triangle, star, ring) in six colours and stick-figure people, at 64×64 px. "
+        "Prompts like *a red circle and a blue square on a yellow background* work; photos and drawings work as "
+        "conditions too. Run once with internet access to get SD1.5."
+    ),
+)
+
+TINY = Preset(
+    name="tiny",
+    title="Tiny random SD-architecture model",
     base="builtin:tiny-random",
     controlnets={c: f"builtin:tiny-random:{c}" for c in ("canny", "pose", "depth", "scribble")},
     resolution=(64, 256, 64, 128),
     steps=10,
     banner=(
-        "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app "
-        "runs a tiny, randomly initialised model with the same architecture. Every control, preprocessor and "
-        "setting works, but **its images are noise**: they show the mechanics, not pictures. Run once with "
-        "internet access (or point `CONTROLNET_DEMO_BASE_MODEL` at a local copy) to get SD1.5."
+        "**Offline mode, no trained model.** Stable Diffusion 1.5 could not be reached or found in the local "
+        "cache, and the embedded model is not installed, so the app runs a tiny, randomly initialised model "
+        "with the same architecture. Every control, preprocessor and setting works, but **its images are "
+        "noise**: they show the mechanics, not pictures."
     ),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (SD15, OFFLINE)}
+PRESETS: dict[str, Preset] = {p.name: p for p in (SD15, OFFLINE, TINY)}
+
+
+def offline_fallback() -> Preset:
+    """The embedded trained model when its files are installed, else the random tiny one."""
+    return OFFLINE if (OFFLINE_MODEL_DIR / "model_index.json").is_file() else TINY

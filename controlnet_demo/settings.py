@@ -32,7 +32,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Settings:
-    preset: str = "auto"  # "auto" (sd15 when reachable or cached, else offline), "sd15" or "offline"
+    preset: str = "auto"  # "auto" (sd15 when reachable or cached, else offline), "sd15", "offline" or "tiny"
     base_model: str | None = None  # override of the preset's base model: hub id or local folder
     controlnets: dict[str, str] = field(default_factory=dict)  # condition -> hub id or local folder
     annotators: str = "lllyasviel/Annotators"  # hub id or local folder with detector weights

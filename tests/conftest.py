@@ -19,7 +19,7 @@ def store():
     from controlnet_demo.models import ModelStore, pick_device, resolve_preset
     from controlnet_demo.settings import Settings
 
-    resolved = resolve_preset(Settings(preset="offline"))
+    resolved = resolve_preset(Settings(preset="tiny"))
     device, dtype = pick_device("cpu")
     return ModelStore(resolved, device, dtype)
 
@@ -47,7 +47,7 @@ def coffee() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def launched_app():
-    """The real app (offline preset: tiny model) served on a free local port for the whole session.
+    """The real app (the "tiny" preset: a random tiny model) served on a free local port for the whole session.
 
     Yields (url, demo). Small limits keep it quick: the tests that need other settings launch their own.
     """
@@ -55,7 +55,7 @@ def launched_app():
     from controlnet_demo.settings import Settings
     from controlnet_demo.ui import build, launch
 
-    demo = Demo(Settings(preset="offline", server_port=None))
+    demo = Demo(Settings(preset="tiny", server_port=None))
     blocks = build(demo)
     launch(demo, blocks, prevent_thread_lock=True, quiet=True)
     try:

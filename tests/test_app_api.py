@@ -1,4 +1,4 @@
-"""The served app through its public API (gradio_client), on the offline tiny model.
+"""The served app through its public API (gradio_client), on the random tiny model ("tiny" preset).
 
 Every endpoint answers with PNGs that carry their own parameters; a fixed seed reproduces pixels; and bad input
 of every kind is answered quickly, in words, without a traceback, by gradio or (mostly) by the service, after

@@ -1,6 +1,6 @@
 """End to end in a real browser: draw a scribble with the mouse, generate, and read what the page shows.
 
-Runs headless Debian chromium (not playwright's own build) against the real app served on the offline tiny
+Runs headless Debian chromium (not playwright's own build) against the real app served on the random tiny
 model by the `launched_app` fixture. Set UPDATE_SCREENSHOT=1 to also rewrite the README's assets/screenshot.png.
 """
 

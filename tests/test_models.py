@@ -25,7 +25,7 @@ import torch
 from controlnet_demo import tiny
 from controlnet_demo.errors import ModelUnavailableError, UserInputError
 from controlnet_demo.models import ModelStore, Resolved, apply_overrides, pick_device, resolve_preset
-from controlnet_demo.presets import SD15
+from controlnet_demo.presets import SD15, offline_fallback
 from controlnet_demo.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def test_override_of_an_unknown_condition_is_an_error_naming_the_known_ones(sett
 def test_override_with_a_folder_that_does_not_exist_falls_back_or_fails_clearly():
     missing = "/nonexistent/sd15-folder"  # no folder, and not a valid hub id either
     resolved = resolve_preset(Settings(base_model=missing))
-    assert resolved.preset.name == "offline" and missing in resolved.reason
+    assert resolved.preset.name == offline_fallback().name and missing in resolved.reason
     with pytest.raises(ModelUnavailableError, match="sd15 preset can't be loaded.*/nonexistent/sd15-folder"):
         resolve_preset(Settings(preset="sd15", base_model=missing))
 
@@ -201,7 +201,7 @@ SD15_IDS = (SD15.base, *SD15.controlnets.values())
 
 def test_empty_cache_offline_falls_back_at_once_naming_the_missing_models(tmp_path):
     out = _python(_RESOLVE_TIMED, {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}, "explicit")
-    assert (out["preset"], out["online"]) == ("offline", False)
+    assert (out["preset"], out["online"]) == (offline_fallback().name, False)
     assert "HF_HUB_OFFLINE is set" in out["reason"] and all(i in out["reason"] for i in SD15_IDS)
     assert out["seconds"] < 1.0  # nothing to wait for: no network is tried
     # preset="sd15" asked for explicitly: no fallback but an error naming what is missing
@@ -220,7 +220,7 @@ def test_unreachable_hub_falls_back_within_the_hub_timeout(tmp_path):
             {"HF_HUB_OFFLINE": "0", "HF_HUB_CACHE": str(tmp_path),
              "HF_ENDPOINT": f"http://127.0.0.1:{blackhole.getsockname()[1]}"},
         )
-    assert (out["preset"], out["online"]) == ("offline", False)
+    assert (out["preset"], out["online"]) == (offline_fallback().name, False)
     assert "the hub is not reachable" in out["reason"] and all(i in out["reason"] for i in SD15_IDS)
     timeout = Settings().hub_timeout_s  # 2 s; resolve_preset allows 0.5 s of grace on top
     assert 0.9 * timeout <= out["seconds"] <= timeout + 0.5 + 0.4  # it waited for the hub, but not longer
@@ -274,3 +274,13 @@ def test_truncated_controlnet_weights_raise_model_unavailable_naming_the_conditi
     store = ModelStore(Resolved(preset, False, "test"), *pick_device("cpu"))
     with pytest.raises(ModelUnavailableError, match=f"The canny ControlNet {folder} could not be loaded.*delete"):
         store.controlnet("canny")
+
+
+def test_the_offline_fallback_is_the_embedded_model_when_installed_else_the_random_tiny_one(tmp_path, monkeypatch):
+    from controlnet_demo import presets
+
+    monkeypatch.setattr(presets, "OFFLINE_MODEL_DIR", tmp_path)
+    assert presets.offline_fallback() is presets.TINY
+    (tmp_path / "model_index.json").write_text("{}")
+    assert presets.offline_fallback() is presets.OFFLINE
+    assert resolve_preset(Settings(preset="tiny")).preset == presets.TINY  # overrides applied: a copy
