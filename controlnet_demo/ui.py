@@ -279,7 +279,8 @@ def compose_tab(demo: Demo):
                     strength, start, end, mode = _unit_controls(None, demo)
                     mask = _image_input(label="Region mask (optional: white = apply)", sources=("upload", "clipboard"),
                                         height=160)
-                    condition.change(_preprocessor_choices, condition, preprocessor, api_visibility="private",
+                    condition.change(_preprocessor_choices, [condition, preprocessor], preprocessor,
+                                     api_visibility="private",
                                      queue=False)
                     unit_inputs += [enabled, condition, image, preprocessor, prep_resolution, strength, start, end,
                                     mode, mask]
@@ -290,6 +291,15 @@ def compose_tab(demo: Demo):
         with gr.Column():
             gallery, maps, params, residuals = _outputs()
     per_unit = len(unit_inputs) // MAX_UNITS
+    first, second = unit_inputs[:per_unit], unit_inputs[per_unit:2 * per_unit]  # (enabled, condition, image, pre..)
+    example = gr.Button("Load an example: a pose and a scribble, composed", size="sm")
+    # a button, not gr.Examples: dataset samples whose inputs sit in accordions did not render in gradio 6.31
+    example.click(
+        lambda: (True, "pose", str(EXAMPLES_DIR / "pose_waving.png"), "none", True, "scribble",
+                 str(EXAMPLES_DIR / "scribble_house.png"), "sketch", "a person waving in front of a cottage, watercolor"),
+        None, [first[0], first[1], first[2], first[3], second[0], second[1], second[2], second[3], prompt],
+        api_visibility="private", queue=False,
+    )
 
     @_on_gpu
     def compose(*values, progress=gr.Progress()):
@@ -327,12 +337,14 @@ def _name_api_parameters(fn, names: list[str], required: int | None = None) -> N
     fn.__signature__ = inspect.Signature(params)
 
 
-def _preprocessor_choices(condition: str):
+def _preprocessor_choices(condition: str, current: str):
+    """The new condition's preprocessors; the current choice stays when it fits ('none' fits all, and an
+    example that sets condition and preprocessor together must not be overruled)."""
     cond = CONDITIONS.get(condition)
     if cond is None:
         return gr.skip()
     return gr.Dropdown(choices=[(p.label, p.name) for p in cond.preprocessors.values()],
-                       value=cond.default_preprocessor)
+                       value=current if current in cond.preprocessors else cond.default_preprocessor)
 
 
 def how_tab(demo: Demo):

@@ -170,3 +170,15 @@ def test_canny_example_generates(page):
     wait_loaded(block(panel, "Control map(s) used").locator("img").first)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser_canny.png"), full_page=True)
+
+
+def test_compose_example_generates_with_both_conditions(page):
+    panel = open_tab(page, "Compose")
+    panel.get_by_role("button", name="Load an example: a pose and a scribble, composed").click()
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    wait_loaded(block(panel, "Results").locator("img").first)
+    maps = block(panel, "Control map(s) used").locator("img")
+    sync_api.expect(maps).to_have_count(2, timeout=30_000)  # the pose skeleton and the scribble, both used
+    params = block(panel, "Parameters (also stored in each PNG)")
+    sync_api.expect(params).to_contain_text('"preprocessor": "none"')  # the example's choice, not reset

@@ -1,0 +1,120 @@
+"""The controllability metrics on the world's own renders (matched high, shuffled, blank and noise low, the depth
+layering order seen), and evaluate / quick_check / the CLI end to end: on the random "tiny" model (which must fail
+the check) and, once it is trained, on the offline model (which must pass it)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from controlnet_demo import evaluate as ev
+from controlnet_demo import world
+from controlnet_demo.presets import OFFLINE_MODEL_DIR
+from controlnet_demo.world import Scene, Shape
+
+
+@pytest.fixture(scope="module")
+def held_out() -> dict[str, list[world.Example]]:
+    """Per condition, 8 held-out examples (pose: with a person)."""
+    pool = [world.example(np.random.default_rng([ev.EVAL_SEED, i]), 64) for i in range(30)]
+    return {c: [e for e in pool if c != "pose" or e.scene.person][:8] for c in world.CONDITIONS}
+
+
+@pytest.mark.parametrize("condition", world.CONDITIONS)
+def test_a_render_scores_high_against_its_own_map_and_low_against_another_scenes(held_out, condition):
+    examples = held_out[condition]
+    assert len(examples) == 8
+    matched = [ev.score(condition, e.image, e.maps[condition], e.scene) for e in examples]
+    shuffled = [ev.score(condition, e.image, examples[(k + 1) % 8].maps[condition], e.scene)
+                for k, e in enumerate(examples)]
+    assert all(0 <= s <= 1 for s in matched + shuffled)
+    assert np.mean(matched) >= (0.95 if condition in ("canny", "depth") else 0.8), matched
+    assert np.mean(shuffled) <= 0.3, shuffled
+    assert np.mean(matched) >= ev.RATIO * np.mean(shuffled)
+
+
+@pytest.mark.parametrize("condition", world.CONDITIONS)
+def test_blank_and_noise_images_score_low(held_out, condition):
+    rng = np.random.default_rng(0)
+    for e in held_out[condition][:4]:
+        noise = rng.integers(0, 256, e.image.shape, dtype=np.uint8)
+        blank = np.full_like(e.image, world.COLOURS[e.scene.background[0]])
+        assert ev.score(condition, noise, e.maps[condition], e.scene) < 0.35
+        assert ev.score(condition, blank, e.maps[condition], e.scene) < 0.2
+
+
+def test_depth_agreement_sees_which_shape_is_in_front():
+    near = Shape("circle", "red", 0.42, 0.5, 0.2, 0.0, near=0.9)
+    far = Shape("square", "blue", 0.62, 0.5, 0.2, 0.0, near=0.1)
+    scene = Scene(("yellow",), None, (far, near))  # farthest first: the circle covers part of the square
+    depth = world.depth_map(scene)
+    right = ev.depth_agreement(world.render(scene), depth)
+    wrong = ev.depth_agreement(world.render(Scene(("yellow",), None, (near, far))), depth)  # the square on top
+    assert right > 0.95
+    assert wrong < right - 0.1
+
+
+def test_edge_cases_and_bad_input():
+    black, white = np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)
+    assert ev.edge_f1(black, black) == 1.0  # nothing to draw, nothing drawn
+    e = world.example(np.random.default_rng([ev.EVAL_SEED, 0]), 64)
+    assert ev.edge_f1(e.image, black) == 0.0 and ev.edge_f1(white, e.maps["canny"]) == 0.0
+    assert np.isnan(ev.pose_overlap(e.image, black, "red"))  # no skeleton: no score, left out of the means
+    assert np.isnan(ev.depth_agreement(e.image, black))
+    with pytest.raises(ValueError, match="size of its map"):
+        ev.edge_f1(e.image[:32], e.maps["canny"])
+    with pytest.raises(ValueError, match="No metric"):
+        ev.score("seg", e.image, e.maps["canny"], e.scene)
+
+
+def test_evaluate_runs_end_to_end_on_the_tiny_model(store):
+    results = ev.evaluate(store, n=2, steps=2, size=64)
+    assert list(results["conditions"]) == list(world.CONDITIONS)
+    for condition, r in results["conditions"].items():
+        assert r["n"] == 2 and len(r["samples"]) == 2
+        for key in ("matched", "shuffled", "no_control", "prompt_score", "prompt_main", "no_control_prompt_main"):
+            assert 0 <= r[key] <= 1, (condition, key, r[key])
+        assert isinstance(r["passed"], bool) and r["ratio"] >= 0
+    pose_scenes = [s["scene"] for s in results["conditions"]["pose"]["samples"]]
+    assert all(world.example(np.random.default_rng([ev.EVAL_SEED, i])).scene.person for i in pose_scenes)
+    json.dumps(results)  # JSON-ready, no NaN or numpy types
+    table = ev.format_table(results)
+    assert all(f"| {c} |" in table for c in world.CONDITIONS) and "Prompt adherence" in table
+
+
+def test_quick_check_fails_for_random_controlnets(store):
+    results = ev.quick_check(store, n=3, steps=2)
+    assert not results["passed"]
+    assert not any(r["passed"] for r in results["conditions"].values()), ev.format_table(results)
+
+
+@pytest.mark.skipif(not (OFFLINE_MODEL_DIR / "model_index.json").is_file(),
+                    reason="the offline model (assets/offline-model) is not trained and exported yet")
+def test_quick_check_passes_for_the_trained_controlnets():
+    results = ev.quick_check(OFFLINE_MODEL_DIR, device="cpu")
+    assert list(results["conditions"]) == list(world.CONDITIONS)
+    assert results["passed"], ev.format_table(results)
+
+
+def test_cli_on_an_exported_folder_writes_json_and_prints_the_table(tmp_path, capsys):
+    from diffusers import StableDiffusionPipeline
+
+    from controlnet_demo import tiny
+
+    components = tiny.components(seed=0)
+    StableDiffusionPipeline(**components).save_pretrained(tmp_path / "model")
+    tiny.controlnet(components["unet"], seed=1).save_pretrained(tmp_path / "model" / "controlnet-canny")
+    out = tmp_path / "results.json"
+    code = ev.main(["--model", str(tmp_path / "model"), "--n", "2", "--steps", "2", "--device", "cpu",
+                    "--out", str(out)])
+    assert code == 0
+    assert list(json.loads(out.read_text())["conditions"]) == ["canny"]  # the conditions found in the folder
+    assert "| canny | edge F1, 2 px |" in capsys.readouterr().out
+
+
+def test_cli_without_a_model_is_a_one_line_error(tmp_path, capsys):
+    assert ev.main(["--model", str(tmp_path / "missing"), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "model_index.json" in err and len(err.strip().splitlines()) == 1
