@@ -218,12 +218,18 @@ def evaluate(model, conditions=None, n: int = 50, seed: int = 0, steps: int | No
     from tqdm import tqdm
 
     from .engine import ControlUnit, Request
+    from .errors import UserInputError
 
     if n < 2:
-        raise ValueError("n must be at least 2: the shuffled baseline pairs each scene with another.")
+        raise UserInputError("n must be at least 2: the shuffled baseline pairs each scene with another.")
     engine = load_engine(model, device)
     preset = engine.store.preset
-    conditions = list(conditions or [c for c in world.CONDITIONS if c in preset.controlnets])
+    available = [c for c in world.CONDITIONS if c in preset.controlnets]
+    conditions = list(conditions or available)
+    if not conditions or set(conditions) - set(available):
+        raise UserInputError(f"Can't evaluate {', '.join(conditions) or 'no conditions'}: the model has ControlNets "
+                             f"for {', '.join(available) or 'none'} (and the world has maps for "
+                             f"{', '.join(world.CONDITIONS)}).")
     steps, guidance = steps or preset.steps, guidance if guidance is not None else preset.guidance
     started = time.perf_counter()
     pool: list[world.Example] = []  # scene i of the held-out stream, made on first use and shared by conditions
@@ -347,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results = evaluate(args.model, conditions, n=args.n, seed=args.seed, steps=args.steps,
                                guidance=args.guidance, size=args.size, device=args.device, progress=True)
-    except (ModelUnavailableError, UserInputError, ValueError) as exc:
+    except (ModelUnavailableError, UserInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.out is not None:

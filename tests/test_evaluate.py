@@ -118,3 +118,12 @@ def test_cli_without_a_model_is_a_one_line_error(tmp_path, capsys):
     assert ev.main(["--model", str(tmp_path / "missing"), "--quick"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "model_index.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_conditions_and_too_few_samples_are_refused(store):
+    from controlnet_demo.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="ControlNets for canny, scribble, depth, pose"):
+        ev.evaluate(store, ["seg"], n=2, steps=1)
+    with pytest.raises(UserInputError, match="at least 2"):
+        ev.evaluate(store, n=1)
