@@ -70,5 +70,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (SD15, OFFLINE, TINY)}
 
 
 def offline_fallback() -> Preset:
-    """The embedded trained model when its files are installed, else the random tiny one."""
-    return OFFLINE if (OFFLINE_MODEL_DIR / "model_index.json").is_file() else TINY
+    """The embedded trained model when it is complete (base and every ControlNet), else the random tiny one."""
+    parts = [OFFLINE_MODEL_DIR / "model_index.json"] + [
+        OFFLINE_MODEL_DIR / f"controlnet-{c}" / "config.json" for c in OFFLINE.controlnets
+    ]
+    return OFFLINE if all(p.is_file() for p in parts) else TINY

@@ -282,5 +282,9 @@ def test_the_offline_fallback_is_the_embedded_model_when_installed_else_the_rand
     monkeypatch.setattr(presets, "OFFLINE_MODEL_DIR", tmp_path)
     assert presets.offline_fallback() is presets.TINY
     (tmp_path / "model_index.json").write_text("{}")
+    assert presets.offline_fallback() is presets.TINY  # a base without its ControlNets is not enough
+    for condition in ("canny", "pose", "depth", "scribble"):
+        (tmp_path / f"controlnet-{condition}").mkdir()
+        (tmp_path / f"controlnet-{condition}" / "config.json").write_text("{}")
     assert presets.offline_fallback() is presets.OFFLINE
     assert resolve_preset(Settings(preset="tiny")).preset == presets.TINY  # overrides applied: a copy
