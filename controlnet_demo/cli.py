@@ -582,6 +582,11 @@ def _train_controlnet_options(g) -> None:
                         f"{_default('condition')}); with --data, a label for the dataset's condition images")
     g.add_argument("--empty-prompt-share", type=float, metavar="SHARE",
                    help=f"share of prompts replaced by '' (default {_default('empty_prompt_share')}, the paper's)")
+    g.add_argument("--eval-every", type=int, metavar="N",
+                   help="on world data: log controllability on held-out scenes to metrics.jsonl every N steps "
+                        "(the sudden-convergence curve; default 0 = never)")
+    g.add_argument("--eval-samples", type=int, metavar="N",
+                   help=f"held-out scenes per measurement (default {_default('eval_samples')})")
 
 
 TRAIN_KINDS = {  # kind -> (help, its own options)

@@ -101,6 +101,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     resume: bool = False
+    eval_every: int = 0  # controlnet on world data: log controllability every N steps (0 = never)
+    eval_samples: int = 4  # held-out scenes per measurement
     mixed_precision: str = "no"  # no, fp16 or bf16: autocast; fp16 adds a GradScaler
     gradient_checkpointing: bool = False
     device: str | None = None  # None = cuda when available
@@ -192,6 +194,7 @@ class Task:
     save: Callable[[Path, Examples], None]  # the final model, in diffusers layout
     locked: dict[str, torch.nn.Module] = field(default_factory=dict)  # never changes, gets no gradients
     checkpointed: tuple[torch.nn.Module, ...] = ()  # gradient checkpointing also through these locked parts
+    probe: Callable[[], dict] | None = None  # a measurement of the model as it is now, logged every --eval-every
 
 
 def _encode_text(tokenizer, text_encoder, prompts: list[str], device) -> torch.Tensor:
@@ -298,8 +301,39 @@ def controlnet_task(config: TrainConfig, device, dtype) -> Task:
     def save(folder: Path, data: Examples):
         controlnet.save_pretrained(folder)
 
+    def probe() -> dict:
+        """Controllability now: held-out scenes generated with the ControlNet as trained so far (the curve that
+        shows the paper's sudden convergence)."""
+        from . import evaluate
+        from .engine import Engine
+
+        controlnet.eval()
+        try:
+            store = _TrainingStore(pipe, controlnet, config.condition, device, dtype)
+            result = evaluate.evaluate(Engine(store), [config.condition], n=config.eval_samples, steps=10,
+                                       baseline=False, size=config.resolution)["conditions"][config.condition]
+        finally:
+            controlnet.train()
+        return {k: result[k] for k in ("matched", "shuffled", "ratio", "prompt_main")}
+
     return Task(trainable=dict(controlnet=controlnet), loss=loss, save=save,
-                locked=dict(vae=vae, text_encoder=text_encoder, unet=unet), checkpointed=(unet,))
+                locked=dict(vae=vae, text_encoder=text_encoder, unet=unet), checkpointed=(unet,),
+                probe=probe if config.data is None else None)
+
+
+class _TrainingStore:
+    """Just enough of a ModelStore for the engine to sample from the models being trained."""
+
+    def __init__(self, pipe, controlnet, condition: str, device, dtype):
+        import dataclasses
+
+        from .presets import OFFLINE
+
+        self.base, self._net, self.device, self.dtype = pipe, controlnet, device, dtype
+        self.preset = dataclasses.replace(OFFLINE, name="training", controlnets={condition: "(being trained)"})
+
+    def controlnet(self, condition: str):
+        return self._net
 
 
 def _noise_scheduler():
@@ -442,6 +476,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         group["lr"] = lr
 
     log = _metrics_log(out, start)
+    if task.probe is not None and config.eval_every and start == 0:  # the starting point of the curve
+        log.write(json.dumps(dict(step=0, controllability=task.probe())) + "\n")
     bar = tqdm(total=config.steps, initial=start, desc=f"train {config.kind}", unit="step", disable=not progress,
                dynamic_ncols=True)
     try:
@@ -465,6 +501,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             log.flush()
             bar.set_postfix(loss=f"{value:.4f}")
             bar.update()
+            if task.probe is not None and config.eval_every and done % config.eval_every == 0:
+                log.write(json.dumps(dict(step=done, controllability=task.probe())) + "\n")
+                log.flush()
             if done % config.checkpoint_every == 0 or done == config.steps:
                 save_checkpoint(out, done, task, optimizer, scaler, config)
     finally:

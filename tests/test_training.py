@@ -227,3 +227,14 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_controlnet_logs_controllability_for_the_convergence_curve(base, tmp_path):
+    out = tmp_path / "curve"
+    assert main(["train", "controlnet", "--condition", "canny", "--base", str(base), "--out", str(out),
+                 "--steps", "2", "--eval-every", "1", "--eval-samples", "2", *FAST]) == 0
+    rows = _metrics(out)
+    curve = [(r["step"], r["controllability"]) for r in rows if "controllability" in r]
+    assert [step for step, _ in curve] == [0, 1, 2]  # before the first step, then every step
+    assert all(0.0 <= c["matched"] <= 1.0 and 0.0 <= c["shuffled"] <= 1.0 and c["ratio"] >= 0.0 for _, c in curve)
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
