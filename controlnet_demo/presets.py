@@ -16,7 +16,9 @@ class Preset:
     steps: int = 20
     guidance: float = 7.5
     banner: str | None = None  # shown at the top of the UI when this preset is active
-    examples_prompt: dict[str, str] = field(default_factory=dict)
+    detect_resolution: int = 512  # default preprocessor resolution: what the ControlNets were trained at
+    # condition -> (file under assets/examples, prompt, preprocessor) rows replacing the condition table's examples
+    examples: dict[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
 
 
 SD15 = Preset(
@@ -34,6 +36,9 @@ SD15 = Preset(
 
 OFFLINE_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "offline-model"
 
+# the caption of the held-out world scene behind assets/examples/world_*.png
+WORLD_CAPTION = "a person in purple standing, a yellow triangle and an orange ring in front of a green ring on a black background"
+
 OFFLINE = Preset(
     name="offline",
     title="Offline: small model trained on a synthetic world",
@@ -42,6 +47,16 @@ OFFLINE = Preset(
     resolution=(64, 128, 64, 64),
     steps=20,
     guidance=5.0,
+    detect_resolution=64,
+    examples={  # held-out scenes of the synthetic world (scripts/make_assets.py), and a real photo for canny
+        "canny": (("world_picture.png", WORLD_CAPTION, "canny"),
+                  ("coffee.jpg", "a yellow circle on a purple background", "canny")),
+        "pose": (("world_pose.png", "a person in purple standing on a black background", "none"),
+                 ("pose_waving.png", "a person in red waving on a yellow background", "none")),
+        "depth": (("world_depth.png", WORLD_CAPTION, "none"),),
+        "scribble": (("scribble_house.png", "a purple square and a red triangle on a white background", "sketch"),
+                     ("world_scribble.png", WORLD_CAPTION, "none")),
+    },
     banner=(
         "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
         "its embedded model: the same architecture, small, trained by this project on a synthetic world of flat "
@@ -58,6 +73,7 @@ TINY = Preset(
     controlnets={c: f"builtin:tiny-random:{c}" for c in ("canny", "pose", "depth", "scribble")},
     resolution=(64, 256, 64, 128),
     steps=10,
+    detect_resolution=128,
     banner=(
         "**Offline mode, no trained model.** Stable Diffusion 1.5 could not be reached or found in the local "
         "cache, and the embedded model is not installed, so the app runs a tiny, randomly initialised model "

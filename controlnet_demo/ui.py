@@ -210,7 +210,8 @@ def condition_tab(cond: Condition, demo: Demo):
                                      sources=("upload", "clipboard", "webcam"))
             preprocessor = gr.Dropdown([(p.label, p.name) for p in cond.preprocessors.values()],
                                        value=cond.default_preprocessor, label="Preprocessor")
-            prep_resolution = _slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
+            prep_resolution = _slider(64, 1024, value=demo.preset.detect_resolution, step=64,
+                                      label="Preprocessor resolution")
             param_sliders = [_slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label,
                                      visible=p.name in cond.preprocessors[cond.default_preprocessor].params)
                              for p in cond.params.values()]
@@ -221,9 +222,10 @@ def condition_tab(cond: Condition, demo: Demo):
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column():
             gallery, maps, params, residuals = _outputs()
-    if cond.examples:
+    examples = demo.preset.examples.get(cond.name, cond.examples)
+    if examples:
         gr.Examples(
-            [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in cond.examples],
+            [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in examples],
             inputs=[upload or image, prompt, preprocessor], label="Examples (click one, then Generate)",
         )
     if param_sliders:  # show only the settings the chosen preprocessor reads
@@ -275,7 +277,8 @@ def compose_tab(demo: Demo):
                     preprocessor = gr.Dropdown([(p.label, p.name) for p in first.preprocessors.values()],
                                                value=first.default_preprocessor, label="Preprocessor",
                                                allow_custom_value=True)
-                    prep_resolution = _slider(128, 1024, value=512, step=64, label="Preprocessor resolution")
+                    prep_resolution = _slider(64, 1024, value=demo.preset.detect_resolution, step=64,
+                                      label="Preprocessor resolution")
                     strength, start, end, mode = _unit_controls(None, demo)
                     mask = _image_input(label="Region mask (optional: white = apply)", sources=("upload", "clipboard"),
                                         height=160)

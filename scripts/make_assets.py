@@ -1,6 +1,6 @@
 """Write the bundled example images under assets/examples (deterministic; run from the repo root).
 
-Photos come from scikit-image's bundled data; the pose skeleton and the scribbles are the project's own
+Run as `PYTHONPATH=. python scripts/make_assets.py`. Photos come from scikit-image's bundled data; the pose skeleton and the scribbles are the project's own
 drawings, made here in code.
 """
 
@@ -68,6 +68,21 @@ def depth_motorcycle() -> np.ndarray:
     return np.repeat((depth * 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
+def world_examples() -> None:
+    """Held-out scenes of the synthetic world (seeds the training stream never uses), for the offline model's tabs:
+    a picture (for canny), and exact depth, pose and scribble maps, at the model's native 64 px."""
+    from controlnet_demo import world
+
+    for i in range(200):  # the first held-out scene with a person, for the pose example
+        ex = world.example(np.random.default_rng([20_000, i]), 64)
+        if ex.scene.person is not None:
+            break
+    save("world_picture.png", ex.image)
+    for condition in ("depth", "pose", "scribble"):
+        save(f"world_{condition}.png", ex.maps[condition])
+    print("world example prompt:", ex.prompt)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     save("astronaut.jpg", data.astronaut(), quality=90)
@@ -77,6 +92,7 @@ def main() -> None:
     save("motorcycle_depth.png", depth_motorcycle())
     save("pose_waving.png", pose_skeleton())
     save("scribble_house.png", scribble_house())
+    world_examples()
 
 
 if __name__ == "__main__":
