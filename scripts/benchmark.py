@@ -1,0 +1,321 @@
+"""Speed of the engine against diffusers' stock ControlNet pipelines: same weights, seed, scheduler and settings.
+
+Per configuration (model, number of ControlNets, control window) it times our `Engine`, the stock
+StableDiffusionControlNetPipeline (with a MultiControlNetModel for several ControlNets) and the stock
+StableDiffusionPipeline with no ControlNet; it reports the median of the timed runs, ours/stock, peak memory, and
+whether our images equal the stock ones (every configuration here has a stock equivalent). A Markdown table goes
+to stdout, everything to a JSON file. The models are random (the same classes and sizes as the real ones):
+"small" is the offline model's size at 64 px, "tiny" the tiny preset's, "sd15" the SD1.5 architecture.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/benchmark.py --quick        # checks the whole path in ~2 min on a CPU
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/benchmark.py --models small  # (a) the offline model's size, CPU
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/benchmark.py --models sd15   # (b) SD1.5, 512 px / 20 steps / fp16 on a GPU,
+                                                                           #     256 px / 5 steps / fp32 on a CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controlnet_demo import tiny  # noqa: E402
+from controlnet_demo.engine import SCHEDULERS, ControlUnit, Engine, Request, make_scheduler  # noqa: E402
+
+CONDITIONS = ("canny", "depth", "pose")  # names only: each is a ControlNet of its own random weights
+PROMPT, NEGATIVE = "a red circle and a blue square on a yellow background", "blurry"
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 2e-2}  # max abs pixel difference, in [0, 1]
+
+
+# --- models: random weights, seeded ---------------------------------------------------------------------------------
+
+
+def _sd15_parts():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the other defaults are SD1.5's
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                        num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
+                                        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
+    return vae, unet, text
+
+
+def _small_parts(name: str, size: int):
+    config = tiny.MODEL_CONFIGS[name]
+    latent = size // 2 ** (len(config.vae_channels) - 1)
+    return tiny.build_vae(config), tiny.build_unet(config, sample_size=latent), tiny.build_text_encoder(config)
+
+
+def build(model: str, size: int, n_nets: int, device: torch.device, dtype: torch.dtype, channels_last: bool):
+    """(base StableDiffusionPipeline, ControlNets): each ControlNet a copy of the U-Net (ControlNetModel.from_unet)
+    whose zero convolutions get the default init instead of zeros, standing in for trained weights."""
+    from diffusers import ControlNetModel, DDIMScheduler, StableDiffusionPipeline
+
+    from controlnet_demo.training import condition_channels
+
+    with torch.device(device):  # built where it runs: an SD1.5 U-Net initialises in seconds on a GPU
+        torch.manual_seed(0)
+        vae, unet, text = _sd15_parts() if model == "sd15" else _small_parts(model, size)
+        nets = []
+        for k in range(n_nets):
+            net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=condition_channels(vae))
+            torch.manual_seed(1 + k)
+            for conv in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
+                conv.reset_parameters()
+            nets.append(net)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    vae, unet, text, *nets = [m.to(device, dtype).eval() for m in (vae, unet, text, *nets)]
+    for m in (unet, *nets):
+        m.to(memory_format=memory_format)
+    base = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tiny.tokenizer(), unet=unet,
+                                   scheduler=DDIMScheduler(**tiny.SD_SCHEDULER_CONFIG), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    base.set_progress_bar_config(disable=True)
+    return base, nets
+
+
+class Store:
+    """What the engine needs of a ModelStore: the base pipeline and one ControlNet per condition, resident."""
+
+    def __init__(self, base, nets, device, dtype):
+        self.base, self.device, self.dtype = base, device, dtype
+        self._nets = dict(zip(CONDITIONS, nets))
+
+    def controlnet(self, condition: str):
+        return self._nets[condition]
+
+
+def control_map(size: int, seed: int) -> np.ndarray:
+    """A blocky random binary map, uint8 RGB (size, size, 3): something for the ControlNet to follow."""
+    cells = np.random.default_rng(seed).integers(0, 2, (8, 8), dtype=np.uint8) * 255
+    return np.repeat(np.kron(cells, np.ones((size // 8, size // 8), np.uint8))[..., None], 3, axis=2)
+
+
+# --- the three ways to make the same images -------------------------------------------------------------------------
+
+
+def runners(base, nets, maps, args, size: int, steps: int, end: float, device, dtype):
+    """ours, stock: callables returning (B, H, W, 3) float images, for the first len(maps) ControlNets."""
+    from diffusers import MultiControlNetModel, StableDiffusionControlNetPipeline
+    from PIL import Image
+
+    n = len(maps)
+    units = [ControlUnit(CONDITIONS[k], maps[k], strength=1.0, start=0.0, end=end) for k in range(n)]
+    request = Request(PROMPT, units, NEGATIVE, steps, args.guidance, args.seed, args.images, size, size, args.scheduler)
+    engine = Engine(Store(base, nets, device, dtype))
+    stock_pipe = StableDiffusionControlNetPipeline(
+        **_components(base), controlnet=nets[0] if n == 1 else MultiControlNetModel(nets[:n]),
+        scheduler=make_scheduler(args.scheduler, base.scheduler.config),
+    )
+    stock_pipe.set_progress_bar_config(disable=True)
+    pil = [Image.fromarray(m) for m in maps]
+    one = n == 1
+
+    def stock():
+        return stock_pipe(
+            PROMPT, pil[0] if one else pil, **_common(args, size, steps), controlnet_conditioning_scale=1.0 if one else [1.0] * n,
+            control_guidance_start=0.0 if one else [0.0] * n, control_guidance_end=end if one else [end] * n,
+        ).images
+
+    return (lambda: engine.generate(request).images), stock
+
+
+def sd_alone(base, args, size: int, steps: int):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**_components(base), scheduler=make_scheduler(args.scheduler, base.scheduler.config))
+    pipe.set_progress_bar_config(disable=True)
+    return lambda: pipe(PROMPT, **_common(args, size, steps)).images
+
+
+def _components(base) -> dict:
+    return {k: v for k, v in base.components.items() if k not in ("scheduler", "image_encoder")}
+
+
+def _common(args, size: int, steps: int) -> dict:
+    # one CPU generator per image, seeds seed, seed+1, ...: the engine's convention
+    return dict(height=size, width=size, num_inference_steps=steps, guidance_scale=args.guidance, negative_prompt=NEGATIVE,
+                num_images_per_prompt=args.images, output_type="np",
+                generator=[torch.Generator().manual_seed(args.seed + i) for i in range(args.images)])
+
+
+# --- timing and memory ------------------------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: "5" resets the process's peak RSS (VmHWM) to its current RSS
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # then the figure is the process's peak so far
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(fn, device: torch.device):
+    """(milliseconds, peak MB, images) of one call, the device drained before and after."""
+    _sync(device)
+    _reset_peak(device)
+    started = time.perf_counter()
+    images = fn()
+    _sync(device)
+    return (time.perf_counter() - started) * 1e3, _peak_mb(device), images
+
+
+def measure(fns: dict, args, device: torch.device) -> dict:
+    """name -> (median ms, max peak MB, last images); the callables alternate, so drifting load hits them alike."""
+    for _ in range(args.warmup):
+        for fn in fns.values():
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(args.runs):
+        for name, fn in fns.items():
+            samples[name].append(timed(fn, device))
+    return {name: (statistics.median(s[0] for s in runs), max(s[1] for s in runs), runs[-1][2])
+            for name, runs in samples.items()}
+
+
+# --- the run ------------------------------------------------------------------------------------------------------------
+
+
+def machine(device: torch.device, dtype: torch.dtype) -> dict:
+    import diffusers
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+        name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                    platform.processor())
+    return dict(device=str(device), name=name, cpus=os.cpu_count(), torch_threads=torch.get_num_threads(),
+                dtype=str(dtype).removeprefix("torch."), torch=torch.__version__, diffusers=diffusers.__version__,
+                python=platform.python_version(), load_average_1min=os.getloadavg()[0])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=("tiny", "small", "sd15"), default=["small", "sd15"],
+                        help="model sizes, random weights (default: small sd15)")
+    parser.add_argument("--nets", nargs="+", type=int, choices=(1, 2, 3), default=[1, 3], help="ControlNets per request (default: 1 3)")
+    parser.add_argument("--ends", nargs="+", type=float, default=[1.0, 0.6],
+                        help="control_guidance_end of every ControlNet (start 0) (default: 1.0 0.6)")
+    parser.add_argument("--size", type=int, help="image side in px for every model (default: 64 for tiny/small; sd15 512 "
+                        "on a GPU, 256 on a CPU)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: 20; sd15 on a CPU 5)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per configuration; the median is reported (default: 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), help="default: fp16 on cuda, fp32 on cpu")
+    parser.add_argument("--channels-last", action="store_true", help="U-Net and ControlNets in channels_last (ours and stock alike)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="UniPC")
+    parser.add_argument("--guidance", type=float, default=7.5)
+    parser.add_argument("--images", type=int, default=1, help="images per request (default: 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, help="max abs pixel difference that counts as equal (default: 1e-4 "
+                        "in fp32, 2e-2 in fp16/bf16)")
+    parser.add_argument("--json", type=Path, default=Path("artifacts/benchmark.json"), help="where the results go")
+    parser.add_argument("--quick", action="store_true", help="a check of the whole path, not a measurement: small and "
+                        "sd15 at 64 px, 2 steps, 1 timed run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.size, args.steps, args.runs, args.warmup = args.size or 64, args.steps or 2, 1, 1
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = DTYPES[args.dtype] if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
+    tolerance = args.tolerance if args.tolerance is not None else TOLERANCE[dtype]
+    info = machine(device, dtype)
+    print(f"# {info['name']} ({info['device']}, {info['dtype']}), {info['cpus']} CPUs, {info['torch_threads']} torch threads; "
+          f"torch {info['torch']}, diffusers {info['diffusers']}; load average {info['load_average_1min']:.1f}", file=sys.stderr)
+    if device.type == "cpu" and info["load_average_1min"] > 0.5:
+        print("# warning: the machine is busy; these timings are not valid figures", file=sys.stderr)
+
+    rows = []
+    for model in args.models:
+        on_cpu_sd15 = model == "sd15" and device.type == "cpu"
+        size = args.size or (64 if model != "sd15" else 256 if on_cpu_sd15 else 512)
+        steps = args.steps or (5 if on_cpu_sd15 else 20)
+        started = time.perf_counter()
+        base, nets = build(model, size, max(args.nets), device, dtype, args.channels_last)
+        print(f"# {model}: built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        alone = measure({"alone": sd_alone(base, args, size, steps)}, args, device)["alone"]
+        for n in args.nets:
+            maps = [control_map(size, seed=k) for k in range(n)]
+            for end in args.ends:
+                ours, stock = runners(base, nets, maps, args, size, steps, end, device, dtype)
+                m = measure({"ours": ours, "stock": stock}, args, device)
+                diff = float(np.abs(m["ours"][2] - m["stock"][2]).max())
+                rows.append(dict(
+                    model=model, size=size, steps=steps, nets=n, end=end, ours_ms=m["ours"][0], stock_ms=m["stock"][0],
+                    ours_over_stock=m["ours"][0] / m["stock"][0], sd_alone_ms=alone[0], ours_peak_mb=m["ours"][1],
+                    stock_peak_mb=m["stock"][1], sd_alone_peak_mb=alone[1], max_abs_diff=diff,
+                    exact=bool(diff <= tolerance),  # False for NaN too
+                ))
+                print(f"# {model} {n} net(s) end {end}: {rows[-1]['ours_ms']:.0f} / {rows[-1]['stock_ms']:.0f} ms",
+                      file=sys.stderr)
+        del base, nets
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    print(table(rows, info, tolerance))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    args.json.write_text(json.dumps(dict(machine=info, settings=settings, tolerance=tolerance, rows=rows), indent=2))
+    print(f"# written to {args.json}", file=sys.stderr)
+
+
+def table(rows: list[dict], info: dict, tolerance: float) -> str:
+    memory = "peak GPU memory allocated" if info["device"].startswith("cuda") else "peak process RSS, weights included"
+    lines = [
+        f"{info['name']}, {info['device']}, {info['dtype']}, {info['torch_threads']} threads; medians; {memory} (MB); "
+        f"exact = our images within {tolerance:g} of the stock ones",
+        "",
+        "| model | px | steps | ControlNets | window | ours ms | stock ms | ours/stock | speed-up | SD alone ms | "
+        "peak MB ours / stock / SD alone | max abs diff | exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['size']} | {r['steps']} | {r['nets']} | 0–{r['end']:g} | {r['ours_ms']:.0f} | "
+            f"{r['stock_ms']:.0f} | {r['ours_over_stock']:.2f} | {1 / r['ours_over_stock']:.2f}× | {r['sd_alone_ms']:.0f} | "
+            f"{r['ours_peak_mb']:.0f} / {r['stock_peak_mb']:.0f} / {r['sd_alone_peak_mb']:.0f} | {r['max_abs_diff']:.1e} | "
+            f"{'yes' if r['exact'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
