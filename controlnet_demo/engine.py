@@ -3,11 +3,13 @@
 A compact loop over diffusers components (the same text encoding, latents, schedulers and VAE as the stock
 StableDiffusionControlNetPipeline, which it equals in "balanced" mode), owning what the stock pipeline lacks:
 per-connection scales, control on the conditional CFG branch only, region masks, and not running a
-ControlNet at all outside its start/end window. No gradio here.
+ControlNet at all outside its start/end window. It embeds each control map once per request, where the stock
+pipeline embeds it again at every step for every image and CFG branch. No gradio here.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 import time
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from .errors import GenerationCancelled, GenerationTimeout
+from .errors import GenerationCancelled, GenerationTimeout, ModelUnavailableError
 
 # --- control modes: how a unit's strength becomes the 13 connection scales, and which CFG branch gets them ---
 
@@ -116,6 +118,53 @@ def make_scheduler(name: str, base_config):
     return cls.from_config(base_config, **extra)
 
 
+# --- the ControlNet itself ----------------------------------------------------------------------------------------
+
+
+def embed_condition(net, cond: torch.Tensor) -> torch.Tensor:
+    """c_f = E(c): control maps (N, 3, H, W) in [0, 1] -> (N, C, h, w) at the latents' size."""
+    if net.config.controlnet_conditioning_channel_order == "bgr":
+        cond = cond.flip(1)
+    return net.controlnet_cond_embedding(cond)
+
+
+def controlnet_forward(net, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor) -> list[torch.Tensor]:
+    """ControlNetModel.forward at conditioning_scale 1, from its own submodules, with the condition embedded already.
+
+    The method (cldm.py's ControlNet.forward): a trainable copy of the U-Net's encoder reads z_t + c_f; a zero
+    convolution on each of its skips and on the middle block gives the residuals the U-Net adds (13 for SD1.5).
+    """
+    emb = net.time_embedding(net.time_proj(t.expand(x.shape[0])).to(x.dtype))  # (B, 4C)
+    h = net.conv_in(x) + hint  # (B, C, h, w)
+    skips = [h]
+    for block in net.down_blocks:
+        h, res = _block(block, h, emb, text)
+        skips.extend(res)
+    if net.mid_block is not None:
+        h = _block(net.mid_block, h, emb, text)
+    return [zero(s) for zero, s in zip(net.controlnet_down_blocks, skips)] + [net.controlnet_mid_block(h)]
+
+
+def _block(block, h, emb, text):
+    if getattr(block, "has_cross_attention", False):
+        return block(h, emb, encoder_hidden_states=text)
+    return block(h, emb)
+
+
+def check_supported(net, condition: str) -> None:
+    """`controlnet_forward` covers SD1.5-style ControlNets; refuse the configs that need more than it does."""
+    extras = {
+        "class embeddings": net.class_embedding is not None,
+        "added (SDXL-style) embeddings": net.config.addition_embed_type is not None,
+        "global pooling (a shuffle ControlNet)": net.config.global_pool_conditions,
+    }
+    if any(extras.values()):
+        raise ModelUnavailableError(
+            f"The {condition} ControlNet uses {', '.join(k for k, on in extras.items() if on)}, which this engine "
+            "does not support; use an SD1.5 ControlNet for it."
+        )
+
+
 class Engine:
     """Runs requests on a ModelStore, one at a time (they share the device and the resident weights)."""
 
@@ -146,9 +195,15 @@ class Engine:
         positive, negative = pipe.encode_prompt(req.prompt, device, batch, do_cfg, req.negative_prompt)
         text = torch.cat([negative, positive]) if do_cfg else positive  # (2B or B, 77, D)
 
-        # 2. control maps -> (B, 3, H, W) in [0, 1]; masks -> (1, 1, H, W)
-        conds = [self._control_tensor(pipe, u, batch, nets[k].dtype) for k, u in enumerate(req.units)]
-        masks = [None if u.mask is None else torch.as_tensor(u.mask, dtype=dtype, device=device)[None, None] for u in req.units]
+        # 2. control maps -> c_f, once per unit for the whole (2B or B) batch (stock pipelines redo it at every
+        #    step; a batch of one would take another conv kernel on CPU and differ in the last bits); masks -> a
+        #    (1, 1, h, w) per size
+        for u, net in zip(req.units, nets):
+            check_supported(net, u.condition)
+        conds = [self._control_tensor(pipe, u, batch, net.dtype) for u, net in zip(req.units, nets)]
+        hints = [embed_condition(net, torch.cat([c] * 2) if do_cfg else c) for c, net in zip(conds, nets)]
+        masks = [None if u.mask is None else _resized(torch.as_tensor(u.mask, dtype=dtype, device=device)[None, None])
+                 for u in req.units]
 
         # 3. timesteps, on a scheduler of this request's own
         scheduler = make_scheduler(req.scheduler, pipe.scheduler.config)  # pipe.scheduler is never replaced
@@ -179,7 +234,7 @@ class Engine:
                 # outside its window a ControlNet is not run at all (stock pipelines run it and multiply by 0)
                 if i / n < unit.start or (i + 1) / n > unit.end or unit.strength == 0:
                     continue
-                res = self._residuals(net, unit, conds[k], masks[k], model_input, latents, t, text, do_cfg)
+                res = self._residuals(net, unit, hints[k], masks[k], model_input, t, text, do_cfg)
                 calls += 1
                 step_norms = torch.stack([r.detach().abs().mean().float() for r in res])
                 norms[k] = step_norms if norms[k] is None else norms[k] + step_norms
@@ -210,23 +265,25 @@ class Engine:
 
         processor = VaeImageProcessor(vae_scale_factor=pipe.vae_scale_factor, do_convert_rgb=True, do_normalize=False)
         image = processor.preprocess(Image.fromarray(unit.image), height=unit.image.shape[0], width=unit.image.shape[1])
-        return image.to(torch.float32).repeat_interleave(batch, dim=0).to(self.store.device, dtype)
+        return image.to(torch.float32).repeat_interleave(batch, dim=0).to(self.store.device, dtype)  # (B, 3, H, W)
 
     @staticmethod
-    def _residuals(net, unit, cond, mask, model_input, latents, t, text, do_cfg) -> list[torch.Tensor]:
+    def _residuals(net, unit, hint, mask, model_input, t, text, do_cfg) -> list[torch.Tensor]:
         """The 13 residuals one ControlNet adds, scaled per connection, masked, for the full CFG batch."""
         mode = CONTROL_MODES[unit.mode]
         cond_only = mode.cond_branch_only and do_cfg
         if cond_only:  # the conditional half of the batch only; the unconditional half gets zeros
-            x, emb, hint = model_input.chunk(2)[1], text.chunk(2)[1], cond
-        else:
-            x, emb, hint = model_input, text, torch.cat([cond] * 2) if do_cfg else cond
-        down, mid = net(x, t, encoder_hidden_states=emb, controlnet_cond=hint, conditioning_scale=1.0, return_dict=False)
-        res = [*down, mid]
+            model_input, text, hint = model_input.chunk(2)[1], text.chunk(2)[1], hint.chunk(2)[1]
+        res = controlnet_forward(net, model_input, t, text, hint)
         scales = mode.scales(unit.strength, [r.shape[-2] for r in res])
         res = [r * s for r, s in zip(res, scales)]
         if mask is not None:
-            res = [r * F.interpolate(mask, size=r.shape[-2:], mode="area") for r in res]
+            res = [r * mask(r.shape[-2:]) for r in res]
         if cond_only:
             res = [torch.cat([torch.zeros_like(r), r]) for r in res]
         return res
+
+
+def _resized(mask: torch.Tensor):
+    """size -> the mask area-averaged to that size, each size computed once per request rather than at every step."""
+    return functools.cache(lambda size: F.interpolate(mask, size=size, mode="area"))

@@ -41,7 +41,7 @@ def main() -> None:
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit("the app exited during start-up")
+                    raise SystemExit("the app exited during start-up") from None
                 time.sleep(0.1)
         ready = time.perf_counter() - t0
         from gradio_client import Client, handle_file
