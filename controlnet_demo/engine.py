@@ -128,14 +128,14 @@ def embed_condition(net, cond: torch.Tensor) -> torch.Tensor:
     return net.controlnet_cond_embedding(cond)
 
 
-def controlnet_forward(net, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor) -> list[torch.Tensor]:
+def controlnet_forward(net, x, t, text, hint) -> list[torch.Tensor]:
     """ControlNetModel.forward at conditioning_scale 1, from its own submodules, with the condition embedded already.
 
     The method (cldm.py's ControlNet.forward): a trainable copy of the U-Net's encoder reads z_t + c_f; a zero
     convolution on each of its skips and on the middle block gives the residuals the U-Net adds (13 for SD1.5).
     """
-    emb = net.time_embedding(net.time_proj(t.expand(x.shape[0])).to(x.dtype))  # (B, 4C)
-    h = net.conv_in(x) + hint  # (B, C, h, w)
+    emb = net.time_embedding(net.time_proj(t.expand(x.shape[0])).to(x.dtype))  # t: () -> (B, 4C)
+    h = net.conv_in(x) + hint  # x (B, 4, h, w), hint (B, C, h, w) -> (B, C, h, w); text: (B, 77, D)
     skips = [h]
     for block in net.down_blocks:
         h, res = _block(block, h, emb, text)

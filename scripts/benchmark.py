@@ -78,10 +78,11 @@ def build(model: str, size: int, n_nets: int, device: torch.device, dtype: torch
             for conv in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
                 conv.reset_parameters()
             nets.append(net)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    vae, unet, text, *nets = [m.to(device, dtype).eval() for m in (vae, unet, text, *nets)]
-    for m in (unet, *nets):
-        m.to(memory_format=memory_format)
+    # cast only when needed: diffusers warns on every cast, even a no-op one
+    vae, unet, text, *nets = [(m if m.dtype == dtype else m.to(dtype)).eval() for m in (vae, unet, text, *nets)]
+    if channels_last:
+        for m in (unet, *nets):
+            m.to(memory_format=torch.channels_last)
     base = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tiny.tokenizer(), unet=unet,
                                    scheduler=DDIMScheduler(**tiny.SD_SCHEDULER_CONFIG), safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
@@ -253,6 +254,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    import diffusers
+
+    diffusers.utils.logging.set_verbosity_error()  # not the cast and safety-checker notices of every build
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[args.dtype] if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
     tolerance = args.tolerance if args.tolerance is not None else TOLERANCE[dtype]
@@ -300,8 +304,9 @@ def main(argv=None) -> None:
 def table(rows: list[dict], info: dict, tolerance: float) -> str:
     memory = "peak GPU memory allocated" if info["device"].startswith("cuda") else "peak process RSS, weights included"
     lines = [
-        f"{info['name']}, {info['device']}, {info['dtype']}, {info['torch_threads']} threads; medians; {memory} (MB); "
-        f"exact = our images within {tolerance:g} of the stock ones",
+        f"{info['name']}, {info['device']}, {info['dtype']}, {info['torch_threads']} threads, load average "
+        f"{info['load_average_1min']:.1f} at the start; medians; {memory} (MB); exact = our images within {tolerance:g} "
+        "of the stock ones",
         "",
         "| model | px | steps | ControlNets | window | ours ms | stock ms | ours/stock | speed-up | SD alone ms | "
         "peak MB ours / stock / SD alone | max abs diff | exact |",

@@ -270,7 +270,7 @@ BAD = [
     ("unknown-mode", "/canny", {"mode": "bogus"}, ["bogus", "choices", "balanced"]),  # gradio
     ("compose-aspect-mismatch", "/compose",
      {"condition_2": "depth", "image_2": Upload("motorcycle_depth.png"), "preprocessor_2": "none"},
-     ["same aspect ratio", "741x500", "512x512"]),  # service
+     ["same aspect ratio", "741x500", "condition 1"]),  # service
     ("compose-no-condition", "/compose", {"enabled_1": False, "enabled_2": False}, ["at least one condition"]),
 ]
 

@@ -149,3 +149,73 @@ def test_control_mode_scales_follow_the_paper_and_the_official_code_on_sd15_size
     assert ramp[-1] == 0.5 and abs(ramp[0] - 0.5 * 0.825**12) < 1e-12
     assert CONTROL_MODES["balanced"].scales(0.7, sizes) == [0.7] * 13
     assert [m.cond_branch_only for m in CONTROL_MODES.values()] == [False, False, True, True]
+
+
+def test_balanced_mode_equals_stock_pipeline_bit_for_bit(engine, store, astronaut, coffee):
+    """The engine's own ControlNet forward, with the condition embedded once, changes no bit of the stock result."""
+    a, b = _map(astronaut), _map(coffee)
+    req = _request(ControlUnit("canny", a, 0.9, 0.0, 0.75), ControlUnit("depth", b, 0.7, 0.25, 1.0))
+    stock = _stock(store, [store.controlnet("canny"), store.controlnet("depth")], [a, b], req, [0.9, 0.7],
+                   [0.0, 0.25], [0.75, 1.0])
+    assert np.array_equal(engine.generate(req).images, stock)
+
+
+def test_condition_is_embedded_once_per_unit_per_request_where_stock_embeds_it_every_step(engine, store, astronaut, coffee):
+    a, b = _map(astronaut), _map(coffee)
+    nets = [store.controlnet("canny"), store.controlnet("scribble")]
+    calls = {id(net): 0 for net in nets}
+
+    def counter(net):
+        def hook(module, inputs, output):
+            calls[id(net)] += 1
+        return net.controlnet_cond_embedding.register_forward_hook(hook)
+
+    handles = [counter(net) for net in nets]
+    try:
+        engine.generate(_request(ControlUnit("canny", a), ControlUnit("scribble", b, end=0.5), steps=6))
+        assert list(calls.values()) == [1, 1]
+        _stock(store, nets[:1], [a], _request(ControlUnit("canny", a), steps=6), [1.0])
+        assert calls[id(nets[0])] == 1 + 6
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@pytest.mark.parametrize("channel_order", ["rgb", "bgr"])
+def test_controlnet_forward_equals_controlnet_model_forward_bit_for_bit(store, channel_order):
+    from diffusers import ControlNetModel
+
+    from controlnet_demo.engine import controlnet_forward, embed_condition
+
+    canny = store.controlnet("canny")
+    net = ControlNetModel.from_config(canny.config, controlnet_conditioning_channel_order=channel_order).eval()
+    net.load_state_dict(canny.state_dict())
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 4, SIZE // 2, SIZE // 2, generator=generator)  # 2 images x 2 CFG branches
+    text = torch.randn(4, 77, net.config.cross_attention_dim, generator=generator)
+    cond = torch.rand(4, 3, SIZE, SIZE, generator=generator)
+    for t in (torch.tensor(801), torch.tensor(412.5)):  # integer (DDIM, UniPC) and float (Euler) timesteps
+        with torch.inference_mode():
+            down, mid = net(x, t, encoder_hidden_states=text, controlnet_cond=cond, return_dict=False)
+            ours = controlnet_forward(net, x, t, text, embed_condition(net, cond))
+        assert len(ours) == len(down) + 1
+        assert all(torch.equal(a, b) for a, b in zip(ours, [*down, mid]))
+
+
+@pytest.mark.parametrize("config, named", [({"global_pool_conditions": True}, "global pooling"),
+                                           ({"num_class_embeds": 4}, "class embeddings")])
+def test_controlnet_configs_the_engine_does_not_cover_are_refused_by_name(store, astronaut, config, named):
+    from diffusers import ControlNetModel
+
+    from controlnet_demo.errors import ModelUnavailableError
+
+    unusual = ControlNetModel.from_config(store.controlnet("canny").config, **config).eval()
+
+    class UnusualStore:
+        device, dtype, base = store.device, store.dtype, store.base
+
+        def controlnet(self, condition):
+            return unusual
+
+    with pytest.raises(ModelUnavailableError, match=f"canny ControlNet uses {named}"):
+        Engine(UnusualStore()).generate(_request(ControlUnit("canny", _map(astronaut))))
