@@ -177,7 +177,9 @@ def test_compose_example_generates_with_both_conditions(page):
     panel.get_by_role("button", name="Load an example: a pose and a scribble, composed").click()
     sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
     panel.get_by_role("button", name="Generate", exact=True).click()
-    wait_loaded(block(panel, "Results").locator("img").first)
+    results = block(panel, "Results")
+    results.scroll_into_view_if_needed()  # the gallery's images load lazily: only once they are on screen
+    wait_loaded(results.locator("img").first)
     maps = block(panel, "Control map(s) used").locator("img")
     sync_api.expect(maps).to_have_count(2, timeout=30_000)  # the pose skeleton and the scribble, both used
     params = block(panel, "Parameters (also stored in each PNG)")
