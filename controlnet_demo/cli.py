@@ -570,6 +570,9 @@ def _train_vae_options(g) -> None:
 def _train_base_options(g) -> None:
     _model_size_option(g)
     g.add_argument("--vae", required=True, metavar="DIR", help="the locked VAE, a folder `train vae` wrote")
+    g.add_argument("--init", metavar="DIR",
+                   help="start from this pipeline folder's U-Net and text encoder (a fresh optimizer), e.g. to "
+                        "continue a model exported by an earlier session; default: random weights")
     g.add_argument("--prompt-dropout", type=float, metavar="SHARE",
                    help=f"share of empty prompts, so guidance (CFG) works (default {_default('prompt_dropout')})")
 

@@ -87,6 +87,7 @@ class TrainConfig:
     model_size: str = "small"  # vae and base: a key of MODEL_CONFIGS
     vae: str | None = None  # base: the locked VAE (a folder `train vae` wrote)
     base: str | None = None  # controlnet: the locked base, a hub id or a StableDiffusionPipeline folder
+    init: str | None = None  # base: start from this pipeline folder's U-Net and text encoder instead of random
     condition: str = "canny"  # controlnet: which map of the world (a label for a fill50k-style folder)
     data: str | None = None  # a dataset folder; None = world examples generated on the fly
     resolution: int = 64
@@ -109,7 +110,7 @@ class TrainConfig:
 
 
 # Options a resumed run must share with its checkpoint, or it would not continue the same run.
-RUN_IDENTITY = ("kind", "model_size", "vae", "base", "condition", "data", "resolution", "batch_size", "seed")
+RUN_IDENTITY = ("kind", "model_size", "vae", "base", "init", "condition", "data", "resolution", "batch_size", "seed")
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -263,8 +264,12 @@ def base_task(config: TrainConfig, device, dtype) -> Task:
     vae = lock(_load_vae(config.vae)).to(device, dtype)
     sizes = MODEL_CONFIGS[config.model_size]
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    unet = build_unet(sizes, config.resolution // factor).to(device).train()
-    text_encoder = build_text_encoder(sizes).to(device).train()
+    unet, text_encoder = build_unet(sizes, config.resolution // factor), build_text_encoder(sizes)
+    if config.init:  # continue from a pipeline folder's weights (a fresh optimizer), e.g. one session to the next
+        start = load_base(config.init)
+        unet.load_state_dict(start.unet.float().state_dict())
+        text_encoder.load_state_dict(start.text_encoder.float().state_dict())
+    unet, text_encoder = unet.to(device).train(), text_encoder.to(device).train()
     tokenizer = tiny.tokenizer()
     scheduler = _noise_scheduler()
 

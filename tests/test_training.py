@@ -238,3 +238,14 @@ def test_train_controlnet_logs_controllability_for_the_convergence_curve(base, t
     assert [step for step, _ in curve] == [0, 1, 2]  # before the first step, then every step
     assert all(0.0 <= c["matched"] <= 1.0 and 0.0 <= c["shuffled"] <= 1.0 and c["ratio"] >= 0.0 for _, c in curve)
     assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+
+
+def test_train_base_init_continues_from_an_exported_pipeline(base, tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    out = tmp_path / "continued"
+    assert main(["train", "base", "--model-size", "tiny", "--vae", str(base.parent / "vae"), "--init", str(base),
+                 "--out", str(out), "--steps", "1", "--lr", "1e-12", *FAST]) == 0
+    start = UNet2DConditionModel.from_pretrained(base, subfolder="unet").state_dict()
+    after = UNet2DConditionModel.from_pretrained(out, subfolder="unet").state_dict()
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)  # its weights, not random ones
