@@ -115,6 +115,27 @@ class MapCache:
         return value
 
 
+class RateLimiter:
+    """At most `per_minute` generations per client in any 60 s window; 0 turns it off (public hosting option)."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self._seen: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            recent = [t for t in self._seen.get(client, []) if now - t < 60.0]
+            if len(recent) >= self.per_minute:
+                wait = 60.0 - (now - recent[0])
+                raise UserInputError(f"Too many requests: this server allows {self.per_minute} a minute per user. "
+                                     f"Try again in {max(1, round(wait))} s.")
+            self._seen[client] = [*recent, now]
+
+
 class Demo:
     def __init__(self, settings: Settings | None = None, resolved: Resolved | None = None, output_dir: str | None = None):
         self.settings = settings or Settings.from_env()
@@ -125,6 +146,7 @@ class Demo:
         self.engine = Engine(self.store)
         self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(device))
         self.maps = MapCache()
+        self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="controlnet_demo_"))
 
     @property

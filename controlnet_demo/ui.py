@@ -82,12 +82,20 @@ def _on_gpu(fn):
     return spaces.GPU(duration=120)(fn)
 
 
-def stream_generation(demo: Demo, spec: GenerateSpec, progress):
+def _client(request: gr.Request | None) -> str:
+    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+
+
+def stream_generation(demo: Demo, spec: GenerateSpec, progress, client: str = "unknown"):
     """Run one request in a worker thread and yield as it goes: the control maps first, then the result.
 
     Yielding at every denoising step lets gradio close this generator when the user presses Stop or
     disconnects; closing sets the stop flag and the engine stops at its next step.
     """
+    try:
+        demo.limiter.check(client)
+    except Exception as exc:
+        raise gr.Error(user_message(exc), print_exception=False) from None
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
 
@@ -243,14 +251,14 @@ def condition_tab(cond: Condition, demo: Demo):
     names = list(named)
 
     @_on_gpu
-    def generate(*values, progress=gr.Progress()):
+    def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
         v = dict(zip(names, values))
         picture = v.get("upload") if v.get("upload") is not None else v["image"]
         unit = UnitSpec(cond.name, picture, v["preprocessor"], v["preprocess_resolution"],
                         {p: v[p] for p in cond.params}, v["strength"], v["start"], v["end"], v["mode"])
         spec = _spec(v["prompt"], v["negative_prompt"], v["guidance_scale"], v["steps"], v["num_images"],
                      v["resolution"], v["scheduler"], v["seed"], v["randomize_seed"], [unit])
-        yield from stream_generation(demo, spec, progress)
+        yield from stream_generation(demo, spec, progress, _client(request))
 
     generate.__name__ = cond.name
     _name_api_parameters(generate, names, required=len(names) - (upload is not None))
@@ -305,7 +313,7 @@ def compose_tab(demo: Demo):
     )
 
     @_on_gpu
-    def compose(*values, progress=gr.Progress()):
+    def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
         units = []
         for k in range(MAX_UNITS):
             (enabled, condition, image, preprocessor, prep_resolution, strength, start, end, mode,
@@ -314,7 +322,7 @@ def compose_tab(demo: Demo):
                 units.append(UnitSpec(condition, image, preprocessor, prep_resolution, {}, strength, start, end, mode,
                                       mask))
         spec = _spec(*values[MAX_UNITS * per_unit:], units)
-        yield from stream_generation(demo, spec, progress)
+        yield from stream_generation(demo, spec, progress, _client(request))
 
     unit_names = ["enabled", "condition", "image", "preprocessor", "preprocess_resolution", "strength", "start", "end",
                   "mode", "mask"]
@@ -337,6 +345,7 @@ def _name_api_parameters(fn, names: list[str], required: int | None = None) -> N
     required = len(names) if required is None else required
     params = [P(n, P.POSITIONAL_OR_KEYWORD, **({} if k < required else {"default": None})) for k, n in enumerate(names)]
     params.append(P("progress", P.KEYWORD_ONLY, default=gr.Progress()))
+    params.append(P("request", P.KEYWORD_ONLY, default=None, annotation=gr.Request))  # gradio fills it in
     fn.__signature__ = inspect.Signature(params)
 
 

@@ -376,3 +376,39 @@ def test_stop_ends_the_denoising_loop_within_a_few_steps(client, launched_app, f
     finally:
         demo.engine.generate = original
     assert generate(client, "/canny", files).images  # and the next request works
+
+
+# -- 7. rate limit (public hosting option) ---------------------------------------------------------------------
+
+
+def test_rate_limiter_counts_per_client_within_a_minute():
+    from controlnet_demo.errors import UserInputError
+    from controlnet_demo.service import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0])
+    limiter.check("a"), limiter.check("a"), limiter.check("b")  # b has its own budget
+    with pytest.raises(UserInputError, match="2 a minute.*Try again in 60 s"):
+        limiter.check("a")
+    now[0] = 60.5  # the window has moved on
+    limiter.check("a")
+    RateLimiter(0).check("a")  # 0: off
+
+
+def test_a_rate_limited_server_refuses_the_extra_request_in_words(files):
+    from controlnet_demo.service import Demo
+    from controlnet_demo.settings import Settings
+    from controlnet_demo.ui import build, launch
+
+    demo = Demo(Settings(preset="tiny", rate_limit_per_minute=1))
+    blocks = build(demo)
+    launch(demo, blocks, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(blocks.local_url, verbose=False)
+        assert generate(client, "/canny", files).images
+        with pytest.raises(Exception, match="Too many requests"):
+            generate(client, "/canny", files)
+        params = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/canny"]["parameters"]
+        assert "request" not in [p["parameter_name"] for p in params]  # filled in by gradio, not an API input
+    finally:
+        blocks.close()
