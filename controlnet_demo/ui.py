@@ -189,7 +189,8 @@ def connection_bars(values: dict[str, list[float]], value_name: str = "mean |res
     """{series: 13 values} -> the long table a BarPlot reads (connections in the U-Net's order)."""
     import pandas as pd
 
-    rows = [(f"skip {i:02d}" if i < len(vals) - 1 else "middle", v, series)
+    # numbered first: the plot orders its x axis alphabetically, and must keep the U-Net's order
+    rows = [(f"{i:02d} skip" if i < len(vals) - 1 else f"{i:02d} middle", v, series)
             for series, vals in values.items() for i, v in enumerate(vals)]
     return pd.DataFrame(rows, columns=["connection", value_name, "condition"])
 

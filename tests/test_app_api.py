@@ -196,7 +196,7 @@ def test_every_endpoint_returns_images_maps_and_parameters(client, files, endpoi
     # the "what each ControlNet added" plot: every connection of every condition (7 in the tiny U-Net, 13 in
     # SD1.5), all non-zero (the nets ran)
     rows = out.residuals["data"]
-    assert len(rows) == 7 * len(conditions) and [r[0] for r in rows[:7]] == [f"skip {i:02d}" for i in range(6)] + ["middle"]
+    assert len(rows) == 7 * len(conditions) and [r[0] for r in rows[:7]] == [f"{i:02d} skip" for i in range(6)] + ["06 middle"]
     assert all(row[1] > 0 for row in rows)
 
     assert len(out.maps) == len(conditions)
