@@ -85,6 +85,14 @@ def build_text_encoder(config: ModelConfig):
     ))
 
 
+def condition_channels(vae_levels: int) -> tuple[int, ...]:
+    """The ControlNet condition encoder: one stride-2 conv per VAE halving, so c_f has the latents' size.
+
+    SD1.5 (4 VAE levels, 3 halvings) gets diffusers' (16, 32, 96, 256), the paper's 4-conv encoder E.
+    """
+    return (16, 32, 96, 256)[:vae_levels]
+
+
 def text_encoder(seed: int = 0):
     torch.manual_seed(seed)
     return build_text_encoder(MODEL_CONFIGS["tiny"]).eval()
@@ -108,7 +116,7 @@ def controlnet(base_unet, seed: int = 0, zero_convs: str = "random"):
     """
     from diffusers import ControlNetModel
 
-    net = ControlNetModel.from_unet(base_unet, conditioning_embedding_out_channels=(16, 32))
+    net = ControlNetModel.from_unet(base_unet, conditioning_embedding_out_channels=condition_channels(len(MODEL_CONFIGS["tiny"].vae_channels)))
     if zero_convs == "random":
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():

@@ -67,11 +67,8 @@ def noise_loss(unet, noise_scheduler, latents, text_embeddings, generator=None, 
 
 
 def condition_channels(vae) -> tuple[int, ...]:
-    """The ControlNet condition encoder: one stride-2 conv per VAE halving, so c_f has the latents' size.
-
-    SD1.5 (3 halvings) gets diffusers' (16, 32, 96, 256), the paper's 4-conv encoder E.
-    """
-    return (16, 32, 96, 256)[: len(vae.config.block_out_channels)]
+    """The condition encoder's channels for the ControlNet of a base with this VAE (see tiny.condition_channels)."""
+    return tiny.condition_channels(len(vae.config.block_out_channels))
 
 
 # --- the run's settings -----------------------------------------------------------------------------------------

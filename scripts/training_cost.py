@@ -62,7 +62,7 @@ def worker(model: str, mode: str, batch: int, size: int, steps: int, dtype_name:
     unet = unet.to(device)
     if mode == "controlnet":  # the paper's recipe: base locked, the trainable copy and zero convs
         # the condition encoder halves as often as the VAE does (SD1.5: the paper's 16/32/96/256 encoder)
-        net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256)[:levels])
+        net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=tiny.condition_channels(levels))
         net = net.to(device).train()
         lock(unet)
         trainable = net
