@@ -181,7 +181,15 @@ class Engine:
         deadline: float | None = None,
     ) -> Result:
         with self._lock:
-            return self._generate(request, on_step, should_stop, deadline)
+            try:
+                return self._generate(request, on_step, should_stop, deadline)
+            except torch.OutOfMemoryError as exc:
+                # the traceback's frames hold the failed request's tensors: drop them, then hand their blocks back
+                # to the device, so the next request starts with the memory the last one had
+                oom = exc.with_traceback(None)
+            if self.store.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise oom
 
     def _generate(self, req: Request, on_step, should_stop, deadline) -> Result:
         started = time.perf_counter()
@@ -226,7 +234,9 @@ class Engine:
             if should_stop is not None and should_stop():
                 raise GenerationCancelled("Stopped.")
             if deadline is not None and time.monotonic() > deadline:
-                raise GenerationTimeout(f"The request ran past the server's time limit after {i} of {n} steps.")
+                raise GenerationTimeout(
+                    f"The request ran past the server's time limit after {i} of {n} steps. Try fewer steps, a lower "
+                    "resolution, fewer images or fewer conditions.")
             model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if do_cfg else latents, t)
 
             down, mid = None, None

@@ -268,6 +268,7 @@ class Demo:
         return Output(files, maps, params, result)
 
     def _save(self, result: Result, params: dict) -> list[str]:
+        self._prune_outputs()
         files = []
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for image, seed in zip(result.pil_images(), result.seeds):
@@ -277,6 +278,17 @@ class Demo:
             image.save(path, pnginfo=info)
             files.append(str(path))
         return files
+
+
+    def _prune_outputs(self) -> None:
+        """Delete our result PNGs older than the cache TTL (gradio serves its own copies, cleaned by delete_cache)."""
+        oldest = time.time() - self.settings.cache_ttl_s
+        for path in self.output_dir.glob("*.png"):
+            try:
+                if path.stat().st_mtime < oldest:
+                    path.unlink()
+            except FileNotFoundError:  # another request pruned it first
+                pass
 
 
 def read_parameters(path: str) -> dict:

@@ -41,6 +41,7 @@ class Settings:
     queue_size: int = 16
     request_timeout_s: float = 120.0
     max_file_size: str = "20mb"
+    cache_ttl_s: int = 3600  # result and upload files are deleted this long after they were written
     public: bool = False  # public hosting: no tracebacks, rate limit on
     rate_limit_per_minute: int = 0  # 0 = off
     server_name: str = "127.0.0.1"
@@ -72,6 +73,7 @@ class Settings:
             queue_size=int(get("QUEUE_SIZE", cls.queue_size)),
             request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),
             max_file_size=get("MAX_FILE_SIZE", cls.max_file_size),
+            cache_ttl_s=int(get("CACHE_TTL", cls.cache_ttl_s)),
             public=_truthy(get("PUBLIC", "1" if on_spaces else "0")),
             rate_limit_per_minute=int(get("RATE_LIMIT", cls.rate_limit_per_minute)),
             server_name=get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1")),

@@ -384,7 +384,8 @@ def how_tab(demo: Demo):
 
 def build(demo: Demo) -> gr.Blocks:
     preset = demo.preset
-    with gr.Blocks(title="ControlNet demo", delete_cache=(1800, 3600)) as blocks:
+    ttl = demo.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
+    with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         gr.Markdown(f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
                     f"Model: **{preset.title}** (`{preset.base}`). {demo.resolved.reason}.")
         if preset.banner:

@@ -10,39 +10,31 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from apiclient import (
+    ENDPOINTS,
+    FAST_S,
+    NAN,
+    PROMPT,
+    QUICK,
+    Drawing,
+    Upload,
+    counting_steps,
+    generate,
+    pixels,
+    raw_data,
+    request,
+    wait_for,
+)
+from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from controlnet_demo.service import read_parameters
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
-ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]
-FAST_S = 2.0  # a refusal costs no generation: it must come back at once
-PROMPT = "a small test picture"
-QUICK = dict(prompt=PROMPT, steps=2, resolution=64, seed=11, randomize_seed=False, num_images=1)
-NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file to send: a generated one (see `files`) or one of assets/examples."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A sketchpad value as the editor sends it: white background, one stroke layer, their composite."""
-
-    name: str  # "house" (strokes of scribble_house.png), "blank" (an untouched canvas) or "text" (a text file)
-
 
 # -- fixtures and helpers ------------------------------------------------------------------------------------
 
@@ -58,99 +50,10 @@ def api(client) -> dict:
     return client.view_api(return_format="dict", print_info=False)
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> Path:
-    """Every file the tests upload, besides the examples."""
-    d = tmp_path_factory.mktemp("uploads")
-    rng = np.random.default_rng(0)
-    Image.new("RGB", (1, 1), "white").save(d / "one.png")
-    Image.fromarray(rng.integers(0, 256, (10, 4000, 3), dtype=np.uint8)).save(d / "wide.png")
-    (d / "text.png").write_text("this is a text file, not a picture\n" * 20)
-    jpeg = (EXAMPLES / "astronaut.jpg").read_bytes()
-    (d / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
-    mask = np.zeros((512, 512), np.uint8)
-    mask[:, :256] = 255
-    Image.fromarray(mask).save(d / "left_half.png")
-    depth16 = np.tile(np.linspace(0, 65535, 128).astype(np.uint16), (128, 1))  # far left (0) .. near right
-    Image.fromarray(depth16).save(d / "depth16.png")
-    assert Image.open(d / "depth16.png").mode == "I;16"
-    # sketchpad parts: the editor sends its background, its layers (RGBA) and their composite
-    Image.new("RGB", (512, 512), "white").save(d / "canvas.png")
-    Image.new("RGBA", (512, 512), (0, 0, 0, 0)).save(d / "blank_layer.png")
-    house = np.asarray(Image.open(EXAMPLES / "scribble_house.png").convert("L"))
-    layer = np.zeros((*house.shape, 4), np.uint8)
-    layer[..., 3] = 255 - house  # black ink wherever the drawing is dark
-    Image.fromarray(layer).save(d / "house_layer.png")
-    Image.fromarray(house).convert("RGB").save(d / "house.png")
-    return d
-
-
-def _resolve(value, files: Path):
-    """Upload / Drawing markers to what gradio_client sends; anything else as is."""
-    if isinstance(value, Upload):
-        path = files / value.name
-        return handle_file(str(path if path.exists() else EXAMPLES / value.name))
-    if isinstance(value, Drawing):
-        if value.name == "text":  # an upload of a text file named .png
-            return {"background": None, "layers": [], "composite": handle_file(str(files / "text.png"))}
-        layer, composite = {"house": ("house_layer.png", "house.png"), "blank": ("blank_layer.png", "canvas.png")}[
-            value.name]
-        return {"background": handle_file(str(files / "canvas.png")), "layers": [handle_file(str(files / layer))],
-                "composite": handle_file(str(files / composite))}
-    return value
-
-
-# A working request per endpoint; the bad-input cases override one or two of its values.
-REQUESTS = {
-    "/canny": dict(image=Upload("astronaut.jpg"), preprocessor="canny"),
-    "/pose": dict(image=Upload("pose_waving.png"), preprocessor="none"),
-    "/depth": dict(image=Upload("motorcycle_depth.png"), preprocessor="none"),
-    "/scribble": dict(image=Drawing("house"), preprocessor="sketch"),
-    "/compose": dict(
-        condition_1="canny", image_1=Upload("astronaut.jpg"), preprocessor_1="canny", mask_1=Upload("left_half.png"),
-        # a scribble preprocessor in a slot whose dropdown starts with pose's: the API sends no condition change
-        condition_2="scribble", image_2=Upload("scribble_house.png"), preprocessor_2="sketch",
-    ),
-}
-
-
-def _request(endpoint: str, files: Path, **overrides) -> dict:
-    values = {**QUICK, **REQUESTS[endpoint], **overrides}
-    return {k: _resolve(v, files) for k, v in values.items()}
-
-
-@dataclass
-class Result:
-    images: list[str]  # local copies of the result PNGs
-    maps: list[str]
-    params: dict
-    seed: int
-    residuals: dict  # the residual-magnitude bar plot's value
-
-
-def generate(client: Client, endpoint: str, files: Path, **overrides) -> Result:
-    images, maps, params, seed, residuals = client.predict(api_name=endpoint, **_request(endpoint, files, **overrides))
-    if isinstance(params, str):  # a JSON output may arrive as a file
-        params = json.loads(Path(params).read_text())
-    return Result([g["image"] for g in images], [m["image"] for m in maps], params, int(seed), residuals)
-
-
-def pixels(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def _raw_error(url: str, api: dict, endpoint: str, values: dict) -> str:
     """POST the request as raw JSON (gradio_client refuses to encode NaN) and return the error event's message."""
     with httpx.Client(base_url=f"{url}/gradio_api", timeout=30) as http:
-        for name, value in values.items():
-            if isinstance(value, dict) and "path" in value:  # a handle_file(): upload it first
-                with open(value["path"], "rb") as f:
-                    [path] = http.post("/upload", files={"files": f}).raise_for_status().json()
-                values[name] = {"path": path, "orig_name": Path(value["path"]).name, "meta": value["meta"]}
-        params = api["named_endpoints"][endpoint]["parameters"]
-        data = [values.get(p["parameter_name"], p["parameter_default"]) for p in params]
-        body = json.dumps({"data": data})  # json.dumps writes NaN as NaN, which the server's parser reads
+        body = json.dumps({"data": raw_data(http, api, endpoint, values)})  # NaN goes as NaN, which the server reads
         event = http.post(f"/call{endpoint}", content=body, headers={"content-type": "application/json"})
         stream = http.get(f"/call{endpoint}/{event.raise_for_status().json()['event_id']}").text
     assert stream.startswith("event: error"), stream[:300]
@@ -244,6 +147,8 @@ BAD = [
     ("text-named-png", "/canny", {"image": Upload("text.png")}, ["not an image", "png"]),  # service
     ("text-in-sketchpad", "/scribble", {"image": Drawing("text")}, ["not an image", "png"]),  # service
     ("truncated-jpeg", "/canny", {"image": Upload("truncated.jpg")}, ["truncated"]),  # service
+    ("decompression-bomb", "/canny", {"image": Upload("bomb.png")}, ["decompression bomb", "16.8 megapixels"]),  # service
+    ("svg", "/canny", {"image": Upload("drawing.svg")}, ["svg", "export it as png"]),  # service
     ("prompt-100k", "/canny", {"prompt": "x" * 100_000}, ["prompt", "100,000", "1,000"]),  # service
     ("steps-0", "/canny", {"steps": 0}, ["steps", "between 1 and 100", "0"]),  # gradio slider
     ("steps-1000", "/canny", {"steps": 1000}, ["steps", "between 1 and 100", "1000"]),  # gradio slider
@@ -277,7 +182,7 @@ BAD = [
 
 def refusal(client: Client, launched_app, api: dict, files: Path, endpoint: str, overrides: dict) -> str:
     """The message of a request that must fail; NaN goes as raw JSON, which gradio_client cannot send."""
-    values = _request(endpoint, files, **overrides)
+    values = request(endpoint, files, **overrides)
     if any(isinstance(v, float) and not math.isfinite(v) for v in values.values()):
         return _raw_error(launched_app[0], api, endpoint, values)
     with pytest.raises(AppError) as info:
@@ -300,7 +205,7 @@ def test_bad_input_is_refused_in_words(client, launched_app, api, files, endpoin
 def test_nan_is_refused_by_gradio_client_itself(client, files):
     """What a Python caller sees for NaN: the client cannot encode it (the server's answer is tested above)."""
     with pytest.raises(ValueError, match="JSON compliant"):
-        client.predict(api_name="/canny", **_request("/canny", files, steps=NAN))
+        client.predict(api_name="/canny", **request("/canny", files, steps=NAN))
 
 
 def test_still_serves_after_bad_input(client, launched_app, api, files):
@@ -322,7 +227,7 @@ def test_a_detector_without_weights_says_what_to_do(client, launched_app, files)
         pytest.skip("the MiDaS weights are cached here")
     started = time.monotonic()
     with pytest.raises(AppError) as info:
-        client.predict(api_name="/depth", **_request("/depth", files, image=Upload("astronaut.jpg"),
+        client.predict(api_name="/depth", **request("/depth", files, image=Upload("astronaut.jpg"),
                                                      preprocessor="midas"))
     message = str(info.value)
     assert time.monotonic() - started < FAST_S
@@ -351,30 +256,13 @@ def test_stop_ends_the_denoising_loop_within_a_few_steps(client, launched_app, f
     """Cancelling a job (the Stop button) closes the handler, which stops the engine at its next step: the
     engine is free again long before the 100 requested steps could have finished."""
     _, demo = launched_app
-    steps_seen = []
-    original = demo.engine.generate
-
-    def counting_generate(request, on_step=None, **kw):
-        def step(i, n):
-            steps_seen.append(i)
-            on_step(i, n)
-        return original(request, on_step=step, **kw)
-
-    demo.engine.generate = counting_generate
-    try:
-        job = client.submit(api_name="/canny", **_request("/canny", files, steps=100, resolution=128, num_images=1))
-        deadline = time.monotonic() + 30
-        while len(steps_seen) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(steps_seen) >= 2, "the job never started denoising"
+    with counting_steps(demo) as steps_seen:
+        job = client.submit(api_name="/canny", **request("/canny", files, steps=100, resolution=128, num_images=1))
+        assert wait_for(lambda: len(steps_seen) >= 2), "the job never started denoising"
         job.cancel()
-        at_cancel, cancelled = len(steps_seen), time.monotonic()
-        while demo.engine._lock.locked() and time.monotonic() - cancelled < 10:
-            time.sleep(0.05)
-        assert not demo.engine._lock.locked()
+        at_cancel = len(steps_seen)
+        assert wait_for(lambda: not demo.engine._lock.locked(), 10)
         assert len(steps_seen) - at_cancel <= 3, f"ran {len(steps_seen) - at_cancel} more steps after Stop"
-    finally:
-        demo.engine.generate = original
     assert generate(client, "/canny", files).images  # and the next request works
 
 

@@ -1,0 +1,132 @@
+"""What the API tests send and read back: requests per endpoint, uploads and drawings, results as pixels."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from gradio_client import Client, handle_file
+from PIL import Image
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]
+FAST_S = 2.0  # a refusal costs no generation: it must come back at once
+PROMPT = "a small test picture"
+QUICK = dict(prompt=PROMPT, steps=2, resolution=64, seed=11, randomize_seed=False, num_images=1)
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to send: a generated one (see `files`) or one of assets/examples."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A sketchpad value as the editor sends it: white background, one stroke layer, their composite."""
+
+    name: str  # "house" (strokes of scribble_house.png), "blank" (an untouched canvas) or "text" (a text file)
+
+
+def resolve(value, files: Path):
+    """Upload / Drawing markers to what gradio_client sends; anything else as is."""
+    if isinstance(value, Upload):
+        path = files / value.name
+        return handle_file(str(path if path.exists() else EXAMPLES / value.name))
+    if isinstance(value, Drawing):
+        if value.name == "text":  # an upload of a text file named .png
+            return {"background": None, "layers": [], "composite": handle_file(str(files / "text.png"))}
+        layer, composite = {"house": ("house_layer.png", "house.png"), "blank": ("blank_layer.png", "canvas.png")}[
+            value.name]
+        return {"background": handle_file(str(files / "canvas.png")), "layers": [handle_file(str(files / layer))],
+                "composite": handle_file(str(files / composite))}
+    return value
+
+
+# A working request per endpoint; the bad-input cases override one or two of its values.
+REQUESTS = {
+    "/canny": dict(image=Upload("astronaut.jpg"), preprocessor="canny"),
+    "/pose": dict(image=Upload("pose_waving.png"), preprocessor="none"),
+    "/depth": dict(image=Upload("motorcycle_depth.png"), preprocessor="none"),
+    "/scribble": dict(image=Drawing("house"), preprocessor="sketch"),
+    "/compose": dict(
+        condition_1="canny", image_1=Upload("astronaut.jpg"), preprocessor_1="canny", mask_1=Upload("left_half.png"),
+        # a scribble preprocessor in a slot whose dropdown starts with pose's: the API sends no condition change
+        condition_2="scribble", image_2=Upload("scribble_house.png"), preprocessor_2="sketch",
+    ),
+}
+
+
+def request(endpoint: str, files: Path, **overrides) -> dict:
+    values = {**QUICK, **REQUESTS[endpoint], **overrides}
+    return {k: resolve(v, files) for k, v in values.items()}
+
+
+@dataclass
+class Result:
+    images: list[str]  # local copies of the result PNGs
+    maps: list[str]
+    params: dict
+    seed: int
+    residuals: dict  # the residual-magnitude bar plot's value
+
+
+def generate(client: Client, endpoint: str, files: Path, **overrides) -> Result:
+    images, maps, params, seed, residuals = client.predict(api_name=endpoint, **request(endpoint, files, **overrides))
+    if isinstance(params, str):  # a JSON output may arrive as a file
+        params = json.loads(Path(params).read_text())
+    return Result([g["image"] for g in images], [m["image"] for m in maps], params, int(seed), residuals)
+
+
+def pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def raw_data(http, api: dict, endpoint: str, values: dict, verbatim: dict | None = None) -> list:
+    """The request's data list as the browser sends it, for raw HTTP calls: files (handle_file values) uploaded
+    through `http` (an httpx client on .../gradio_api), `verbatim` values sent as they are, every parameter in
+    the endpoint's order."""
+    values = dict(values)
+    for name, value in values.items():
+        if isinstance(value, dict) and "path" in value:
+            with open(value["path"], "rb") as f:
+                [path] = http.post("/upload", files={"files": f}).raise_for_status().json()
+            values[name] = {"path": path, "orig_name": Path(value["path"]).name, "meta": value["meta"]}
+    values.update(verbatim or {})
+    params = api["named_endpoints"][endpoint]["parameters"]
+    return [values.get(p["parameter_name"], p["parameter_default"]) for p in params]
+
+
+@contextlib.contextmanager
+def counting_steps(demo, pause_s: float = 0.0):
+    """Within the block, the demo's engine records every denoising step it finishes (and waits pause_s after
+    each, to keep a job running while a test acts); yields the list of steps."""
+    steps: list[int] = []
+    original = demo.engine.generate
+
+    def counting_generate(req, on_step=None, **kw):
+        def step(i, n):
+            steps.append(i)
+            time.sleep(pause_s)
+            on_step(i, n)
+        return original(req, on_step=step, **kw)
+
+    demo.engine.generate = counting_generate
+    try:
+        yield steps
+    finally:
+        demo.engine.generate = original
+
+
+def wait_for(condition, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
