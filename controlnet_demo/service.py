@@ -179,6 +179,17 @@ class Demo:
         net = self.store.controlnet(condition)
         return [float(z.weight.detach().float().norm()) for z in zero_convolutions(net)]
 
+    def training_curves(self) -> dict[str, dict]:
+        """The training curves shipped with the preset's local ControlNets (`train export` writes them)."""
+        from .training import CURVE_FILE
+
+        curves = {}
+        for condition, source in self.preset.controlnets.items():
+            path = Path(source) / CURVE_FILE
+            if path.is_file():
+                curves[condition] = json.loads(path.read_text())
+        return curves
+
     # -- requests ----------------------------------------------------------------------------------------
 
     def prepare(self, spec: GenerateSpec) -> tuple[Request, list[np.ndarray], dict]:

@@ -538,4 +538,37 @@ def export(base: str, out: str | Path, controlnets: dict[str, str] | None = None
             raise ModelUnavailableError(f"The {condition} ControlNet {source} could not be loaded "
                                         f"({type(exc).__name__}: {exc}).") from None
         net.to(DTYPES[dtype]).save_pretrained(out / f"controlnet-{condition}")
+        curve = training_curve(Path(source))
+        if curve is not None:
+            (out / f"controlnet-{condition}" / CURVE_FILE).write_text(json.dumps(curve))
     return out
+
+
+CURVE_FILE = "training_curve.json"
+
+
+def training_curve(run: Path, loss_window: int = 50) -> dict | None:
+    """What a ControlNet's training log shows, small enough to ship with it: every controllability probe
+    (`--eval-every`) and the loss averaged over windows of `loss_window` steps. None without probes."""
+    metrics = run / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    probes, losses, seconds = [], [], []
+    for line in metrics.read_text().splitlines():
+        row = json.loads(line)
+        if "controllability" in row:
+            c = row["controllability"]
+            probes.append([row["step"], round(c["matched"], 4), round(c["shuffled"], 4)])
+        elif "loss" in row:
+            losses.append(row["loss"])
+            seconds.append(row["seconds_per_step"])
+    if not probes:
+        return None
+    windows = [losses[i : i + loss_window] for i in range(0, len(losses), loss_window)]
+    return dict(
+        steps=len(losses),
+        median_seconds_per_step=round(float(np.median(seconds)), 3),
+        controllability=probes,  # [step, matched score, shuffled-condition score]
+        loss=[[min(len(losses), i + loss_window), round(float(np.mean(w)), 4)]
+              for i, w in zip(range(0, len(losses), loss_window), windows)],
+    )

@@ -381,6 +381,28 @@ def how_tab(demo: Demo):
 
     inspect_button.click(show, chosen, norms, api_visibility="private", concurrency_id=GPU)
 
+    curves = demo.training_curves()
+    if curves:
+        gr.Markdown(
+            "### Sudden convergence, measured while training these ControlNets\n"
+            "Every few hundred steps training paused to generate held-out scenes with the ControlNet as it was: "
+            "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
+            "scored against another scene's condition (what chance gives). Where the two lines part, the "
+            "model has started to obey the condition.")
+        gr.LinePlot(convergence_frame(curves), x="step", y="score", color="series", elem_id="convergence",
+                    label="Controllability during training", height=300)
+
+
+def convergence_frame(curves: dict[str, dict]):
+    """The probes of every condition's training curve as one long table for gr.LinePlot."""
+    import pandas as pd
+
+    rows = [dict(step=step, score=score, series=f"{condition} {kind}")
+            for condition, curve in curves.items()
+            for step, matched, shuffled in curve["controllability"]
+            for kind, score in (("matched", matched), ("shuffled", shuffled))]
+    return pd.DataFrame(rows)
+
 
 def build(demo: Demo) -> gr.Blocks:
     preset = demo.preset

@@ -239,6 +239,21 @@ def test_train_controlnet_logs_controllability_for_the_convergence_curve(base, t
     assert all(0.0 <= c["matched"] <= 1.0 and 0.0 <= c["shuffled"] <= 1.0 and c["ratio"] >= 0.0 for _, c in curve)
     assert [r["step"] for r in rows if "loss" in r] == [1, 2]
 
+    # the export ships the curve with the ControlNet, and the app's "How it works" tab reads it from there
+    from controlnet_demo.service import Demo
+    from controlnet_demo.settings import Settings
+    from controlnet_demo.training import CURVE_FILE
+    from controlnet_demo.ui import convergence_frame
+
+    folder = tmp_path / "pipeline"
+    assert main(["train", "export", "--base", str(base), "--controlnet", f"canny={out}", "--out", str(folder)]) == 0
+    shipped = json.loads((folder / "controlnet-canny" / CURVE_FILE).read_text())
+    assert shipped["steps"] == 2 and [p[0] for p in shipped["controllability"]] == [0, 1, 2]
+    assert shipped["controllability"][2][1:] == [round(curve[2][1][k], 4) for k in ("matched", "shuffled")]
+    demo = Demo(Settings(preset="tiny", base_model=str(folder), controlnets={"canny": str(folder / "controlnet-canny")}))
+    frame = convergence_frame(demo.training_curves())
+    assert len(frame) == 6 and set(frame["series"]) == {"canny matched", "canny shuffled"}
+
 
 def test_train_base_init_continues_from_an_exported_pipeline(base, tmp_path):
     from diffusers import UNet2DConditionModel
