@@ -547,6 +547,18 @@ def export(base: str, out: str | Path, controlnets: dict[str, str] | None = None
 CURVE_FILE = "training_curve.json"
 
 
+def converged_at(probes: list[list[float]]) -> int | None:
+    """The first probed step from which on the ControlNet passes the evaluation's rule at every later probe:
+    matched at least RATIO x the shuffled score (floored at MIN_SHUFFLED). None if it never settles there."""
+    from .evaluate import MIN_SHUFFLED, RATIO
+
+    passing = [matched >= RATIO * max(shuffled, MIN_SHUFFLED) for _, matched, shuffled in probes]
+    for k in range(len(probes)):
+        if all(passing[k:]):
+            return int(probes[k][0])
+    return None
+
+
 def training_curve(run: Path, loss_window: int = 50) -> dict | None:
     """What a ControlNet's training log shows, small enough to ship with it: every controllability probe
     (`--eval-every`) and the loss averaged over windows of `loss_window` steps. None without probes."""
@@ -567,6 +579,7 @@ def training_curve(run: Path, loss_window: int = 50) -> dict | None:
     windows = [losses[i : i + loss_window] for i in range(0, len(losses), loss_window)]
     return dict(
         steps=len(losses),
+        converged_at=converged_at(probes),
         median_seconds_per_step=round(float(np.median(seconds)), 3),
         controllability=probes,  # [step, matched score, shuffled-condition score]
         loss=[[min(len(losses), i + loss_window), round(float(np.mean(w)), 4)]

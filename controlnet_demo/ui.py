@@ -388,7 +388,11 @@ def how_tab(demo: Demo):
             "Every few hundred steps training paused to generate held-out scenes with the ControlNet as it was: "
             "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
             "scored against another scene's condition (what chance gives). Where the two lines part, the "
-            "model has started to obey the condition.")
+            "model has started to obey the condition.\n\n" + "\n".join(
+                f"- **{c}**: {curve['steps']:,} steps; "
+                + (f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
+                   if curve.get("converged_at") is not None else "never settles above 3× shuffled")
+                for c, curve in curves.items()))
         gr.LinePlot(convergence_frame(curves), x="step", y="score", color="series", elem_id="convergence",
                     label="Controllability during training", height=300)
 

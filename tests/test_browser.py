@@ -26,12 +26,14 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 README_SCREENSHOT = ROOT / "assets" / "screenshot.png"
+README_CONVERGENCE = ROOT / "assets" / "convergence.png"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1400, "height": 1000}
 UI_TIMEOUT_MS = 20_000  # clicks, typing, tab switches
 GENERATE_TIMEOUT_MS = 60_000  # one generation on 2 CPU cores, model loading included
 PROMPT = "a cosy cottage with a tree and the sun, watercolor"
+OWN_F1 = 0.3  # scribble F1 of the offline model's output against strokes drawn in the browser
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +186,73 @@ def test_compose_example_generates_with_both_conditions(page):
     sync_api.expect(maps).to_have_count(2, timeout=30_000)  # the pose skeleton and the scribble, both used
     params = block(panel, "Parameters (also stored in each PNG)")
     sync_api.expect(params).to_contain_text('"preprocessor": "none"')  # the example's choice, not reset
+
+
+# -- the trained offline model, when it is installed -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offline_url():
+    from controlnet_demo.presets import OFFLINE, offline_fallback
+    from controlnet_demo.service import Demo
+    from controlnet_demo.settings import Settings
+    from controlnet_demo.ui import build, launch
+
+    if offline_fallback() is not OFFLINE:
+        pytest.skip("the trained offline model is not installed (assets/offline-model)")
+    demo = Demo(Settings(preset="offline"))
+    blocks = build(demo)
+    launch(demo, blocks, prevent_thread_lock=True, quiet=True)
+    try:
+        yield blocks.local_url.rstrip("/")
+    finally:
+        blocks.close()
+
+
+def draw_shapes(page, canvas):
+    """A triangle on the left and a square on the right, as a user would draw them: a few straight strokes."""
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def at(dx, dy):
+        return cx + dx, cy + dy
+
+    stroke(page, [at(-120, 60), at(-65, -60), at(-10, 60), at(-120, 60)])  # triangle
+    stroke(page, [at(20, -40), at(115, -40), at(115, 55), at(20, 55), at(20, -40)])  # square
+
+
+def test_the_offline_model_follows_a_scribble_drawn_in_the_browser(browser, offline_url):
+    """The hand-drawn case of the trained model: strokes drawn with the mouse, not a generated map."""
+    from controlnet_demo.evaluate import scribble_f1
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        page.goto(offline_url)
+        panel = open_tab(page, "Scribble")
+        sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
+        sketchpad.get_by_role("button", name="Brush", exact=True).click()
+        canvas = sketchpad.locator("canvas").first
+        draw_shapes(page, canvas)
+        panel.get_by_label("Prompt", exact=True).fill("a red triangle and a blue square on a yellow background")
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        result = block(panel, "Results").locator("img").first
+        control_map = block(panel, "Control map(s) used").locator("img").first
+        wait_loaded(result)
+        wait_loaded(control_map)
+        image, lines = fetch_image(page, result), fetch_image(page, control_map)
+        own = scribble_f1(image, lines)
+        mirrored = scribble_f1(image, lines[:, ::-1])  # the same strokes, the shapes swapped: not what was asked
+        assert own >= OWN_F1 and own >= 2 * mirrored, f"F1 against the drawing {own:.2f}, mirrored {mirrored:.2f}"
+        if os.environ.get("UPDATE_SCREENSHOT") == "1":
+            page.mouse.move(0, 0)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(README_SCREENSHOT), full_page=True)
+            open_tab(page, "How ControlNet works")
+            plot = page.locator("#convergence")
+            plot.scroll_into_view_if_needed()
+            page.wait_for_timeout(1500)  # the plot draws after it scrolls into view
+            plot.screenshot(path=str(README_CONVERGENCE))
+    finally:
+        context.close()

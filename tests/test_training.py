@@ -264,3 +264,12 @@ def test_train_base_init_continues_from_an_exported_pipeline(base, tmp_path):
     start = UNet2DConditionModel.from_pretrained(base, subfolder="unet").state_dict()
     after = UNet2DConditionModel.from_pretrained(out, subfolder="unet").state_dict()
     assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)  # its weights, not random ones
+
+
+def test_converged_at_is_the_first_step_from_which_control_holds():
+    from controlnet_demo.training import converged_at
+
+    probes = [[0, 0.05, 0.05], [100, 0.30, 0.06], [200, 0.10, 0.06], [300, 0.40, 0.07], [400, 0.45, 0.06]]
+    assert converged_at(probes) == 300  # 100 passed once, then fell back: not yet converged there
+    assert converged_at(probes[:3]) is None
+    assert converged_at([[0, 0.2, 0.01]]) == 0  # shuffled floored at 0.05: 0.2 >= 3 x 0.05
