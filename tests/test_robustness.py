@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 import time
@@ -84,7 +85,7 @@ def assert_each_equals_its_reference(results: dict, references: dict) -> None:
     assert not wrong, f"results that are not their own request's: {wrong}"
 
 
-def test_concurrent_clients_each_get_their_own_results(launched_app, files):
+def test_concurrent_clients_each_get_their_own_results(launched_app, files, caplog):
     url, _ = launched_app
     plan = _plan()
 
@@ -120,6 +121,7 @@ def test_concurrent_clients_each_get_their_own_results(launched_app, files):
     for t in threads:
         t.join(timeout=300)
     assert not errors, errors
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # and none the server logged
     assert_each_equals_its_reference(results, references)
     assert all(prompts[key] == plan[key][1]["prompt"] for key in plan)  # the PNG says whose request it was
 
