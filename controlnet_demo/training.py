@@ -547,6 +547,12 @@ def export(base: str, out: str | Path, controlnets: dict[str, str] | None = None
 CURVE_FILE = "training_curve.json"
 
 
+def largest_jump(probes: list[list[float]]) -> list | None:
+    """[from step, to step, rise] of the largest rise of the matched score between two probes in a row."""
+    rises = [[a[0], b[0], round(b[1] - a[1], 4)] for a, b in zip(probes, probes[1:])]
+    return max(rises, key=lambda r: r[2]) if rises else None
+
+
 def converged_at(probes: list[list[float]]) -> int | None:
     """The first probed step from which on the ControlNet passes the evaluation's rule at every later probe:
     matched at least RATIO x the shuffled score (floored at MIN_SHUFFLED). None if it never settles there."""
@@ -580,6 +586,7 @@ def training_curve(run: Path, loss_window: int = 50) -> dict | None:
     return dict(
         steps=len(losses),
         converged_at=converged_at(probes),
+        largest_jump=largest_jump(probes),
         median_seconds_per_step=round(float(np.median(seconds)), 3),
         controllability=probes,  # [step, matched score, shuffled-condition score]
         loss=[[min(len(losses), i + loss_window), round(float(np.mean(w)), 4)]

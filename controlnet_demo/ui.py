@@ -389,10 +389,11 @@ def how_tab(demo: Demo):
             "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
             "scored against another scene's condition (what chance gives). Where the two lines part, the "
             "model has started to obey the condition.\n\n" + "\n".join(
-                f"- **{c}**: {curve['steps']:,} steps; "
+                f"- **{c}**: {curve['steps']:,} steps; the largest jump of the matched score between step "
+                f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
                 + (f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
-                   if curve.get("converged_at") is not None else "never settles above 3× shuffled")
-                for c, curve in curves.items()))
+                   if curve.get("converged_at") is not None else "not yet steadily above 3× shuffled")
+                for c, curve in curves.items() if curve.get("largest_jump")))
         gr.LinePlot(convergence_frame(curves), x="step", y="score", color="series", elem_id="convergence",
                     label="Controllability during training", height=300)
 

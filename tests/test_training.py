@@ -267,9 +267,11 @@ def test_train_base_init_continues_from_an_exported_pipeline(base, tmp_path):
 
 
 def test_converged_at_is_the_first_step_from_which_control_holds():
-    from controlnet_demo.training import converged_at
+    from controlnet_demo.training import converged_at, largest_jump
 
     probes = [[0, 0.05, 0.05], [100, 0.30, 0.06], [200, 0.10, 0.06], [300, 0.40, 0.07], [400, 0.45, 0.06]]
     assert converged_at(probes) == 300  # 100 passed once, then fell back: not yet converged there
     assert converged_at(probes[:3]) is None
     assert converged_at([[0, 0.2, 0.01]]) == 0  # shuffled floored at 0.05: 0.2 >= 3 x 0.05
+    assert largest_jump(probes) == [200, 300, 0.3]
+    assert largest_jump(probes[:1]) is None
