@@ -28,6 +28,7 @@ from .engine import CONTROL_MODES, SCHEDULERS, ControlUnit, Engine, Request, Res
 from .errors import GenerationTimeout, ModelUnavailableError, UserInputError
 from .images import ImageLike, fit_resolution, load_rgb, resize
 from .models import ModelStore, Resolved, pick_device, resolve_preset
+from .presets import shown
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ class Demo:
             preprocessor = u.preprocessor or table_entry.default_preprocessor
             maps.append(control)
             unit_params.append(dict(
-                condition=u.condition, model=preset.controlnets[u.condition],
+                condition=u.condition, model=shown(preset.controlnets[u.condition]),
                 preprocessor=preprocessor, preprocess_resolution=int(u.preprocess_resolution),
                 params={k: v for k, v in (u.params or {}).items() if k in table_entry.preprocessors[preprocessor].params},
                 strength=strength, start=start, end=end, mode=u.mode, mask=mask is not None,
@@ -263,7 +264,7 @@ class Demo:
         params = dict(
             prompt=prompt, negative_prompt=negative, steps=steps, guidance_scale=guidance, seed=seed,
             num_images=num_images, width=size[0], height=size[1], resolution=resolution, scheduler=spec.scheduler,
-            preset=preset.name, base_model=preset.base, units=unit_params,
+            preset=preset.name, base_model=shown(preset.base), units=unit_params,
         )
         return request, maps, params
 

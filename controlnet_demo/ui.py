@@ -20,6 +20,7 @@ from .conditions import CONDITIONS, Condition
 from .engine import CONTROL_MODES, SCHEDULERS
 from .errors import GenerationCancelled
 from .explain import HOW_IT_WORKS
+from .presets import shown
 from .service import DEFAULT_NEGATIVE, MAX_SEED, Demo, GenerateSpec, UnitSpec, user_message
 
 log = logging.getLogger(__name__)
@@ -394,8 +395,17 @@ def how_tab(demo: Demo):
                 + (f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
                    if curve.get("converged_at") is not None else "not yet steadily above 3× shuffled")
                 for c, curve in curves.items() if curve.get("largest_jump")))
-        gr.LinePlot(convergence_frame(curves), x="step", y="score", color="series", elem_id="convergence",
-                    label="Controllability during training", height=300)
+        frame = convergence_frame(curves)
+        dark = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]  # per condition: matched dark, shuffled light
+        light = ["#aec7e8", "#ff9896", "#98df8a", "#c5b0d5"]
+        colours = {}
+        for k, c in enumerate(curves):
+            colours[f"{c} matched"], colours[f"{c} shuffled"] = dark[k % 4], light[k % 4]
+        names = ["blue", "red", "green", "purple"]
+        gr.Markdown("Colours: " + ", ".join(f"**{c}** {names[k % 4]}" for k, c in enumerate(curves))
+                    + " (dark: matched, light: shuffled).")
+        gr.LinePlot(frame, x="step", y="score", color="series", color_map=colours, colors_in_legend=list(colours),
+                    elem_id="convergence", label="Controllability during training", height=380)
 
 
 def convergence_frame(curves: dict[str, dict]):
@@ -414,7 +424,7 @@ def build(demo: Demo) -> gr.Blocks:
     ttl = demo.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
     with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         gr.Markdown(f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
-                    f"Model: **{preset.title}** (`{preset.base}`). {demo.resolved.reason}.")
+                    f"Model: **{preset.title}** (`{shown(preset.base)}`). {demo.resolved.reason}.")
         if preset.banner:
             gr.Markdown(preset.banner, elem_classes="banner", elem_id="offline-banner")
         with gr.Tabs():

@@ -37,7 +37,9 @@ SCALE = 2  # 64 px pictures shown at 128 px
 
 def _cell(image: np.ndarray, side: int) -> Image.Image:
     pil = Image.fromarray(image).convert("RGB")
-    pil.thumbnail((side, side), Image.Resampling.LANCZOS)
+    scale = side / max(pil.size)  # 64 px outputs are enlarged with visible pixels, photos shrunk smoothly
+    pil = pil.resize((round(pil.width * scale), round(pil.height * scale)),
+                     Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (side, side), "white")
     canvas.paste(pil, ((side - pil.width) // 2, (side - pil.height) // 2))
     return canvas
