@@ -41,9 +41,12 @@ OFFLINE_MODEL_DIR = REPO_ROOT / "assets" / "offline-model"
 def shown(source: str) -> str:
     """A model source as the UI and the PNG metadata show it: folders of this repo relative to it (no machine
     paths in pictures or screenshots), anything else as is."""
+    path = Path(source)
+    if not path.is_dir():  # a hub id or a builtin model
+        return source
     try:
-        return Path(source).resolve().relative_to(REPO_ROOT).as_posix()
-    except (ValueError, OSError):
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:  # a folder elsewhere: the operator's own choice, shown as given
         return source
 
 # the caption of the held-out world scene behind assets/examples/world_*.png

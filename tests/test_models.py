@@ -288,3 +288,11 @@ def test_the_offline_fallback_is_the_embedded_model_when_installed_else_the_rand
         (tmp_path / f"controlnet-{condition}" / "config.json").write_text("{}")
     assert presets.offline_fallback() is presets.OFFLINE
     assert resolve_preset(Settings(preset="tiny")).preset == presets.TINY  # overrides applied: a copy
+
+
+def test_model_sources_are_shown_without_machine_paths(tmp_path):
+    from controlnet_demo.presets import OFFLINE_MODEL_DIR, shown
+
+    assert shown(str(OFFLINE_MODEL_DIR)) == "assets/offline-model"  # a folder of this repo: relative to it
+    assert shown("lllyasviel/control_v11p_sd15_canny") == "lllyasviel/control_v11p_sd15_canny"  # a hub id
+    assert shown(str(tmp_path)) == str(tmp_path)  # the operator's own folder, as given
