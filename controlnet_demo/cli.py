@@ -575,6 +575,9 @@ def _train_base_options(g) -> None:
                         "continue a model exported by an earlier session; default: random weights")
     g.add_argument("--prompt-dropout", type=float, metavar="SHARE",
                    help=f"share of empty prompts, so guidance (CFG) works (default {_default('prompt_dropout')})")
+    g.add_argument("--v-prediction", action="store_true", default=None,
+                   help="v-prediction on betas rescaled to zero terminal SNR, trailing timesteps: no mean-colour "
+                        "bias on flat backgrounds (the exported scheduler keeps these settings)")
 
 
 def _train_controlnet_options(g) -> None:

@@ -20,6 +20,11 @@ SD_SCHEDULER_CONFIG = dict(
     num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
     prediction_type="epsilon", steps_offset=1, clip_sample=False, set_alpha_to_one=False, timestep_spacing="leading",
 )
+# the same betas rescaled to zero terminal SNR, with v-prediction and trailing timesteps (Lin et al. 2024, "Common
+# diffusion noise schedules and sample steps are flawed"): the last step is pure noise, so a model can't lean on the
+# image's mean colour leaking through it (flat backgrounds at 64 px suffer from that most)
+ZERO_SNR_SCHEDULER_CONFIG = dict(SD_SCHEDULER_CONFIG, prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                                 timestep_spacing="trailing")
 
 
 def tokenizer():

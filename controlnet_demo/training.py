@@ -14,7 +14,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ def drop_prompts(prompts: list[str], share: float, generator: torch.Generator) -
 
 
 def noise_loss(unet, noise_scheduler, latents, text_embeddings, generator=None, controlnet=None, condition=None):
-    """Noise-prediction loss of `unet`, steered by `controlnet` when one is given.
+    """Noise-prediction loss of `unet` (or v-prediction, as the scheduler says), steered by `controlnet` if given.
 
     latents (B, 4, h, w) = VAE latents * scaling factor; text_embeddings (B, 77, D); condition (B, 3, H, W) in [0, 1].
     The noise is drawn on the generator's device and moved, so a CPU generator gives the same run on any device.
@@ -63,7 +63,11 @@ def noise_loss(unet, noise_scheduler, latents, text_embeddings, generator=None, 
                                return_dict=False)
         residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
     prediction = unet(noisy, t, encoder_hidden_states=text_embeddings, **residuals, return_dict=False)[0]
-    return F.mse_loss(prediction.float(), noise.float())
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, t)
+    else:
+        target = noise
+    return F.mse_loss(prediction.float(), target.float())
 
 
 def condition_channels(vae) -> tuple[int, ...]:
@@ -94,6 +98,7 @@ class TrainConfig:
     seed: int = 0
     empty_prompt_share: float = 0.5  # controlnet: the paper's 50 %
     prompt_dropout: float = 0.1  # base: empty prompts, so classifier-free guidance has an unconditional model
+    v_prediction: bool = False  # base: v-prediction on zero-terminal-SNR betas (tiny.ZERO_SNR_SCHEDULER_CONFIG)
     kl_weight: float = 1e-6  # vae: a light KL keeps the latent space smooth without blurring
     max_grad_norm: float = 1.0
     checkpoint_every: int = 500
@@ -107,7 +112,8 @@ class TrainConfig:
 
 
 # Options a resumed run must share with its checkpoint, or it would not continue the same run.
-RUN_IDENTITY = ("kind", "model_size", "vae", "base", "init", "condition", "data", "resolution", "batch_size", "seed")
+RUN_IDENTITY = ("kind", "model_size", "vae", "base", "init", "condition", "data", "resolution", "batch_size", "seed",
+                "v_prediction")
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -206,13 +212,15 @@ def _latents(vae, pixels: torch.Tensor, generator) -> torch.Tensor:
         return vae.encode(pixels.to(vae.dtype)).latent_dist.sample(generator) * vae.config.scaling_factor
 
 
-def _pipeline(vae, text_encoder, tokenizer, unet):
-    """A StableDiffusionPipeline of these parts: DDIM with SD1.5's settings, no safety checker."""
+def _pipeline(vae, text_encoder, tokenizer, unet, scheduler_config=None):
+    """A StableDiffusionPipeline of these parts: DDIM with the schedule they were trained on (default SD1.5's),
+    no safety checker."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
+    scheduler = DDIMScheduler.from_config(scheduler_config or tiny.SD_SCHEDULER_CONFIG)
     return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=DDIMScheduler(**tiny.SD_SCHEDULER_CONFIG), safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
 
 
 def load_base(source: str):
@@ -268,7 +276,8 @@ def base_task(config: TrainConfig, device, dtype) -> Task:
         text_encoder.load_state_dict(start.text_encoder.float().state_dict())
     unet, text_encoder = unet.to(device).train(), text_encoder.to(device).train()
     tokenizer = tiny.tokenizer()
-    scheduler = _noise_scheduler()
+    schedule = tiny.ZERO_SNR_SCHEDULER_CONFIG if config.v_prediction else tiny.SD_SCHEDULER_CONFIG
+    scheduler = _noise_scheduler(schedule)
 
     def loss(batch, generator):
         prompts = drop_prompts(batch["prompts"], config.prompt_dropout, generator)
@@ -276,7 +285,7 @@ def base_task(config: TrainConfig, device, dtype) -> Task:
         return noise_loss(unet, scheduler, _latents(vae, batch["pixels"], generator), text, generator)
 
     def save(folder: Path, data: Examples):
-        _pipeline(vae.float(), text_encoder, tokenizer, unet).save_pretrained(folder)
+        _pipeline(vae.float(), text_encoder, tokenizer, unet, schedule).save_pretrained(folder)
 
     return Task(trainable=dict(unet=unet, text_encoder=text_encoder), loss=loss, save=save, locked=dict(vae=vae))
 
@@ -291,7 +300,7 @@ def controlnet_task(config: TrainConfig, device, dtype) -> Task:
     controlnet = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=condition_channels(pipe.vae))
     controlnet = controlnet.to(device).train()  # copied from the float32 U-Net: its master weights stay float32
     vae, text_encoder, unet = (lock(m).to(device, dtype) for m in (pipe.vae, pipe.text_encoder, pipe.unet))
-    scheduler = _noise_scheduler()
+    scheduler = _noise_scheduler(pipe.scheduler.config)  # the base's own schedule and prediction type
 
     def loss(batch, generator):
         prompts = drop_prompts(batch["prompts"], config.empty_prompt_share, generator)
@@ -338,10 +347,10 @@ class _TrainingStore:
         return self._net
 
 
-def _noise_scheduler():
+def _noise_scheduler(config):
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler.from_config(tiny.SD_SCHEDULER_CONFIG)  # takes the keys DDPM knows
+    return DDPMScheduler.from_config(config)  # takes the keys DDPM knows (betas, prediction type, zero SNR)
 
 
 @dataclass(frozen=True)
@@ -391,7 +400,8 @@ def load_checkpoint(folder: Path, task: Task, optimizer, scaler, config: TrainCo
     from safetensors.torch import load_file
 
     state = json.loads((folder / "state.json").read_text())
-    differ = [k for k in RUN_IDENTITY if state["config"].get(k) != getattr(config, k)]
+    defaults = {f.name: f.default for f in fields(TrainConfig)}  # keys older runs did not write
+    differ = [k for k in RUN_IDENTITY if state["config"].get(k, defaults[k]) != getattr(config, k)]
     if differ:
         raise UserInputError(f"--resume: {folder} is from a run with other settings ("
                              + ", ".join(f"{k}={state['config'].get(k)!r}" for k in differ) + ").")
@@ -529,7 +539,8 @@ def export(base: str, out: str | Path, controlnets: dict[str, str] | None = None
 
     pipe = load_base(base)
     out = Path(out)
-    _pipeline(_load_vae(vae) if vae else pipe.vae, pipe.text_encoder, pipe.tokenizer, pipe.unet).to(
+    _pipeline(_load_vae(vae) if vae else pipe.vae, pipe.text_encoder, pipe.tokenizer, pipe.unet,
+              pipe.scheduler.config).to(
         dtype=DTYPES[dtype]).save_pretrained(out)
     for condition, source in (controlnets or {}).items():
         try:

@@ -275,3 +275,46 @@ def test_converged_at_is_the_first_step_from_which_control_holds():
     assert converged_at([[0, 0.2, 0.01]]) == 0  # shuffled floored at 0.05: 0.2 >= 3 x 0.05
     assert largest_jump(probes) == [200, 300, 0.3]
     assert largest_jump(probes[:1]) is None
+
+
+def test_a_v_prediction_zero_snr_base_keeps_its_schedule_through_controlnet_and_export(base, tmp_path):
+    from diffusers import DDPMScheduler
+
+    from controlnet_demo.engine import Engine, Request, make_scheduler
+    from controlnet_demo.training import load_base, noise_loss
+
+    vbase = tmp_path / "vbase"
+    assert main(["train", "base", "--model-size", "tiny", "--vae", str(base / "vae"), "--out", str(vbase),
+                 "--steps", "1", "--v-prediction", *FAST]) == 0
+    config = load_base(str(vbase)).scheduler.config
+    assert (config.prediction_type, config.rescale_betas_zero_snr, config.timestep_spacing) == (
+        "v_prediction", True, "trailing")
+    net = tmp_path / "canny"
+    assert main(["train", "controlnet", "--base", str(vbase), "--out", str(net), "--steps", "1", *FAST]) == 0
+    folder = tmp_path / "pipeline"
+    assert main(["train", "export", "--base", str(vbase), "--controlnet", f"canny={net}", "--out", str(folder)]) == 0
+    assert load_base(str(folder)).scheduler.config.prediction_type == "v_prediction"
+
+    # the loss's target follows the scheduler: v for a v-prediction schedule, the noise otherwise
+    latents, text, _, g = _batch()
+
+    class Echo(torch.nn.Module):  # predicts its input: the loss then measures the target's distance to it
+        def forward(self, x, t, encoder_hidden_states=None, return_dict=False, **kw):
+            return (x,)
+
+    eps, v = (DDPMScheduler.from_config(dict(config, prediction_type=p)) for p in ("epsilon", "v_prediction"))
+    assert noise_loss(Echo(), eps, latents, text, torch.Generator().manual_seed(0)) != noise_loss(
+        Echo(), v, latents, text, torch.Generator().manual_seed(0))
+
+    # and the app's schedulers sample from it (the last step starts from pure noise: no NaN)
+    import dataclasses
+
+    from controlnet_demo.models import ModelStore, Resolved
+    from controlnet_demo.presets import OFFLINE
+
+    preset = dataclasses.replace(OFFLINE, base=str(folder), controlnets={"canny": str(folder / "controlnet-canny")})
+    engine = Engine(ModelStore(Resolved(preset, False, "test"), torch.device("cpu"), torch.float32))
+    for name in ("UniPC", "Euler a", "DDIM"):
+        assert make_scheduler(name, engine.store.base.scheduler.config).config.rescale_betas_zero_snr
+        out = engine.generate(Request("a red circle", [], "", 3, 5.0, 0, 1, 32, 32, name))
+        assert np.isfinite(out.images).all()
