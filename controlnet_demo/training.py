@@ -593,13 +593,12 @@ def training_curve(run: Path, loss_window: int = 50) -> dict | None:
             seconds.append(row["seconds_per_step"])
     if not probes:
         return None
-    windows = [losses[i : i + loss_window] for i in range(0, len(losses), loss_window)]
     return dict(
         steps=len(losses),
         converged_at=converged_at(probes),
         largest_jump=largest_jump(probes),
         median_seconds_per_step=round(float(np.median(seconds)), 3),
         controllability=probes,  # [step, matched score, shuffled-condition score]
-        loss=[[min(len(losses), i + loss_window), round(float(np.mean(w)), 4)]
-              for i, w in zip(range(0, len(losses), loss_window), windows)],
+        loss=[[min(len(losses), i + loss_window), round(float(np.mean(losses[i : i + loss_window])), 4)]
+              for i in range(0, len(losses), loss_window)],
     )

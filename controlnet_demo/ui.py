@@ -396,16 +396,18 @@ def how_tab(demo: Demo):
                    if curve.get("converged_at") is not None else "not yet steadily above 3× shuffled")
                 for c, curve in curves.items() if curve.get("largest_jump")))
         frame = convergence_frame(curves)
-        dark = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]  # per condition: matched dark, shuffled light
-        light = ["#aec7e8", "#ff9896", "#98df8a", "#c5b0d5"]
-        colours = {}
-        for k, c in enumerate(curves):
-            colours[f"{c} matched"], colours[f"{c} shuffled"] = dark[k % 4], light[k % 4]
-        names = ["blue", "red", "green", "purple"]
-        gr.Markdown("Colours: " + ", ".join(f"**{c}** {names[k % 4]}" for k, c in enumerate(curves))
+        palette = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]
+        colours = {f"{c} {kind}": hex_ for c, (_, dark, light) in zip(curves, palette)
+                   for kind, hex_ in (("matched", dark), ("shuffled", light))}
+        gr.Markdown("Colours: " + ", ".join(f"**{c}** {name}" for c, (name, _, _) in zip(curves, palette))
                     + " (dark: matched, light: shuffled).")
         gr.LinePlot(frame, x="step", y="score", color="series", color_map=colours, colors_in_legend=list(colours),
                     elem_id="convergence", label="Controllability during training", height=380)
+
+
+# per condition of the convergence plot: (name, matched line, shuffled line)
+PALETTE = [("blue", "#1f77b4", "#aec7e8"), ("red", "#d62728", "#ff9896"), ("green", "#2ca02c", "#98df8a"),
+           ("purple", "#9467bd", "#c5b0d5")]
 
 
 def convergence_frame(curves: dict[str, dict]):
