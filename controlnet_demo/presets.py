@@ -73,10 +73,11 @@ OFFLINE = Preset(
     banner=(
         "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
         "its embedded model: the same architecture, small (64×64 px), trained by this project on 2 CPU cores on a "
-        "synthetic world of flat shapes and stick-figure people. It is an early model: its pictures are blurry "
-        "with a pinkish cast; the edge, scribble and depth ControlNets place outlines and shapes where the map "
-        "has them (about 2.5–3.7× better than chance on held-out scenes), pose barely, and prompt colours are "
-        "often missed. Every control works on it. Run once with internet access to get SD1.5."
+        "synthetic world of flat shapes and stick-figure people. Its pictures are small and soft (squares and "
+        "stars come out rounded); the edge, scribble, depth and pose ControlNets put shapes and figures where the "
+        "map has them (about 3–6× better than chance on held-out scenes), while the prompt's colour and shape are "
+        "right about half the time and photos' dense edges are not followed yet. "
+        "Every control works on it. Run once with internet access to get SD1.5."
     ),
 )
 

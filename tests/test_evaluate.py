@@ -93,13 +93,13 @@ def test_quick_check_fails_for_random_controlnets(store):
 @pytest.mark.skipif(offline_fallback() is not OFFLINE,
                     reason="the offline model (assets/offline-model) has no trained ControlNets yet")
 def test_the_trained_controlnets_follow_their_maps_more_than_chance():
-    """What the committed ControlNets reach today (README, "Measured quality"): canny, scribble and depth follow
-    their maps well above chance, pose not yet; none meets the issue's full target (3x and edge F1 0.5)."""
+    """What the committed ControlNets reach (README, "Measured quality": 2.9-5.8x chance on 50 scenes), checked on
+    8 scenes at 10 steps with a margin for the small sample; a ControlNet that ignores its map scores ~1x."""
     results = ev.evaluate(OFFLINE_MODEL_DIR, n=8, steps=10, baseline=False, device="cpu")
     assert list(results["conditions"]) == list(world.CONDITIONS)
-    for condition in ("canny", "scribble", "depth"):
+    for condition in world.CONDITIONS:
         r = results["conditions"][condition]
-        assert r["matched"] >= 1.5 * r["shuffled"], (condition, ev.format_table(results))
+        assert r["matched"] >= 2 * r["shuffled"], (condition, ev.format_table(results))
 
 
 def test_cli_on_an_exported_folder_writes_json_and_prints_the_table(tmp_path, capsys):
