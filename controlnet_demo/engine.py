@@ -145,6 +145,12 @@ def controlnet_forward(net, x, t, text, hint) -> list[torch.Tensor]:
     return [zero(s) for zero, s in zip(net.controlnet_down_blocks, skips)] + [net.controlnet_mid_block(h)]
 
 
+def unet_forward(unet, x, t, text, down, mid) -> torch.Tensor:
+    """The base U-Net's noise (or v) prediction with the ControlNet residuals added to its skips and middle block."""
+    return unet(x, t, encoder_hidden_states=text, down_block_additional_residuals=down,
+                mid_block_additional_residual=mid, return_dict=False)[0]
+
+
 def _block(block, h, emb, text):
     if getattr(block, "has_cross_attention", False):
         return block(h, emb, encoder_hidden_states=text)
@@ -166,11 +172,20 @@ def check_supported(net, condition: str) -> None:
 
 
 class Engine:
-    """Runs requests on a ModelStore, one at a time (they share the device and the resident weights)."""
+    """Runs requests on a ModelStore, one at a time (they share the device and the resident weights).
 
-    def __init__(self, store):
+    `compiled=True` is the optional fast mode: the U-Net and ControlNet forwards go through torch.compile (the
+    model weights are graph inputs, so one compiled graph serves every ControlNet of the same architecture; a new
+    image size compiles again, then shapes turn dynamic). Its kernels round differently, so its images differ
+    from the exact engine's in the last bits; the first request of each shape pays the compilation (`warm_up`).
+    """
+
+    def __init__(self, store, compiled: bool = False):
         self.store = store
+        self.compiled = compiled
         self._lock = threading.Lock()
+        self._unet = torch.compile(unet_forward) if compiled else unet_forward
+        self._controlnet = torch.compile(controlnet_forward) if compiled else controlnet_forward
 
     @torch.inference_mode()
     def generate(
@@ -251,10 +266,7 @@ class Engine:
                 down = res[:-1] if down is None else [a + b for a, b in zip(down, res[:-1])]
                 mid = res[-1] if mid is None else mid + res[-1]
 
-            noise = pipe.unet(
-                model_input, t, encoder_hidden_states=text,
-                down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False,
-            )[0]
+            noise = self._unet(pipe.unet, model_input, t, text, down, mid)
             if do_cfg:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + req.guidance_scale * (cond - uncond)
@@ -277,14 +289,13 @@ class Engine:
         image = processor.preprocess(Image.fromarray(unit.image), height=unit.image.shape[0], width=unit.image.shape[1])
         return image.to(torch.float32).repeat_interleave(batch, dim=0).to(self.store.device, dtype)  # (B, 3, H, W)
 
-    @staticmethod
-    def _residuals(net, unit, hint, mask, model_input, t, text, do_cfg) -> list[torch.Tensor]:
+    def _residuals(self, net, unit, hint, mask, model_input, t, text, do_cfg) -> list[torch.Tensor]:
         """The 13 residuals one ControlNet adds, scaled per connection, masked, for the full CFG batch."""
         mode = CONTROL_MODES[unit.mode]
         cond_only = mode.cond_branch_only and do_cfg
         if cond_only:  # the conditional half of the batch only; the unconditional half gets zeros
             model_input, text, hint = model_input.chunk(2)[1], text.chunk(2)[1], hint.chunk(2)[1]
-        res = controlnet_forward(net, model_input, t, text, hint)
+        res = self._controlnet(net, model_input, t, text, hint)
         scales = mode.scales(unit.strength, [r.shape[-2] for r in res])
         res = [r * s for r, s in zip(res, scales)]
         if mask is not None:

@@ -144,7 +144,7 @@ class Demo:
         log.info("preset %s: %s", self.resolved.preset.name, self.resolved.reason)
         device, dtype = pick_device(self.settings.device)
         self.store = ModelStore(self.resolved, device, dtype)
-        self.engine = Engine(self.store)
+        self.engine = Engine(self.store, compiled=self.settings.compile)
         self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(device))
         self.maps = MapCache()
         self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
@@ -266,7 +266,20 @@ class Demo:
             num_images=num_images, width=size[0], height=size[1], resolution=resolution, scheduler=spec.scheduler,
             preset=preset.name, base_model=shown(preset.base), units=unit_params,
         )
+        if self.engine.compiled:
+            params["engine"] = "compiled (fast mode)"
         return request, maps, params
+
+    def warm_up(self) -> float:
+        """One small request through every path a first request takes (base, a ControlNet, CFG), so that the
+        fast mode's compilation happens at start-up rather than in a user's request; returns its seconds."""
+        started = time.perf_counter()
+        side = self.preset.resolution[3]  # the default
+        condition = next(iter(self.preset.controlnets))
+        # 2 steps, control on the first only: the U-Net with and without residuals
+        unit = ControlUnit(condition, np.zeros((side, side, 3), np.uint8), end=0.5)
+        self.engine.generate(Request("", [unit], steps=2, guidance_scale=self.preset.guidance, width=side, height=side))
+        return time.perf_counter() - started
 
     def generate(self, spec: GenerateSpec, on_step=None, should_stop=None) -> Output:
         return self.run(*self.prepare(spec), on_step=on_step, should_stop=should_stop)

@@ -37,6 +37,7 @@ class Settings:
     controlnets: dict[str, str] = field(default_factory=dict)  # condition -> hub id or local folder
     annotators: str = "lllyasviel/Annotators"  # hub id or local folder with detector weights
     device: str | None = None  # None: CUDA when available, else CPU
+    compile: bool = False  # the optional fast mode: torch.compile, warmed up at start; images differ in the last bits
     hub_timeout_s: float = 2.0  # how long to wait for the hub before falling back to offline
     queue_size: int = 16
     request_timeout_s: float = 120.0
@@ -69,6 +70,7 @@ class Settings:
             controlnets=controlnets,
             annotators=get("ANNOTATORS", cls.annotators),
             device=get("DEVICE"),
+            compile=_truthy(get("COMPILE", "0")),
             hub_timeout_s=float(get("HUB_TIMEOUT", cls.hub_timeout_s)),
             queue_size=int(get("QUEUE_SIZE", cls.queue_size)),
             request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),

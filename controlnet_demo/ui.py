@@ -426,7 +426,9 @@ def build(demo: Demo) -> gr.Blocks:
     ttl = demo.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
     with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         gr.Markdown(f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
-                    f"Model: **{preset.title}** (`{shown(preset.base)}`). {demo.resolved.reason}.")
+                    f"Model: **{preset.title}** (`{shown(preset.base)}`). {demo.resolved.reason}."
+                    + (" **Fast mode** (set by the server): compiled with torch.compile; images differ slightly from "
+                       "the exact engine's." if demo.engine.compiled else ""))
         if preset.banner:
             gr.Markdown(preset.banner, elem_classes="banner", elem_id="offline-banner")
         with gr.Tabs():

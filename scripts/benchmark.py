@@ -11,6 +11,7 @@ to stdout, everything to a JSON file. The models are random (the same classes an
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/benchmark.py --models small  # (a) the offline model's size, CPU
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/benchmark.py --models sd15   # (b) SD1.5, 512 px / 20 steps / fp16 on a GPU,
                                                                            #     256 px / 5 steps / fp32 on a CPU
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/benchmark.py --models small --compile  # + the torch.compile fast mode
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def control_map(size: int, seed: int) -> np.ndarray:
 
 
 def runners(base, nets, maps, args, size: int, steps: int, end: float, device, dtype):
-    """ours, stock: callables returning (B, H, W, 3) float images, for the first len(maps) ControlNets."""
+    """{"ours", "stock"[, "compiled"]}: callables returning (B, H, W, 3) float images, for the first len(maps)
+    ControlNets; "compiled" (with --compile) is our engine's optional fast mode."""
     from diffusers import MultiControlNetModel, StableDiffusionControlNetPipeline
     from PIL import Image
 
@@ -119,6 +121,7 @@ def runners(base, nets, maps, args, size: int, steps: int, end: float, device, d
     units = [ControlUnit(CONDITIONS[k], maps[k], strength=1.0, start=0.0, end=end) for k in range(n)]
     request = Request(PROMPT, units, NEGATIVE, steps, args.guidance, args.seed, args.images, size, size, args.scheduler)
     engine = Engine(Store(base, nets, device, dtype))
+    fast = Engine(engine.store, compiled=True) if args.compile else None
     stock_pipe = StableDiffusionControlNetPipeline(
         **_components(base), controlnet=nets[0] if n == 1 else MultiControlNetModel(nets[:n]),
         scheduler=make_scheduler(args.scheduler, base.scheduler.config),
@@ -133,7 +136,10 @@ def runners(base, nets, maps, args, size: int, steps: int, end: float, device, d
             control_guidance_start=0.0 if one else [0.0] * n, control_guidance_end=end if one else [end] * n,
         ).images
 
-    return (lambda: engine.generate(request).images), stock
+    fns = {"ours": lambda: engine.generate(request).images, "stock": stock}
+    if fast is not None:
+        fns["compiled"] = lambda: fast.generate(request).images
+    return fns
 
 
 def sd_alone(base, args, size: int, steps: int):
@@ -237,6 +243,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--dtype", choices=tuple(DTYPES), help="default: fp16 on cuda, fp32 on cpu")
     parser.add_argument("--channels-last", action="store_true", help="U-Net and ControlNets in channels_last (ours and stock alike)")
+    parser.add_argument("--compile", action="store_true", help="also time our engine's optional fast mode (torch.compile); "
+                        "its first call, which compiles, is reported apart")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="UniPC")
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--images", type=int, default=1, help="images per request (default: 1)")
@@ -278,8 +286,11 @@ def main(argv=None) -> None:
         for n in args.nets:
             maps = [control_map(size, seed=k) for k in range(n)]
             for end in args.ends:
-                ours, stock = runners(base, nets, maps, args, size, steps, end, device, dtype)
-                m = measure({"ours": ours, "stock": stock}, args, device)
+                fns = runners(base, nets, maps, args, size, steps, end, device, dtype)
+                compile_s = None
+                if "compiled" in fns:  # its first call compiles (new shapes or graphs only): timed apart
+                    compile_s = timed(fns["compiled"], device)[0] / 1e3
+                m = measure(fns, args, device)
                 diff = float(np.abs(m["ours"][2] - m["stock"][2]).max())
                 rows.append(dict(
                     model=model, size=size, steps=steps, nets=n, end=end, ours_ms=m["ours"][0], stock_ms=m["stock"][0],
@@ -287,6 +298,10 @@ def main(argv=None) -> None:
                     stock_peak_mb=m["stock"][1], sd_alone_peak_mb=alone[1], max_abs_diff=diff,
                     exact=bool(diff <= tolerance),  # False for NaN too
                 ))
+                if compile_s is not None:
+                    rows[-1].update(compiled_ms=m["compiled"][0], compiled_over_stock=m["compiled"][0] / m["stock"][0],
+                                    compiled_peak_mb=m["compiled"][1], first_compiled_call_s=compile_s,
+                                    compiled_max_abs_diff=float(np.abs(m["compiled"][2] - m["stock"][2]).max()))
                 print(f"# {model} {n} net(s) end {end}: {rows[-1]['ours_ms']:.0f} / {rows[-1]['stock_ms']:.0f} ms",
                       file=sys.stderr)
         del base, nets
@@ -319,6 +334,19 @@ def table(rows: list[dict], info: dict, tolerance: float) -> str:
             f"{r['ours_peak_mb']:.0f} / {r['stock_peak_mb']:.0f} / {r['sd_alone_peak_mb']:.0f} | {r['max_abs_diff']:.1e} | "
             f"{'yes' if r['exact'] else 'no'} |"
         )
+    fast = [r for r in rows if "compiled_ms" in r]
+    if fast:
+        lines += [
+            "",
+            "Optional fast mode (torch.compile; not exact: its kernels round differently):",
+            "",
+            "| model | ControlNets | window | compiled ms | stock ms | speed-up | first call (compiles) s | peak MB | "
+            "max abs diff to stock |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [f"| {r['model']} | {r['nets']} | 0–{r['end']:g} | {r['compiled_ms']:.0f} | {r['stock_ms']:.0f} | "
+                  f"{1 / r['compiled_over_stock']:.2f}× | {r['first_compiled_call_s']:.1f} | {r['compiled_peak_mb']:.0f} | "
+                  f"{r['compiled_max_abs_diff']:.1e} |" for r in fast]
     return "\n".join(lines)
 
 

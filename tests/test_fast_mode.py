@@ -1,0 +1,59 @@
+"""The optional fast mode (torch.compile, `CONTROLNET_DEMO_COMPILE=1`): same images up to rounding, compiled at
+start-up rather than in a user's request, labelled in the UI and recorded in every PNG. Compilation is slow on a
+CPU (about a minute per image size on 2 cores), so these few tests are all there is of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch._dynamo.utils import counters
+
+from controlnet_demo import conditions
+from controlnet_demo.engine import ControlUnit, Engine, Request
+from controlnet_demo.images import resize
+
+SIZE = 64
+
+
+def _request(condition: str, photo: np.ndarray) -> Request:
+    edges = resize(conditions.detect("canny", photo, resolution=SIZE), (SIZE, SIZE))
+    return Request("a red circle", [ControlUnit(condition, edges)], "blurry", steps=2, guidance_scale=7.5, seed=3,
+                   width=SIZE, height=SIZE)
+
+
+def _graphs() -> int:
+    return counters["stats"]["unique_graphs"]
+
+
+def test_compiled_fast_mode_matches_the_exact_engine_and_compiles_once_for_every_controlnet(store, engine, astronaut, coffee):
+    """The optional fast mode (torch.compile): same images up to rounding; one ControlNet graph serves the other
+    ControlNets of the same architecture (their weights are graph inputs), so a second condition compiles nothing."""
+    from torch._dynamo.utils import counters
+
+    fast = Engine(store, compiled=True)
+    canny, depth = _request("canny", astronaut), _request("depth", coffee)
+    torch._dynamo.reset()
+    counters.clear()
+    got = fast.generate(canny).images
+    compiled_graphs = _graphs()
+    assert compiled_graphs >= 2  # the U-Net's and the ControlNet's
+    assert np.abs(got - engine.generate(canny).images).max() <= 1e-3
+    got = fast.generate(depth).images
+    assert _graphs() == compiled_graphs  # no recompilation for another ControlNet
+    assert np.abs(got - engine.generate(depth).images).max() <= 1e-3
+
+
+def test_the_app_warms_the_fast_mode_up_labels_it_and_records_it_in_the_png(astronaut):
+    from controlnet_demo.service import Demo, GenerateSpec, UnitSpec, read_parameters
+    from controlnet_demo.settings import Settings
+    from controlnet_demo.ui import build
+
+    demo = Demo(Settings(preset="tiny", compile=True))
+    assert demo.warm_up() > 0
+    before = _graphs()
+    out = demo.generate(GenerateSpec("a red circle", [UnitSpec("canny", astronaut, end=0.5)], seed=1))
+    assert _graphs() == before  # the first request at the default size compiled nothing: the warm-up did it
+    assert out.params["engine"] == read_parameters(out.files[0])["engine"] == "compiled (fast mode)"
+    with build(demo) as blocks:
+        header = next(b.value for b in blocks.blocks.values() if "Fast mode" in str(getattr(b, "value", "")))
+    assert "torch.compile" in header and "differ" in header
