@@ -121,7 +121,7 @@ def runners(base, nets, maps, args, size: int, steps: int, end: float, device, d
     units = [ControlUnit(CONDITIONS[k], maps[k], strength=1.0, start=0.0, end=end) for k in range(n)]
     request = Request(PROMPT, units, NEGATIVE, steps, args.guidance, args.seed, args.images, size, size, args.scheduler)
     engine = Engine(Store(base, nets, device, dtype))
-    fast = Engine(engine.store, compiled=True) if args.compile else None
+    fast = Engine(engine.store, compiled=True, compile_mode=args.compile_mode) if args.compile else None
     stock_pipe = StableDiffusionControlNetPipeline(
         **_components(base), controlnet=nets[0] if n == 1 else MultiControlNetModel(nets[:n]),
         scheduler=make_scheduler(args.scheduler, base.scheduler.config),
@@ -245,6 +245,9 @@ def parse_args(argv=None):
     parser.add_argument("--channels-last", action="store_true", help="U-Net and ControlNets in channels_last (ours and stock alike)")
     parser.add_argument("--compile", action="store_true", help="also time our engine's optional fast mode (torch.compile); "
                         "its first call, which compiles, is reported apart")
+    parser.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+                        help="torch.compile mode of the fast mode (default: the engine's: reduce-overhead, i.e. CUDA "
+                        "graphs, on a GPU; default on a CPU)")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="UniPC")
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--images", type=int, default=1, help="images per request (default: 1)")
@@ -287,10 +290,23 @@ def main(argv=None) -> None:
             maps = [control_map(size, seed=k) for k in range(n)]
             for end in args.ends:
                 fns = runners(base, nets, maps, args, size, steps, end, device, dtype)
-                compile_s = None
+                compile_s, compile_error = None, None
                 if "compiled" in fns:  # its first call compiles (new shapes or graphs only): timed apart
-                    compile_s = timed(fns["compiled"], device)[0] / 1e3
-                m = measure(fns, args, device)
+                    try:
+                        compile_s = timed(fns["compiled"], device)[0] / 1e3
+                    except Exception as exc:  # noqa: BLE001 - the exact rows still count; the error is reported
+                        compile_error = f"{type(exc).__name__}: {exc}"[:500]
+                        print(f"# fast mode failed: {compile_error}", file=sys.stderr)
+                        del fns["compiled"]
+                try:
+                    m = measure(fns, args, device)
+                except Exception as exc:  # noqa: BLE001 - a fast-mode failure must not lose the exact rows
+                    if "compiled" not in fns:
+                        raise
+                    compile_s, compile_error = None, f"{type(exc).__name__}: {exc}"[:500]
+                    print(f"# fast mode failed: {compile_error}", file=sys.stderr)
+                    del fns["compiled"]
+                    m = measure(fns, args, device)
                 diff = float(np.abs(m["ours"][2] - m["stock"][2]).max())
                 rows.append(dict(
                     model=model, size=size, steps=steps, nets=n, end=end, ours_ms=m["ours"][0], stock_ms=m["stock"][0],
@@ -298,22 +314,30 @@ def main(argv=None) -> None:
                     stock_peak_mb=m["stock"][1], sd_alone_peak_mb=alone[1], max_abs_diff=diff,
                     exact=bool(diff <= tolerance),  # False for NaN too
                 ))
+                if compile_error is not None:
+                    rows[-1]["compiled_error"] = compile_error
                 if compile_s is not None:
-                    rows[-1].update(compiled_ms=m["compiled"][0], compiled_over_stock=m["compiled"][0] / m["stock"][0],
-                                    compiled_peak_mb=m["compiled"][1], first_compiled_call_s=compile_s,
+                    mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else "default")
+                    rows[-1].update(compile_mode=mode, compiled_ms=m["compiled"][0],
+                                    compiled_over_stock=m["compiled"][0] / m["stock"][0], compiled_peak_mb=m["compiled"][1], first_compiled_call_s=compile_s,
                                     compiled_max_abs_diff=float(np.abs(m["compiled"][2] - m["stock"][2]).max()))
-                print(f"# {model} {n} net(s) end {end}: {rows[-1]['ours_ms']:.0f} / {rows[-1]['stock_ms']:.0f} ms",
-                      file=sys.stderr)
+                print(f"# {model} {n} net(s) end {end}: ours {rows[-1]['ours_ms']:.0f} ms, stock {rows[-1]['stock_ms']:.0f} ms"
+                      + (f", compiled {rows[-1]['compiled_ms']:.0f} ms" if "compiled_ms" in rows[-1] else ""), file=sys.stderr)
+                write_json(args, info, tolerance, rows)  # after every row: a run cut short keeps what it measured
         del base, nets
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
     print(table(rows, info, tolerance))
+    write_json(args, info, tolerance, rows)
+    print(f"# written to {args.json}", file=sys.stderr)
+
+
+def write_json(args, info: dict, tolerance: float, rows: list[dict]) -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     args.json.write_text(json.dumps(dict(machine=info, settings=settings, tolerance=tolerance, rows=rows), indent=2))
-    print(f"# written to {args.json}", file=sys.stderr)
 
 
 def table(rows: list[dict], info: dict, tolerance: float) -> str:
@@ -338,7 +362,7 @@ def table(rows: list[dict], info: dict, tolerance: float) -> str:
     if fast:
         lines += [
             "",
-            "Optional fast mode (torch.compile; not exact: its kernels round differently):",
+            f"Optional fast mode (torch.compile, mode {fast[0]['compile_mode']}; not exact: its kernels round differently):",
             "",
             "| model | ControlNets | window | compiled ms | stock ms | speed-up | first call (compiles) s | peak MB | "
             "max abs diff to stock |",
