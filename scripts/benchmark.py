@@ -298,6 +298,7 @@ def main(argv=None) -> None:
                         compile_error = f"{type(exc).__name__}: {exc}"[:500]
                         print(f"# fast mode failed: {compile_error}", file=sys.stderr)
                         del fns["compiled"]
+                        args.compile = False  # not again for every configuration
                 try:
                     m = measure(fns, args, device)
                 except Exception as exc:  # noqa: BLE001 - a fast-mode failure must not lose the exact rows
@@ -306,6 +307,7 @@ def main(argv=None) -> None:
                     compile_s, compile_error = None, f"{type(exc).__name__}: {exc}"[:500]
                     print(f"# fast mode failed: {compile_error}", file=sys.stderr)
                     del fns["compiled"]
+                    args.compile = False
                     m = measure(fns, args, device)
                 diff = float(np.abs(m["ours"][2] - m["stock"][2]).max())
                 rows.append(dict(
