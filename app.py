@@ -11,7 +11,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     demo = Demo(Settings.from_env())
     if demo.settings.compile:
-        logging.getLogger("controlnet_demo").info("fast mode: compiling (a few minutes on a CPU) ...")
+        logging.getLogger("controlnet_demo").info("fast mode (%s): compiling (minutes on a CPU) ...", demo.engine.compile_mode)
         logging.getLogger("controlnet_demo").info("fast mode: warmed up in %.0f s", demo.warm_up())
     launch(demo)
 

@@ -171,13 +171,23 @@ def check_supported(net, condition: str) -> None:
         )
 
 
+# torch.compile modes (settings.COMPILE_MODES) that replay CUDA graphs; "cudagraphs" records PyTorch's own kernels
+CUDA_GRAPH_MODES = ("reduce-overhead", "cudagraphs")
+
+
+def _compiled(fn, mode: str):
+    return torch.compile(fn, backend="cudagraphs") if mode == "cudagraphs" else torch.compile(fn, mode=mode)
+
+
 class Engine:
     """Runs requests on a ModelStore, one at a time (they share the device and the resident weights).
 
     `compiled=True` is the optional fast mode: the U-Net and ControlNet forwards go through torch.compile (the
     model weights are graph inputs, so one compiled graph serves every ControlNet of the same architecture; a new
-    image size compiles again, then shapes turn dynamic). Its kernels round differently, so its images differ
-    from the exact engine's in the last bits; the first request of each shape pays the compilation (`warm_up`).
+    image size compiles again, then shapes turn dynamic); the first request of each shape pays the compilation
+    (`Demo.warm_up`). `compile_mode` (None: "reduce-overhead" on CUDA, "default" on CPU) is a torch.compile mode
+    or "cudagraphs": Inductor's kernels round differently from PyTorch's, so those images differ from the exact
+    engine's in the last bits; "cudagraphs" replays PyTorch's own kernels in CUDA graphs and keeps them exact.
     """
 
     def __init__(self, store, compiled: bool = False, compile_mode: str | None = None):
@@ -187,8 +197,8 @@ class Engine:
         # on a GPU, CUDA graphs too ("reduce-overhead"): a batch-2 U-Net step is launch-bound there
         default_mode = "reduce-overhead" if store.device.type == "cuda" else "default"
         self.compile_mode = (compile_mode or default_mode) if compiled else None
-        self._unet = torch.compile(unet_forward, mode=self.compile_mode) if compiled else unet_forward
-        self._controlnet = torch.compile(controlnet_forward, mode=self.compile_mode) if compiled else controlnet_forward
+        self._unet, self._controlnet = (_compiled(f, self.compile_mode) if compiled else f
+                                        for f in (unet_forward, controlnet_forward))
 
     @torch.inference_mode()
     def generate(
@@ -249,7 +259,7 @@ class Engine:
         calls = 0
         # 5. denoising loop
         for i, t in enumerate(timesteps):
-            if self.compile_mode == "reduce-overhead":  # the last step's graph outputs are dead: their memory is reused
+            if self.compile_mode in CUDA_GRAPH_MODES:  # the last step's graph outputs are dead: their memory is reused
                 torch.compiler.cudagraph_mark_step_begin()
             if should_stop is not None and should_stop():
                 raise GenerationCancelled("Stopped.")

@@ -144,7 +144,8 @@ class Demo:
         log.info("preset %s: %s", self.resolved.preset.name, self.resolved.reason)
         device, dtype = pick_device(self.settings.device)
         self.store = ModelStore(self.resolved, device, dtype)
-        self.engine = Engine(self.store, compiled=self.settings.compile)
+        mode = self.settings.compile
+        self.engine = Engine(self.store, compiled=mode is not None, compile_mode=None if mode == "auto" else mode)
         self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(device))
         self.maps = MapCache()
         self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
@@ -267,7 +268,7 @@ class Demo:
             preset=preset.name, base_model=shown(preset.base), units=unit_params,
         )
         if self.engine.compiled:
-            params["engine"] = "compiled (fast mode)"
+            params["engine"] = f"compiled (fast mode, {self.engine.compile_mode})"
         return request, maps, params
 
     def warm_up(self) -> float:

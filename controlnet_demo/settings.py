@@ -30,6 +30,10 @@ class Limits:
     preprocess_resolutions: tuple[int, int] = (64, 2048)
 
 
+# torch.compile modes of the optional fast mode; "cudagraphs" is the cudagraphs backend (no Inductor kernels)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "cudagraphs")
+
+
 @dataclass(frozen=True)
 class Settings:
     preset: str = "auto"  # "auto" (sd15 when reachable or cached, else offline), "sd15", "offline" or "tiny"
@@ -37,7 +41,9 @@ class Settings:
     controlnets: dict[str, str] = field(default_factory=dict)  # condition -> hub id or local folder
     annotators: str = "lllyasviel/Annotators"  # hub id or local folder with detector weights
     device: str | None = None  # None: CUDA when available, else CPU
-    compile: bool = False  # the optional fast mode: torch.compile, warmed up at start; images differ in the last bits
+    # the optional fast mode, warmed up at start: None (off), "auto" (reduce-overhead on CUDA, default on CPU) or a
+    # torch.compile mode of COMPILE_MODES; "cudagraphs" replays PyTorch's own kernels, so its images stay exact
+    compile: str | None = None
     hub_timeout_s: float = 2.0  # how long to wait for the hub before falling back to offline
     queue_size: int = 16
     request_timeout_s: float = 120.0
@@ -70,7 +76,7 @@ class Settings:
             controlnets=controlnets,
             annotators=get("ANNOTATORS", cls.annotators),
             device=get("DEVICE"),
-            compile=_truthy(get("COMPILE", "0")),
+            compile=_compile_mode(get("COMPILE", "0")),
             hub_timeout_s=float(get("HUB_TIMEOUT", cls.hub_timeout_s)),
             queue_size=int(get("QUEUE_SIZE", cls.queue_size)),
             request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),
@@ -92,6 +98,18 @@ def hub_offline(environ: dict[str, str] | None = None) -> bool:
     """True when the user told huggingface_hub not to touch the network."""
     env = os.environ if environ is None else environ
     return _truthy(env.get("HF_HUB_OFFLINE", "0"))
+
+
+def _compile_mode(value: str) -> str | None:
+    value = value.strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return None
+    if _truthy(value):
+        return "auto"
+    if value not in COMPILE_MODES:
+        raise ValueError(f"CONTROLNET_DEMO_COMPILE={value!r}: use 0 (off), 1 (the device's fastest) or one of "
+                         + ", ".join(COMPILE_MODES))
+    return value
 
 
 def _truthy(value: str) -> bool:

@@ -421,14 +421,22 @@ def convergence_frame(curves: dict[str, dict]):
     return pd.DataFrame(rows)
 
 
+def _fast_mode_note(engine) -> str:
+    if not engine.compiled:
+        return ""
+    mode = engine.compile_mode
+    same = ("PyTorch's own kernels replayed in CUDA graphs: the images are the exact engine's"
+            if mode == "cudagraphs" else "images differ slightly from the exact engine's")
+    return f" **Fast mode** (set by the server): compiled with torch.compile, mode `{mode}`; {same}."
+
+
 def build(demo: Demo) -> gr.Blocks:
     preset = demo.preset
     ttl = demo.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
     with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         gr.Markdown(f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
                     f"Model: **{preset.title}** (`{shown(preset.base)}`). {demo.resolved.reason}."
-                    + (" **Fast mode** (set by the server): compiled with torch.compile; images differ slightly from "
-                       "the exact engine's." if demo.engine.compiled else ""))
+                    + _fast_mode_note(demo.engine))
         if preset.banner:
             gr.Markdown(preset.banner, elem_classes="banner", elem_id="offline-banner")
         with gr.Tabs():

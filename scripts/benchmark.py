@@ -245,9 +245,9 @@ def parse_args(argv=None):
     parser.add_argument("--channels-last", action="store_true", help="U-Net and ControlNets in channels_last (ours and stock alike)")
     parser.add_argument("--compile", action="store_true", help="also time our engine's optional fast mode (torch.compile); "
                         "its first call, which compiles, is reported apart")
-    parser.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
-                        help="torch.compile mode of the fast mode (default: the engine's: reduce-overhead, i.e. CUDA "
-                        "graphs, on a GPU; default on a CPU)")
+    parser.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs", "cudagraphs"),
+                        help="torch.compile mode of the fast mode (default: the engine's: reduce-overhead, i.e. Inductor "
+                        "kernels in CUDA graphs, on a GPU; default on a CPU); cudagraphs: PyTorch's own kernels in CUDA graphs")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="UniPC")
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--images", type=int, default=1, help="images per request (default: 1)")
@@ -364,7 +364,7 @@ def table(rows: list[dict], info: dict, tolerance: float) -> str:
     if fast:
         lines += [
             "",
-            f"Optional fast mode (torch.compile, mode {fast[0]['compile_mode']}; not exact: its kernels round differently):",
+            f"Optional fast mode (torch.compile, mode {fast[0]['compile_mode']}; the last column says how close its images are):",
             "",
             "| model | ControlNets | window | compiled ms | stock ms | speed-up | first call (compiles) s | peak MB | "
             "max abs diff to stock |",

@@ -48,12 +48,27 @@ def test_the_app_warms_the_fast_mode_up_labels_it_and_records_it_in_the_png(astr
     from controlnet_demo.settings import Settings
     from controlnet_demo.ui import build
 
-    demo = Demo(Settings(preset="tiny", compile=True))
+    demo = Demo(Settings(preset="tiny", compile="auto"))
     assert demo.warm_up() > 0
     before = _graphs()
     out = demo.generate(GenerateSpec("a red circle", [UnitSpec("canny", astronaut, end=0.5)], seed=1))
     assert _graphs() == before  # the first request at the default size compiled nothing: the warm-up did it
-    assert out.params["engine"] == read_parameters(out.files[0])["engine"] == "compiled (fast mode)"
+    assert out.params["engine"] == read_parameters(out.files[0])["engine"] == "compiled (fast mode, default)"
     with build(demo) as blocks:
         header = next(b.value for b in blocks.blocks.values() if "Fast mode" in str(getattr(b, "value", "")))
-    assert "torch.compile" in header and "differ" in header
+    assert "torch.compile, mode `default`" in header and "differ" in header
+
+
+def test_the_fast_mode_setting_takes_off_on_or_a_compile_mode_and_names_the_choices_when_wrong():
+    import pytest
+
+    from controlnet_demo.settings import COMPILE_MODES, Settings
+
+    def mode(value):
+        return Settings.from_env({"CONTROLNET_DEMO_COMPILE": value}).compile
+
+    assert Settings.from_env({}).compile is None
+    assert [mode(v) for v in ("0", "off", "", "1", "true", "cudagraphs", " Reduce-Overhead ")] == [
+        None, None, None, "auto", "auto", "cudagraphs", "reduce-overhead"]
+    with pytest.raises(ValueError, match="CONTROLNET_DEMO_COMPILE='fast'.*" + ", ".join(COMPILE_MODES)):
+        mode("fast")
