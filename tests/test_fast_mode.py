@@ -72,3 +72,11 @@ def test_the_fast_mode_setting_takes_off_on_or_a_compile_mode_and_names_the_choi
         None, None, None, "auto", "auto", "cudagraphs", "reduce-overhead"]
     with pytest.raises(ValueError, match="CONTROLNET_DEMO_COMPILE='fast'.*" + ", ".join(COMPILE_MODES)):
         mode("fast")
+
+
+def test_the_cudagraphs_mode_runs_pytorchs_own_kernels_so_its_images_are_the_exact_engines(store, engine, astronaut):
+    """`CONTROLNET_DEMO_COMPILE=cudagraphs`: no Inductor code, so nothing rounds differently (on a GPU the kernels
+    are replayed from CUDA graphs; on a CPU there are none, and the same kernels run from the traced graph)."""
+    request = _request("canny", astronaut)
+    got = Engine(store, compiled=True, compile_mode="cudagraphs").generate(request).images
+    assert np.array_equal(got, engine.generate(request).images)
