@@ -268,7 +268,8 @@ def evaluate(model, conditions=None, n: int = 50, seed: int = 0, steps: int | No
             analysis = world.analyse(output, ex.scene)
             sample = dict(scene=i, prompt=ex.prompt, matched=score(condition, output, ex.maps[condition], ex.scene),
                           shuffled=score(condition, output, other.maps[condition], ex.scene),
-                          prompt_score=analysis.score, main_found=bool(analysis.found and analysis.found[0]))
+                          prompt_score=analysis.score, main_found=bool(analysis.found and analysis.found[0]),
+                          main_colour_found=bool(analysis.expected and analysis.expected[0][0] in analysis.colours))
             if baseline:
                 if i not in base_outputs:
                     base_outputs[i] = generate(i, None)
@@ -285,6 +286,7 @@ def evaluate(model, conditions=None, n: int = 50, seed: int = 0, steps: int | No
             no_control=_mean(s.get("no_control") for s in samples), ratio=ratio,
             prompt_score=_mean(s["prompt_score"] for s in samples),
             prompt_main=_mean(s["main_found"] for s in samples),
+            prompt_main_colour=_mean(s["main_colour_found"] for s in samples),  # the colour anywhere, any shape
             no_control_prompt_main=_mean(s.get("no_control_main_found") for s in samples),
             passed=bool(ratio >= RATIO and (matched or 0.0) >= MIN_MATCHED.get(condition, 0.0)), samples=samples)
     bar.close()

@@ -152,6 +152,10 @@ class ModelStore:
     def _pretrained_kwargs(self) -> dict:
         return dict(torch_dtype=self.dtype, local_files_only=not self.online)
 
+    # loads run outside inference mode even when a request (inside the engine's inference_mode) triggers them:
+    # weights made inside it would be inference tensors, and the fast mode's compiled graphs, guarded on that,
+    # would compile again for every model loaded the other way
+    @torch.inference_mode(False)
     def _load_base(self):
         from diffusers import StableDiffusionPipeline
 
@@ -173,6 +177,7 @@ class ModelStore:
         pipe.set_progress_bar_config(disable=True)
         return _place(pipe, self.device, self.dtype)
 
+    @torch.inference_mode(False)
     def _load_controlnet(self, condition: str, base):
         from diffusers import ControlNetModel
 

@@ -80,3 +80,17 @@ def test_the_cudagraphs_mode_runs_pytorchs_own_kernels_so_its_images_are_the_exa
     request = _request("canny", astronaut)
     got = Engine(store, compiled=True, compile_mode="cudagraphs").generate(request).images
     assert np.array_equal(got, engine.generate(request).images)
+
+
+def test_models_loaded_inside_a_request_are_ordinary_tensors_so_compiled_graphs_fit_every_model():
+    """A ControlNet loaded by a request (inside the engine's inference_mode) and one loaded outside must not differ
+    in what torch.compile guards on (inference tensors vs ordinary ones), or the fast mode compiles once per model."""
+    from controlnet_demo.models import ModelStore, resolve_preset
+    from controlnet_demo.settings import Settings
+
+    store = ModelStore(resolve_preset(Settings(preset="tiny")), torch.device("cpu"), torch.float32)
+    with torch.inference_mode():
+        inside = store.controlnet("pose")
+    outside = store._load_controlnet("pose", store.base)
+    assert not any(p.is_inference() for p in inside.parameters())
+    assert [p.is_inference() for p in inside.parameters()] == [p.is_inference() for p in outside.parameters()]
