@@ -123,8 +123,9 @@ _LOAD_ADVICE = (
 class ModelStore:
     """The resident weights: one base pipeline, one ControlNet per condition loaded on first use."""
 
-    def __init__(self, resolved: Resolved, device: torch.device, dtype: torch.dtype):
+    def __init__(self, resolved: Resolved, device: torch.device, dtype: torch.dtype, channels_last: bool = False):
         self.preset, self.online, self.device, self.dtype = resolved.preset, resolved.online, device, dtype
+        self.channels_last = channels_last  # U-Net and ControlNets in channels_last (the fast mode on a GPU)
         self._lock = threading.Lock()
         self._base = None
         self._controlnets: dict[str, torch.nn.Module] = {}
@@ -175,7 +176,10 @@ class ModelStore:
                 f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
             ) from None
         pipe.set_progress_bar_config(disable=True)
-        return _place(pipe, self.device, self.dtype)
+        pipe = _place(pipe, self.device, self.dtype)
+        if self.channels_last:
+            pipe.unet.to(memory_format=torch.channels_last)
+        return pipe
 
     @torch.inference_mode(False)
     def _load_controlnet(self, condition: str, base):
@@ -195,7 +199,8 @@ class ModelStore:
             raise ModelUnavailableError(
                 f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
             ) from None
-        return _place(net, self.device, self.dtype).eval()
+        net = _place(net, self.device, self.dtype).eval()
+        return net.to(memory_format=torch.channels_last) if self.channels_last else net
 
 
 def _place(model, device: torch.device, dtype: torch.dtype):

@@ -143,7 +143,9 @@ class Demo:
         self.resolved = resolved or resolve_preset(self.settings)
         log.info("preset %s: %s", self.resolved.preset.name, self.resolved.reason)
         device, dtype = pick_device(self.settings.device)
-        self.store = ModelStore(self.resolved, device, dtype)
+        # the fast mode on a GPU keeps the convolutions in channels_last (measured: 296 -> 290 ms with one ControlNet)
+        channels_last = self.settings.compile is not None and device.type == "cuda"
+        self.store = ModelStore(self.resolved, device, dtype, channels_last=channels_last)
         mode = self.settings.compile
         self.engine = Engine(self.store, compiled=mode is not None, compile_mode=None if mode == "auto" else mode)
         self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(device))

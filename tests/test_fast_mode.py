@@ -94,3 +94,15 @@ def test_models_loaded_inside_a_request_are_ordinary_tensors_so_compiled_graphs_
     outside = store._load_controlnet("pose", store.base)
     assert not any(p.is_inference() for p in inside.parameters())
     assert [p.is_inference() for p in inside.parameters()] == [p.is_inference() for p in outside.parameters()]
+
+
+def test_channels_last_stores_the_unet_and_the_controlnets_convolutions_in_it():
+    """The fast mode on a GPU asks the store for channels_last (the benchmark's --channels-last)."""
+    from controlnet_demo.models import ModelStore, resolve_preset
+    from controlnet_demo.settings import Settings
+
+    store = ModelStore(resolve_preset(Settings(preset="tiny")), torch.device("cpu"), torch.float32, channels_last=True)
+    for model in (store.base.unet, store.controlnet("canny")):
+        weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+        assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+        assert not all(w.is_contiguous() for w in weights)
