@@ -175,6 +175,12 @@ def check_supported(net, condition: str) -> None:
 CUDA_GRAPH_MODES = ("reduce-overhead", "cudagraphs")
 
 
+def default_compile_mode(device: torch.device) -> str:
+    """The fast mode's torch.compile mode when none is named: on a GPU CUDA graphs too (a batch-2 U-Net step is
+    launch-bound there), on a CPU Inductor alone."""
+    return "reduce-overhead" if device.type == "cuda" else "default"
+
+
 def _compiled(fn, mode: str):
     return torch.compile(fn, backend="cudagraphs") if mode == "cudagraphs" else torch.compile(fn, mode=mode)
 
@@ -192,13 +198,14 @@ class Engine:
 
     def __init__(self, store, compiled: bool = False, compile_mode: str | None = None):
         self.store = store
-        self.compiled = compiled
         self._lock = threading.Lock()
-        # on a GPU, CUDA graphs too ("reduce-overhead"): a batch-2 U-Net step is launch-bound there
-        default_mode = "reduce-overhead" if store.device.type == "cuda" else "default"
-        self.compile_mode = (compile_mode or default_mode) if compiled else None
+        self.compile_mode = (compile_mode or default_compile_mode(store.device)) if compiled else None
         self._unet, self._controlnet = (_compiled(f, self.compile_mode) if compiled else f
                                         for f in (unet_forward, controlnet_forward))
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile_mode is not None
 
     @torch.inference_mode()
     def generate(

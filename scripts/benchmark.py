@@ -32,7 +32,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controlnet_demo import tiny  # noqa: E402
-from controlnet_demo.engine import SCHEDULERS, ControlUnit, Engine, Request, make_scheduler  # noqa: E402
+from controlnet_demo.engine import (  # noqa: E402
+    SCHEDULERS,
+    ControlUnit,
+    Engine,
+    Request,
+    default_compile_mode,
+    make_scheduler,
+)
+from controlnet_demo.settings import COMPILE_MODES  # noqa: E402
 
 CONDITIONS = ("canny", "depth", "pose")  # names only: each is a ControlNet of its own random weights
 PROMPT, NEGATIVE = "a red circle and a blue square on a yellow background", "blurry"
@@ -245,7 +253,7 @@ def parse_args(argv=None):
     parser.add_argument("--channels-last", action="store_true", help="U-Net and ControlNets in channels_last (ours and stock alike)")
     parser.add_argument("--compile", action="store_true", help="also time our engine's optional fast mode (torch.compile); "
                         "its first call, which compiles, is reported apart")
-    parser.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs", "cudagraphs"),
+    parser.add_argument("--compile-mode", choices=COMPILE_MODES,
                         help="torch.compile mode of the fast mode (default: the engine's: reduce-overhead, i.e. Inductor "
                         "kernels in CUDA graphs, on a GPU; default on a CPU); cudagraphs: PyTorch's own kernels in CUDA graphs")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="UniPC")
@@ -291,15 +299,9 @@ def main(argv=None) -> None:
             for end in args.ends:
                 fns = runners(base, nets, maps, args, size, steps, end, device, dtype)
                 compile_s, compile_error = None, None
-                if "compiled" in fns:  # its first call compiles (new shapes or graphs only): timed apart
-                    try:
-                        compile_s = timed(fns["compiled"], device)[0] / 1e3
-                    except Exception as exc:  # noqa: BLE001 - the exact rows still count; the error is reported
-                        compile_error = f"{type(exc).__name__}: {exc}"[:500]
-                        print(f"# fast mode failed: {compile_error}", file=sys.stderr)
-                        del fns["compiled"]
-                        args.compile = False  # not again for every configuration
                 try:
+                    if "compiled" in fns:  # its first call compiles (new shapes or graphs only): timed apart
+                        compile_s = timed(fns["compiled"], device)[0] / 1e3
                     m = measure(fns, args, device)
                 except Exception as exc:  # noqa: BLE001 - a fast-mode failure must not lose the exact rows
                     if "compiled" not in fns:
@@ -307,7 +309,7 @@ def main(argv=None) -> None:
                     compile_s, compile_error = None, f"{type(exc).__name__}: {exc}"[:500]
                     print(f"# fast mode failed: {compile_error}", file=sys.stderr)
                     del fns["compiled"]
-                    args.compile = False
+                    args.compile = False  # not again for every configuration
                     m = measure(fns, args, device)
                 diff = float(np.abs(m["ours"][2] - m["stock"][2]).max())
                 rows.append(dict(
@@ -319,8 +321,7 @@ def main(argv=None) -> None:
                 if compile_error is not None:
                     rows[-1]["compiled_error"] = compile_error
                 if compile_s is not None:
-                    mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else "default")
-                    rows[-1].update(compile_mode=mode, compiled_ms=m["compiled"][0],
+                    rows[-1].update(compile_mode=args.compile_mode or default_compile_mode(device), compiled_ms=m["compiled"][0],
                                     compiled_over_stock=m["compiled"][0] / m["stock"][0], compiled_peak_mb=m["compiled"][1], first_compiled_call_s=compile_s,
                                     compiled_max_abs_diff=float(np.abs(m["compiled"][2] - m["stock"][2]).max()))
                 print(f"# {model} {n} net(s) end {end}: ours {rows[-1]['ours_ms']:.0f} ms, stock {rows[-1]['stock_ms']:.0f} ms"

@@ -219,4 +219,3 @@ def test_controlnet_configs_the_engine_does_not_cover_are_refused_by_name(store,
 
     with pytest.raises(ModelUnavailableError, match=f"canny ControlNet uses {named}"):
         Engine(UnusualStore()).generate(_request(ControlUnit("canny", _map(astronaut))))
-
