@@ -129,6 +129,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._base = None
         self._controlnets: dict[str, torch.nn.Module] = {}
+        self._preview = None  # the loaded tiny VAE, or False once it failed to load
 
     @property
     def base(self):
@@ -146,6 +147,29 @@ class ModelStore:
             if condition not in self._controlnets:
                 self._controlnets[condition] = self._load_controlnet(condition, base)
             return self._controlnets[condition]
+
+    def preview_decoder(self):
+        """What live previews decode with: the preset's tiny VAE (loaded on first use), the base's own VAE when
+        the preset names none (the small models, whose VAE is cheap already), or None when the tiny VAE can't be
+        loaded (offline and not cached): then there are no previews, rather than slow ones with the full VAE."""
+        if self.preset.preview_vae is None:
+            return self.base.vae
+        with self._lock:
+            if self._preview is None:
+                self._preview = self._load_preview()
+            return self._preview or None
+
+    @torch.inference_mode(False)
+    def _load_preview(self):
+        from diffusers import AutoencoderTiny
+
+        source = self.preset.preview_vae
+        try:
+            vae = AutoencoderTiny.from_pretrained(source, **self._pretrained_kwargs())
+        except _LOAD_ERRORS as exc:
+            log.warning("no live previews: the tiny VAE %s could not be loaded (%s)", source, type(exc).__name__)
+            return False
+        return _place(vae, self.device, self.dtype).eval()
 
     def loaded_controlnets(self) -> dict[str, torch.nn.Module]:
         return dict(self._controlnets)

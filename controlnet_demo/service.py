@@ -287,9 +287,11 @@ class Demo:
     def generate(self, spec: GenerateSpec, on_step=None, should_stop=None) -> Output:
         return self.run(*self.prepare(spec), on_step=on_step, should_stop=should_stop)
 
-    def run(self, request: Request, maps: list[np.ndarray], params: dict, on_step=None, should_stop=None) -> Output:
+    def run(self, request: Request, maps: list[np.ndarray], params: dict, on_step=None, should_stop=None,
+            on_preview=None) -> Output:
         deadline = time.monotonic() + self.settings.request_timeout_s
-        result = self.engine.generate(request, on_step=on_step, should_stop=should_stop, deadline=deadline)
+        result = self.engine.generate(request, on_step=on_step, should_stop=should_stop, deadline=deadline,
+                                      on_preview=on_preview, preview_every=self.settings.preview_every)
         params["seconds"] = round(result.seconds, 2)
         files = self._save(result, params)
         params["seeds"] = result.seeds

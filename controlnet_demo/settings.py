@@ -44,6 +44,7 @@ class Settings:
     # the optional fast mode, warmed up at start: None (off), "auto" (reduce-overhead on CUDA, default on CPU) or a
     # torch.compile mode of COMPILE_MODES; "cudagraphs" replays PyTorch's own kernels, so its images stay exact
     compile: str | None = None
+    preview_every: int = 5  # live previews in the UI every this many denoising steps; 0 = none
     hub_timeout_s: float = 2.0  # how long to wait for the hub before falling back to offline
     queue_size: int = 16
     request_timeout_s: float = 120.0
@@ -77,6 +78,7 @@ class Settings:
             annotators=get("ANNOTATORS", cls.annotators),
             device=get("DEVICE"),
             compile=_compile_mode(get("COMPILE", "0")),
+            preview_every=max(0, int(get("PREVIEW_EVERY", cls.preview_every))),
             hub_timeout_s=float(get("HUB_TIMEOUT", cls.hub_timeout_s)),
             queue_size=int(get("QUEUE_SIZE", cls.queue_size)),
             request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),

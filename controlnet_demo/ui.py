@@ -15,6 +15,7 @@ import types
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 from .conditions import CONDITIONS, Condition
 from .engine import CONTROL_MODES, SCHEDULERS
@@ -105,7 +106,7 @@ def stream_generation(demo: Demo, spec: GenerateSpec, progress, client: str = "u
             request, maps, params = demo.prepare(spec)
             events.put(("maps", (maps, params["seed"])))
             output = demo.run(request, maps, params, on_step=lambda i, n: events.put(("step", (i, n))),
-                              should_stop=stop.is_set)
+                              should_stop=stop.is_set, on_preview=lambda i, n, images: events.put(("preview", (i, n, images))))
             events.put(("done", output))
         except BaseException as exc:  # handed to the request's own thread; never kills the server
             events.put(("error", exc))
@@ -124,6 +125,10 @@ def stream_generation(demo: Demo, spec: GenerateSpec, progress, client: str = "u
             elif kind == "step":
                 progress(value, desc="Denoising")
                 yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip()
+            elif kind == "preview":  # the model's current estimate of the result, in place of the last result
+                i, n, images = value
+                previews = [((im * 255).round().astype(np.uint8), f"preview: step {i} of {n}") for im in images]
+                yield previews, gr.skip(), gr.skip(), seed, gr.skip()
             elif kind == "done":
                 yield (value.files, value.maps, value.params, value.params["seed"],
                        connection_bars(value.result.residual_norms))

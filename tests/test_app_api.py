@@ -266,6 +266,19 @@ def test_stop_ends_the_denoising_loop_within_a_few_steps(client, launched_app, f
     assert generate(client, "/canny", files).images  # and the next request works
 
 
+def test_live_previews_stream_into_the_results_then_the_final_images_replace_them(client, files):
+    """Every 5 steps (the default) the results gallery shows the model's current estimate of the image, captioned
+    with its step; the last update is the finished PNGs."""
+    job = client.submit(api_name="/canny", **request("/canny", files, steps=10, num_images=2))
+    final = job.result(timeout=60)
+    galleries = [update[0] for update in job.outputs() if isinstance(update[0], list)]  # not gr.skip()
+    previews = [g for g in galleries if any(item.get("caption") for item in g)]
+    assert [[item["caption"] for item in g] for g in previews] == [["preview: step 5 of 10"] * 2]
+    assert all(pixels(item["image"]).shape == (64, 64, 3) for item in previews[0])
+    assert final[0] == galleries[-1] and not any(item.get("caption") for item in final[0])
+    assert read_parameters(final[0][0]["image"])["steps"] == 10
+
+
 # -- 7. rate limit (public hosting option) ---------------------------------------------------------------------
 
 

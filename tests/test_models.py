@@ -61,6 +61,10 @@ def hub_cache(tmp_path_factory) -> dict:
         folders[condition] = _snapshot(cache, SD15.controlnets[condition])
         net.save_pretrained(folders[condition])
         fingerprints[condition] = _fingerprint(net)
+    from diffusers import AutoencoderTiny  # TAESD's stand-in, at the tiny VAE's scale (2x)
+
+    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
+                    num_decoder_blocks=(1, 1), latent_channels=4).save_pretrained(_snapshot(cache, SD15.preview_vae))
     return dict(cache=cache, folders=folders, fingerprints=fingerprints)
 
 
@@ -197,6 +201,34 @@ _RESOLVE_TIMED = """
 
 
 SD15_IDS = (SD15.base, *SD15.controlnets.values())
+
+
+def test_sd15_previews_decode_with_the_tiny_vae_from_the_cache_and_stop_without_it(hub_cache):
+    out = _python(
+        """
+        import dataclasses, json, torch
+        torch.set_num_threads(1)
+        from controlnet_demo.engine import Engine, Request
+        from controlnet_demo.models import ModelStore, Resolved, pick_device, resolve_preset
+        from controlnet_demo.settings import Settings
+
+        resolved = resolve_preset(Settings(preset="auto"))
+        missing = dataclasses.replace(resolved.preset, preview_vae="nobody/no-such-taesd")
+        out = {}
+        for name, preset in (("taesd", resolved.preset), ("missing", missing)):
+            store = ModelStore(Resolved(preset, resolved.online, resolved.reason), *pick_device("cpu"))
+            previews = []
+            result = Engine(store).generate(Request("a house", [], steps=4, width=64, height=48), preview_every=2,
+                                            on_preview=lambda i, n, images: previews.append([i, list(images.shape)]))
+            out[name] = dict(decoder=type(store.preview_decoder()).__name__, previews=previews,
+                             shape=list(result.images.shape))
+        print(json.dumps(out))
+        """,
+        {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_cache["cache"])},
+    )
+    assert out["taesd"] == dict(decoder="AutoencoderTiny", previews=[[2, [1, 48, 64, 3]]], shape=[1, 48, 64, 3])
+    # not cached and offline: no previews (not slow ones through the full VAE), and the image as always
+    assert out["missing"] == dict(decoder="NoneType", previews=[], shape=[1, 48, 64, 3])
 
 
 def test_empty_cache_offline_falls_back_at_once_naming_the_missing_models(tmp_path):
