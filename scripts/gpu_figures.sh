@@ -4,7 +4,8 @@
 # 1. issue 4's configuration (b): SD1.5 architecture, random weights, 512 px, 20 steps, CFG 7.5, fp16; 1 and 3
 #    ControlNets, full window and end 0.6: our exact engine, stock diffusers, SD alone, and the fast mode
 #    (torch.compile with CUDA graphs), 5 timed runs each; then the same with the U-Nets in channels_last;
-# 2. training cost of a ControlNet vs fine-tuning the U-Net, SD1.5 architecture, 512 px, batch 4, bf16 autocast.
+# 2. training cost of a ControlNet vs fine-tuning the U-Net, SD1.5 architecture, 512 px, batch 4, bf16 autocast;
+# 3. where a fast-mode image's time goes (scripts/gpu_profile.py: kernel time vs wall, the pieces outside the loop).
 set -uo pipefail
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 OUT=${OUT:-artifacts/gpu}
@@ -18,3 +19,4 @@ timeout "${BENCH_TIMEOUT:-330}" "$PY" scripts/benchmark.py --models sd15 --runs 
     --json "$OUT/benchmark_sd15_cl.json" 2>&1 | tee "$OUT/benchmark_sd15_cl.md"
 timeout "${COST_TIMEOUT:-150}" "$PY" scripts/training_cost.py --model sd15 --batch 4 --size 512 --dtype bf16 \
     2>&1 | tee "$OUT/training_cost_sd15.md"
+timeout "${PROFILE_TIMEOUT:-420}" "$PY" scripts/gpu_profile.py --json "$OUT/profile.json" 2>&1 | tee "$OUT/profile.md"
