@@ -236,6 +236,9 @@ def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, o
         draw_shapes(page, canvas)
         panel.get_by_label("Prompt", exact=True).fill("a red triangle and a blue square on a yellow background")
         panel.get_by_role("button", name="Generate", exact=True).click()
+        # the parameters arrive with the finished images (live previews come before them)
+        sync_api.expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(
+            "a red triangle", timeout=GENERATE_TIMEOUT_MS)
         result = block(panel, "Results").locator("img").first
         control_map = block(panel, "Control map(s) used").locator("img").first
         wait_loaded(result)
