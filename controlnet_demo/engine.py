@@ -155,6 +155,18 @@ def vae_decode(vae, latents) -> torch.Tensor:
     return vae.decode(latents, return_dict=False)[0]  # AutoencoderKL.decode's generator argument is unused
 
 
+def _to_numpy(pipe, image: torch.Tensor) -> np.ndarray:
+    """Decoded images in [-1, 1] -> (B, H, W, 3) floats in [0, 1]."""
+    return pipe.image_processor.postprocess(image, output_type="np", do_denormalize=[True] * len(image))
+
+
+@dataclass(frozen=True)
+class _Preview:
+    callback: Callable[[int, int, np.ndarray], None]
+    every: int
+    decoder: torch.nn.Module
+
+
 def _alpha_bars(scheduler, steps: int) -> list[float]:
     """ᾱ (the share of signal in x_t) at the timestep the model is given at each step: the noise level its output
     is relative to (for Karras-spaced sigmas the solver's own sigma can differ from it a lot)."""
@@ -263,7 +275,7 @@ class Engine:
         if on_preview is not None and preview_every > 0:
             decoder = self.store.preview_decoder()
             if decoder is not None:
-                preview = (on_preview, preview_every, decoder)
+                preview = _Preview(on_preview, preview_every, decoder)
         with self._lock:
             try:
                 return self._generate(request, on_step, should_stop, deadline, preview)
@@ -343,10 +355,12 @@ class Engine:
             if do_cfg:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + req.guidance_scale * (cond - uncond)
-            if preview is not None and (i + 1) % preview[1] == 0 and i + 1 < n:
+            if preview is not None and (i + 1) % preview.every == 0 and i + 1 < n:
                 x_t = model_input.chunk(2)[1] if do_cfg else model_input
                 x0 = predicted_x0(x_t, noise, alpha_bars[i], scheduler.config.prediction_type)
-                preview[0](i + 1, n, self._decode_preview(preview[2], x0, pipe))
+                image = preview.decoder.decode(x0.to(preview.decoder.dtype) / preview.decoder.config.scaling_factor,
+                                               return_dict=False)[0]
+                preview.callback(i + 1, n, _to_numpy(pipe, image))
             latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
             if on_step is not None:
                 on_step(i + 1, n)
@@ -355,16 +369,11 @@ class Engine:
         if self.compile_mode in CUDA_GRAPH_MODES:
             torch.compiler.cudagraph_mark_step_begin()
         image = self._decode(pipe.vae, latents / pipe.vae.config.scaling_factor)
-        images = pipe.image_processor.postprocess(image, output_type="np", do_denormalize=[True] * batch)
+        images = _to_numpy(pipe, image)
         residual_norms = {
             f"{k + 1}. {u.condition}": (norms[k] / n).tolist() for k, u in enumerate(req.units) if norms[k] is not None
         }
         return Result(images, seeds, residual_norms, calls, time.perf_counter() - started)
-
-    @staticmethod
-    def _decode_preview(decoder, x0: torch.Tensor, pipe) -> np.ndarray:
-        image = decoder.decode(x0.to(decoder.dtype) / decoder.config.scaling_factor, return_dict=False)[0]
-        return pipe.image_processor.postprocess(image, output_type="np", do_denormalize=[True] * len(image))
 
     def _control_tensor(self, pipe, unit: ControlUnit, batch: int, dtype) -> torch.Tensor:
         from diffusers.image_processor import VaeImageProcessor

@@ -15,7 +15,7 @@ import types
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
+from diffusers.image_processor import VaeImageProcessor
 
 from .conditions import CONDITIONS, Condition
 from .engine import CONTROL_MODES, SCHEDULERS
@@ -127,7 +127,7 @@ def stream_generation(demo: Demo, spec: GenerateSpec, progress, client: str = "u
                 yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip()
             elif kind == "preview":  # the model's current estimate of the result, in place of the last result
                 i, n, images = value
-                previews = [((im * 255).round().astype(np.uint8), f"preview: step {i} of {n}") for im in images]
+                previews = [(im, f"preview: step {i} of {n}") for im in VaeImageProcessor.numpy_to_pil(images)]
                 yield previews, gr.skip(), gr.skip(), seed, gr.skip()
             elif kind == "done":
                 yield (value.files, value.maps, value.params, value.params["seed"],

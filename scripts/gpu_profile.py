@@ -28,20 +28,9 @@ import benchmark  # noqa: E402
 from controlnet_demo.engine import ControlUnit, Engine, Request  # noqa: E402
 
 
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def median_ms(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        _sync()
-        started = time.perf_counter()
-        fn()
-        _sync()
-        samples.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(samples)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return statistics.median(benchmark.timed(fn, device)[0] for _ in range(runs))
 
 
 def main() -> None:
@@ -80,10 +69,10 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
-        _sync()
+        benchmark._sync(device)
         started = time.perf_counter()
         fns["compiled"]()
-        _sync()
+        benchmark._sync(device)
         wall = (time.perf_counter() - started) * 1e3
     events = prof.key_averages()
     kernel_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
