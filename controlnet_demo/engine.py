@@ -187,7 +187,8 @@ def predicted_x0(x_t: torch.Tensor, model_output: torch.Tensor, alpha_bar: float
 def _without_waits(scheduler, device: torch.device, bit_exact: bool = False) -> None:
     """diffusers' sigma-based schedulers keep `sigmas` on the CPU and copy single values to the GPU inside `step`,
     and every such copy waits for the GPU to drain (about 7 per UniPC step). Kept on the device, their scalar maths
-    is queued behind the U-Net like everything else and the loop no longer stalls; the GPU's float32 rounds those
+    is queued behind the U-Net like everything else (what still waits: UniPC's corrector solves a 2x2 system
+    with torch.linalg.solve, which checks its result on the host); the GPU's float32 rounds those
     scalars a little differently, so the fp16 images move by rounding (max 2.9e-3 in [0, 1] on an H200), and the
     `cudagraphs` mode, whose point is stock's images bit for bit, keeps them on the CPU (`bit_exact`). Starting at
     index 0 also skips the first step's search for the timestep (another wait), with the same result."""
