@@ -593,6 +593,9 @@ def _train_controlnet_options(g) -> None:
                         "(the sudden-convergence curve; default 0 = never)")
     g.add_argument("--eval-samples", type=int, metavar="N",
                    help=f"held-out scenes per measurement (default {_default('eval_samples')})")
+    g.add_argument("--init", metavar="DIR",
+                   help="start from this ControlNet folder (a fresh optimizer), e.g. to go on training it on "
+                        "--world-warp scenes; default: a copy of the base U-Net's encoder")
 
 
 TRAIN_KINDS = {  # kind -> (help, its own options)
@@ -616,6 +619,9 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
                        help="a dataset: prompts.jsonl (world.write_dataset) or fill50k's prompt.json layout"
                             + (", or any folder of images" if kind == "vae" else "")
                             + " (default: world examples made on the fly)")
+        g.add_argument("--world-warp", type=float, metavar="SHARE",
+                       help="world data: share of shapes drawn irregular (stretched, sheared, bumpy), so a "
+                            f"ControlNet learns outlines beyond the five kinds (default {_default('world_warp')})")
         g.add_argument("--resolution", type=int, metavar="PX",
                        help=f"images are centre-cropped and resized to PX x PX (default {_default('resolution')})")
         g.add_argument("--steps", type=int, metavar="N", help=f"optimizer steps (default {_default('steps')})")

@@ -88,9 +88,11 @@ class TrainConfig:
     model_size: str = "small"  # vae and base: a key of MODEL_CONFIGS
     vae: str | None = None  # base: the locked VAE (a folder `train vae` wrote)
     base: str | None = None  # controlnet: the locked base, a hub id or a StableDiffusionPipeline folder
-    init: str | None = None  # base: start from this pipeline folder's U-Net and text encoder instead of random
+    init: str | None = None  # base: start from this pipeline folder's U-Net and text encoder instead of random;
+    # controlnet: from this ControlNet folder instead of the base U-Net's copy (fresh optimizer, both)
     condition: str = "canny"  # controlnet: which map of the world (a label for a fill50k-style folder)
     data: str | None = None  # a dataset folder; None = world examples generated on the fly
+    world_warp: float = 0.0  # world data: share of shapes drawn irregular (world.WorldConfig.warp)
     resolution: int = 64
     steps: int = 1000
     batch_size: int = 32
@@ -112,8 +114,8 @@ class TrainConfig:
 
 
 # Options a resumed run must share with its checkpoint, or it would not continue the same run.
-RUN_IDENTITY = ("kind", "model_size", "vae", "base", "init", "condition", "data", "resolution", "batch_size", "seed",
-                "v_prediction")
+RUN_IDENTITY = ("kind", "model_size", "vae", "base", "init", "condition", "data", "world_warp", "resolution",
+                "batch_size", "seed", "v_prediction")
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -153,6 +155,7 @@ class Examples:
 
     def __init__(self, config: TrainConfig, with_condition: bool):
         self.seed, self.size = config.seed, config.resolution
+        self.world = world.WorldConfig(warp=config.world_warp)
         self.condition = config.condition if with_condition else None
         self.dataset = None
         if config.data is not None:
@@ -172,7 +175,7 @@ class Examples:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray | None, str]:
         if self.dataset is None:
-            ex = world.example(np.random.default_rng([self.seed, i]), self.size)
+            ex = world.example(np.random.default_rng([self.seed, i]), self.size, self.world)
             return ex.image, ex.maps.get(self.condition), ex.prompt
         epoch, k = divmod(i, len(self.dataset))
         if epoch != self._epoch:
@@ -296,8 +299,15 @@ def controlnet_task(config: TrainConfig, device, dtype) -> Task:
 
     if config.base is None:
         raise UserInputError("train controlnet needs --base ID_OR_DIR (SD1.5's id, or a folder `train base` wrote).")
+    if config.init and not (Path(config.init) / "config.json").is_file():
+        raise UserInputError(f"--init {config.init}: not a ControlNet folder (no config.json); give a folder "
+                             "`train controlnet` wrote.")
     pipe = load_base(config.base)
-    controlnet = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=condition_channels(pipe.vae))
+    if config.init:  # go on from a trained ControlNet (e.g. on a wider world), a fresh optimizer
+        controlnet = ControlNetModel.from_pretrained(config.init, torch_dtype=torch.float32)
+    else:
+        controlnet = ControlNetModel.from_unet(pipe.unet,
+                                               conditioning_embedding_out_channels=condition_channels(pipe.vae))
     controlnet = controlnet.to(device).train()  # copied from the float32 U-Net: its master weights stay float32
     vae, text_encoder, unet = (lock(m).to(device, dtype) for m in (pipe.vae, pipe.text_encoder, pipe.unet))
     scheduler = _noise_scheduler(pipe.scheduler.config)  # the base's own schedule and prediction type
@@ -451,7 +461,7 @@ def check(config: TrainConfig) -> None:
     for name in ("steps", "batch_size", "checkpoint_every", "resolution"):
         if getattr(config, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(config, name)}.")
-    for name in ("empty_prompt_share", "prompt_dropout"):
+    for name in ("empty_prompt_share", "prompt_dropout", "world_warp"):
         if not 0 <= getattr(config, name) <= 1:
             raise UserInputError(f"--{name.replace('_', '-')} is a share, 0..1; got {getattr(config, name)}.")
 
@@ -593,12 +603,24 @@ def training_curve(run: Path, loss_window: int = 50) -> dict | None:
             seconds.append(row["seconds_per_step"])
     if not probes:
         return None
+    loss = [[min(len(losses), i + loss_window), round(float(np.mean(losses[i : i + loss_window])), 4)]
+            for i in range(0, len(losses), loss_window)]
+    steps, stages = len(losses), []
+    found = _checkpoints(run)  # a run started with --init goes on from another run's curve
+    config = json.loads((found[-1] / "state.json").read_text())["config"] if found else {}
+    before = training_curve(Path(config["init"]), loss_window) if config.get("init") else None
+    if before is not None:
+        offset = before["steps"]
+        probes = before["controllability"] + [[step + offset, m, sh] for step, m, sh in probes if step > 0]
+        loss = before["loss"] + [[step + offset, value] for step, value in loss]
+        steps += offset
+        stages = before.get("stages", []) + [[offset, config.get("world_warp", 0.0)]]
     return dict(
-        steps=len(losses),
+        steps=steps,
         converged_at=converged_at(probes),
         largest_jump=largest_jump(probes),
         median_seconds_per_step=round(float(np.median(seconds)), 3),
         controllability=probes,  # [step, matched score, shuffled-condition score]
-        loss=[[min(len(losses), i + loss_window), round(float(np.mean(losses[i : i + loss_window])), 4)]
-              for i in range(0, len(losses), loss_window)],
+        loss=loss,
+        stages=stages,  # [step, world_warp] where training went on from --init (on irregular shapes, if > 0)
     )

@@ -399,6 +399,8 @@ def how_tab(demo: Demo):
                 f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
                 + (f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
                    if curve.get("converged_at") is not None else "not yet steadily above 3× shuffled")
+                + "".join(f"; from step {at:,} on, {warp:.0%} of its shapes drawn irregular (`--world-warp`)"
+                          for at, warp in curve.get("stages", []) if warp)
                 for c, curve in curves.items() if curve.get("largest_jump")))
         frame = convergence_frame(curves)
         palette = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]

@@ -32,6 +32,7 @@ class WorldConfig:
     scribble_width: tuple[float, float] = (1.0, 3.0)  # line width in px at 64 px (scales with the size)
     scribble_wobble: float = 0.012  # rms hand wobble along a stroke, in image widths
     scribble_offset: float = 0.012  # rms misplacement of a whole outline
+    warp: float = 0.0  # share of shapes drawn irregular (stretched, sheared, bumpy): outlines beyond the five kinds
     depth_objects: tuple[int, int] = (110, 255)  # farthest → nearest object; near = bright as in MiDaS maps
     depth_ground: tuple[int, int] = (20, 100)  # horizon → bottom edge; sky and flat backgrounds are 0
     colour_distance: float = 80.0  # RGB distance within which a pixel counts as a named colour
@@ -133,6 +134,7 @@ class Shape:
     size: float  # area-equivalent radius
     angle: float  # radians
     near: float  # 0 = farthest, 1 = nearest
+    warp: tuple[float, ...] = ()  # irregular: a 2x2 matrix (row-major), then one radius factor per vertex
 
     @property
     def radius(self) -> float:
@@ -142,7 +144,11 @@ class Shape:
         """Outer polygon (and the hole of a ring) in image coordinates, each (N, 2)."""
         c, s = np.cos(self.angle), np.sin(self.angle)
         rot = np.array([[c, s], [-s, c]]) * self.radius
-        return [p @ rot + (self.x, self.y) for p in _UNIT[self.kind]]
+        rings = _UNIT[self.kind]
+        if self.warp:
+            matrix, bumps = np.array(self.warp[:4]).reshape(2, 2), np.array(self.warp[4:])[:, None]
+            rings = [p * bumps @ matrix for p in rings]
+        return [p @ rot + (self.x, self.y) for p in rings]
 
     def draw(self, canvas: np.ndarray, value) -> None:
         n = canvas.shape[0]
@@ -154,7 +160,8 @@ class Shape:
 
     def cores(self) -> tuple[np.ndarray, float]:
         """Points and a radius that stand for the shape's bulk when keeping objects apart."""
-        return np.array([[self.x, self.y]]), self.size
+        grown = np.sqrt(abs(np.linalg.det(np.reshape(self.warp[:4], (2, 2))))) if self.warp else 1.0
+        return np.array([[self.x, self.y]]), self.size * grown
 
     @property
     def phrase(self) -> str:
@@ -274,6 +281,22 @@ def _sample_person(rng: np.random.Generator, colour: str, near: float, horizon: 
     return Person(colour, pose, tuple(map(tuple, points.round(5).tolist())), height, near)
 
 
+def _warp(kind: str, rng: np.random.Generator) -> tuple[float, ...]:
+    """A random irregular version of a kind: a scale up to 2.2x (drawings fill more of the picture than the world's
+    shapes), a stretch and a shear, and per-vertex radius factors (smooth low-frequency bumps on the 48-gons, so
+    circles become ellipses and blobs, not stars)."""
+    scale, stretch, shear = np.exp(rng.uniform(np.log(0.8), np.log(2.2))), np.exp(rng.uniform(-0.5, 0.5)), \
+        rng.uniform(-0.3, 0.3)
+    matrix = scale * np.array([[stretch, 0.0], [shear, 1 / stretch]])
+    n = SHAPE_POLYGONS[kind][0]
+    if n > 12:
+        a = 2 * np.pi * np.arange(n) / n
+        bumps = 1 + sum(rng.uniform(0, 0.12) * np.cos(k * a + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 4))
+    else:
+        bumps = rng.uniform(0.7, 1.25, n)
+    return tuple(np.concatenate([matrix.ravel(), bumps]).round(4).tolist())
+
+
 def _apart(obj, placed: list, cfg: WorldConfig) -> bool:
     pts, r = obj.cores()
     for other in placed:
@@ -305,10 +328,13 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = DEFAULT) -> Sce
     lo_s, hi_s = cfg.shape_size
     for colour, near in zip(colours, nears):
         kind, size = SHAPES[rng.integers(len(SHAPES))], lo_s + (hi_s - lo_s) * float(near)
-        r = size * CIRCUMRADIUS[kind] + 0.01
+        # Only a warping world draws more random numbers: the default world's scenes stay exactly as they were.
+        warp = _warp(kind, rng) if cfg.warp and rng.random() < cfg.warp else ()
+        reach = max(warp[4:]) * np.linalg.norm(np.reshape(warp[:4], (2, 2)), 2) if warp else 1.0
+        r = min(size * CIRCUMRADIUS[kind] * reach + 0.01, 0.45)
         for _ in range(30):  # rejection sampling for a spot that keeps overlaps partial
             shape = Shape(kind, colour, *rng.uniform(r, 1 - r, 2).round(5).tolist(), size,
-                          float(rng.uniform(0, 2 * np.pi)), float(near))
+                          float(rng.uniform(0, 2 * np.pi)), float(near), warp)
             if _apart(shape, placed, cfg):
                 placed.append(shape)
                 break

@@ -221,6 +221,7 @@ def test_export_loads_in_the_controlnet_pipeline(base, tmp_path):
 
 @pytest.mark.parametrize("option, message", [
     ([], "could not be loaded"), (["--empty-prompt-share", "1.5"], "is a share"), (["--condition", "seg"], "no 'seg'"),
+    (["--world-warp", "-0.1"], "is a share"), (["--init", "no-such-controlnet"], "not a ControlNet folder"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
     args = ["train", "controlnet", "--base", str(tmp_path / "nothing"), "--out", str(tmp_path), *option, *FAST]
@@ -264,6 +265,33 @@ def test_train_base_init_continues_from_an_exported_pipeline(base, tmp_path):
     start = UNet2DConditionModel.from_pretrained(base, subfolder="unet").state_dict()
     after = UNet2DConditionModel.from_pretrained(out, subfolder="unet").state_dict()
     assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)  # its weights, not random ones
+
+
+def test_train_controlnet_init_goes_on_from_a_trained_controlnet_on_a_warped_world(base, tmp_path):
+    from diffusers import ControlNetModel
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    probes = ["--eval-every", "1", "--eval-samples", "2"]
+    assert main(["train", "controlnet", "--base", str(base), "--out", str(first), "--steps", "1", *probes,
+                 *FAST]) == 0
+    assert main(["train", "controlnet", "--base", str(base), "--out", str(second), "--init", str(first),
+                 "--world-warp", "1", "--steps", "2", "--lr", "1e-12", *probes, *FAST]) == 0
+    start = ControlNetModel.from_pretrained(first).state_dict()
+    after = ControlNetModel.from_pretrained(second).state_dict()
+    assert any(torch.count_nonzero(v) for k, v in start.items() if k.startswith("controlnet_down_blocks"))
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)  # its weights, not a fresh copy
+
+    # the curve the export ships tells the whole story: the first run's probes, then the second's after them
+    own, whole = training.training_curve(first), training.training_curve(second)
+    assert whole["steps"] == 3 and [p[0] for p in whole["controllability"]] == [0, 1, 2, 3]
+    assert whole["controllability"][:2] == own["controllability"] and whole["stages"] == [[1, 1.0]]
+    assert own["stages"] == []
+
+    config = training.TrainConfig(kind="controlnet", out=str(second), world_warp=1.0, resolution=32)
+    warped, plain = training.Examples(config, True), training.Examples(dataclasses.replace(config, world_warp=0.0), True)
+    assert warped.world.warp == 1.0 and plain.world.warp == 0.0
+    differ = [not np.array_equal(warped[i][0], plain[i][0]) for i in range(8)]
+    assert sum(differ) >= 6  # the stream draws the warped world (equal only where a scene has no shape)
 
 
 def test_converged_at_is_the_first_step_from_which_control_holds():
