@@ -464,6 +464,8 @@ def check(config: TrainConfig) -> None:
     for name in ("empty_prompt_share", "prompt_dropout", "world_warp"):
         if not 0 <= getattr(config, name) <= 1:
             raise UserInputError(f"--{name.replace('_', '-')} is a share, 0..1; got {getattr(config, name)}.")
+    if config.world_warp and config.data is not None:
+        raise UserInputError("--world-warp changes the generated world; it does nothing with --data. Drop one of them.")
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:

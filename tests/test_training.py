@@ -222,6 +222,7 @@ def test_export_loads_in_the_controlnet_pipeline(base, tmp_path):
 @pytest.mark.parametrize("option, message", [
     ([], "could not be loaded"), (["--empty-prompt-share", "1.5"], "is a share"), (["--condition", "seg"], "no 'seg'"),
     (["--world-warp", "-0.1"], "is a share"), (["--init", "no-such-controlnet"], "not a ControlNet folder"),
+    (["--world-warp", "0.5", "--data", "folder"], "does nothing with --data"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
     args = ["train", "controlnet", "--base", str(tmp_path / "nothing"), "--out", str(tmp_path), *option, *FAST]
