@@ -93,7 +93,7 @@ def test_quick_check_fails_for_random_controlnets(store):
 @pytest.mark.skipif(offline_fallback() is not OFFLINE,
                     reason="the offline model (assets/offline-model) has no trained ControlNets yet")
 def test_the_trained_controlnets_follow_their_maps_more_than_chance():
-    """What the committed ControlNets reach (README, "Measured quality": 2.9-5.8x chance on 50 scenes), checked on
+    """What the committed ControlNets reach (README, "Measured quality": 2.9-6.3x chance on 50 scenes), checked on
     8 scenes at 10 steps with a margin for the small sample; a ControlNet that ignores its map scores ~1x."""
     results = ev.evaluate(OFFLINE_MODEL_DIR, n=8, steps=10, baseline=False, device="cpu")
     assert list(results["conditions"]) == list(world.CONDITIONS)
