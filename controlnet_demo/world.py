@@ -146,8 +146,8 @@ class Shape:
         rot = np.array([[c, s], [-s, c]]) * self.radius
         rings = _UNIT[self.kind]
         if self.warp:
-            matrix, bumps = np.array(self.warp[:4]).reshape(2, 2), np.array(self.warp[4:])[:, None]
-            rings = [p * bumps @ matrix for p in rings]
+            matrix, bumps = _warp_parts(self.warp)
+            rings = [p * bumps[:, None] @ matrix for p in rings]
         return [p @ rot + (self.x, self.y) for p in rings]
 
     def draw(self, canvas: np.ndarray, value) -> None:
@@ -160,7 +160,7 @@ class Shape:
 
     def cores(self) -> tuple[np.ndarray, float]:
         """Points and a radius that stand for the shape's bulk when keeping objects apart."""
-        grown = np.sqrt(abs(np.linalg.det(np.reshape(self.warp[:4], (2, 2))))) if self.warp else 1.0
+        grown = np.sqrt(abs(np.linalg.det(_warp_parts(self.warp)[0]))) if self.warp else 1.0
         return np.array([[self.x, self.y]]), self.size * grown
 
     @property
@@ -297,6 +297,11 @@ def _warp(kind: str, rng: np.random.Generator) -> tuple[float, ...]:
     return tuple(np.concatenate([matrix.ravel(), bumps]).round(4).tolist())
 
 
+def _warp_parts(warp: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A Shape's warp as (2x2 matrix, per-vertex radius factors)."""
+    return np.reshape(warp[:4], (2, 2)), np.array(warp[4:])
+
+
 def _apart(obj, placed: list, cfg: WorldConfig) -> bool:
     pts, r = obj.cores()
     for other in placed:
@@ -330,8 +335,8 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig = DEFAULT) -> Sce
         kind, size = SHAPES[rng.integers(len(SHAPES))], lo_s + (hi_s - lo_s) * float(near)
         # Only a warping world draws more random numbers: the default world's scenes stay exactly as they were.
         warp = _warp(kind, rng) if cfg.warp and rng.random() < cfg.warp else ()
-        reach = max(warp[4:]) * np.linalg.norm(np.reshape(warp[:4], (2, 2)), 2) if warp else 1.0
-        r = min(size * CIRCUMRADIUS[kind] * reach + 0.01, 0.45)
+        matrix, bumps = _warp_parts(warp) if warp else (np.eye(2), np.ones(1))
+        r = min(size * CIRCUMRADIUS[kind] * bumps.max() * np.linalg.norm(matrix, 2) + 0.01, 0.45)
         for _ in range(30):  # rejection sampling for a spot that keeps overlaps partial
             shape = Shape(kind, colour, *rng.uniform(r, 1 - r, 2).round(5).tolist(), size,
                           float(rng.uniform(0, 2 * np.pi)), float(near), warp)

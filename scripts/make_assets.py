@@ -36,26 +36,25 @@ def pose_skeleton() -> np.ndarray:
     return draw_bodypose(canvas, [Keypoint(x, y) for x, y in points])
 
 
-def scribble_house() -> np.ndarray:
-    """Black strokes on white, with a little hand-like wobble: a house, a sun and a tree."""
-    rng = np.random.default_rng(0)
-    canvas = np.full((512, 512, 3), 255, np.uint8)
-
-    def stroke(points):
+def drawing(strokes, seed: int = 0, side: int = 512) -> np.ndarray:
+    """Black 5 px strokes (lists of (x, y) px) on white, with a pen that wobbles a little as a hand does."""
+    rng = np.random.default_rng(seed)
+    canvas = np.full((side, side, 3), 255, np.uint8)
+    for points in strokes:
         pts = np.array(points, np.float32)
         dense = np.concatenate([np.linspace(a, b, 24) for a, b in zip(pts[:-1], pts[1:])])
         dense += rng.normal(0, 1.2, dense.shape).cumsum(0) * 0.15
         cv2.polylines(canvas, [dense.astype(np.int32)], False, (0, 0, 0), 5, cv2.LINE_AA)
-
-    stroke([(120, 430), (120, 260), (260, 150), (400, 260), (400, 430), (120, 430)])
-    stroke([(220, 430), (220, 340), (290, 340), (290, 430)])
-    stroke([(320, 300), (370, 300), (370, 350), (320, 350), (320, 300)])
-    sun = [(430 + 35 * np.cos(a), 80 + 35 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 16)]
-    stroke(sun)
-    stroke([(60, 430), (60, 330)])
-    tree = [(60 + 40 * np.cos(a), 290 + 45 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 16)]
-    stroke(tree)
     return canvas
+
+
+def scribble_house() -> np.ndarray:
+    """A house, a sun and a tree, drawn with the wobbling pen."""
+    sun = [(430 + 35 * np.cos(a), 80 + 35 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 16)]
+    tree = [(60 + 40 * np.cos(a), 290 + 45 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 16)]
+    return drawing([[(120, 430), (120, 260), (260, 150), (400, 260), (400, 430), (120, 430)],
+                    [(220, 430), (220, 340), (290, 340), (290, 430)],
+                    [(320, 300), (370, 300), (370, 350), (320, 350), (320, 300)], sun, [(60, 430), (60, 330)], tree])
 
 
 def depth_motorcycle() -> np.ndarray:

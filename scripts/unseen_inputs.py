@@ -23,11 +23,12 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from make_assets import drawing  # noqa: E402  (the pen the app's example scribble is drawn with)
 
 from controlnet_demo import conditions, evaluate  # noqa: E402
 from controlnet_demo.engine import ControlUnit, Request  # noqa: E402
-
-SIDE = 512
 
 
 def _circle(cx, cy, rx, ry=None, n=20):
@@ -69,18 +70,6 @@ DRAWINGS = {
               [(132, 220), (380, 220)], [(256, 380), (230, 440), (280, 470), (250, 510)]],
              "a red square and a yellow star on a blue background"),
 }
-
-
-def drawing(strokes, seed: int = 0) -> np.ndarray:
-    """Black strokes on white, 5 px, with a pen that wobbles a little as a hand does."""
-    rng = np.random.default_rng(seed)
-    canvas = np.full((SIDE, SIDE, 3), 255, np.uint8)
-    for points in strokes:
-        pts = np.array(points, np.float32)
-        dense = np.concatenate([np.linspace(a, b, 24) for a, b in zip(pts[:-1], pts[1:])])
-        dense += rng.normal(0, 1.2, dense.shape).cumsum(0) * 0.15
-        cv2.polylines(canvas, [dense.astype(np.int32)], False, (0, 0, 0), 5, cv2.LINE_AA)
-    return canvas
 
 
 # name -> (scikit-image loader, prompt in the world's words)
