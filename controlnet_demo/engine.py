@@ -9,6 +9,7 @@ pipeline embeds it again at every step for every image and CFG branch. No gradio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
+from torch.overrides import TorchFunctionMode
 
 from .errors import GenerationCancelled, GenerationTimeout, ModelUnavailableError
 
@@ -184,20 +186,35 @@ def predicted_x0(x_t: torch.Tensor, model_output: torch.Tensor, alpha_bar: float
     return (x_t - s * model_output) / a
 
 
-def _without_waits(scheduler, device: torch.device, bit_exact: bool = False) -> None:
+class _SolveUnchecked(TorchFunctionMode):
+    """Within it, torch.linalg.solve runs as torch.linalg.solve_ex without its error check: the same kernels and the
+    same result, but no copy of the check's flag to the host, which waits for the GPU to drain. UniPC's corrector
+    solves a 2x2 system at every step (its rows [1, 1] and [r, 1], singular only if two of the solver's log-SNRs
+    coincide, which its timesteps never do). A torch function mode is per thread: other requests' threads are not
+    touched."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.linalg.solve:
+            return torch.linalg.solve_ex(*args, **(kwargs or {}))[0]
+        return func(*args, **(kwargs or {}))
+
+
+def _without_waits(scheduler, device: torch.device, bit_exact: bool = False):
     """diffusers' sigma-based schedulers keep `sigmas` on the CPU and copy single values to the GPU inside `step`,
     and every such copy waits for the GPU to drain (about 7 per UniPC step). Kept on the device, their scalar maths
-    is queued behind the U-Net like everything else (what still waits: UniPC's corrector solves a 2x2 system
-    with torch.linalg.solve, which checks its result on the host); the GPU's float32 rounds those
-    scalars a little differently, so the fp16 images move by rounding (max 2.9e-3 in [0, 1] on an H200), and the
-    `cudagraphs` mode, whose point is stock's images bit for bit, keeps them on the CPU (`bit_exact`). Starting at
-    index 0 also skips the first step's search for the timestep (another wait), with the same result."""
+    is queued behind the U-Net like everything else, and the returned context (to wrap each `step` in) drops the
+    last wait, UniPC's torch.linalg.solve checking its result on the host (`_SolveUnchecked`): the host then runs
+    ahead of the GPU for the whole loop. The GPU's float32 rounds those scalars a little differently, so the fp16
+    images move by rounding (max 2.9e-3 in [0, 1] on an H200), and the `cudagraphs` mode, whose point is stock's
+    images bit for bit, keeps them on the CPU (`bit_exact`). Starting at index 0 also skips the first step's search
+    for the timestep (another wait), with the same result."""
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(0)
-    if bit_exact:
-        return
-    if device.type == "cuda" and isinstance(getattr(scheduler, "sigmas", None), torch.Tensor):
+    if bit_exact or device.type != "cuda":
+        return contextlib.nullcontext()
+    if isinstance(getattr(scheduler, "sigmas", None), torch.Tensor):
         scheduler.sigmas = scheduler.sigmas.to(device)
+    return _SolveUnchecked()
 
 
 def _block(block, h, emb, text):
@@ -314,7 +331,7 @@ class Engine:
         scheduler = make_scheduler(req.scheduler, pipe.scheduler.config)  # pipe.scheduler is never replaced
         scheduler.set_timesteps(req.steps, device=device)
         alpha_bars = _alpha_bars(scheduler, req.steps) if preview is not None else None
-        _without_waits(scheduler, device, bit_exact=self.compile_mode == "cudagraphs")
+        unwaited = _without_waits(scheduler, device, bit_exact=self.compile_mode == "cudagraphs")
         timesteps = scheduler.timesteps
         n = len(timesteps)
 
@@ -362,7 +379,8 @@ class Engine:
                 image = preview.decoder.decode(x0.to(preview.decoder.dtype) / preview.decoder.config.scaling_factor,
                                                return_dict=False)[0]
                 preview.callback(i + 1, n, _to_numpy(pipe, image))
-            latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
+            with unwaited:
+                latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
             if on_step is not None:
                 on_step(i + 1, n)
 

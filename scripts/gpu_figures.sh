@@ -5,7 +5,8 @@
 #    ControlNets, full window and end 0.6: our exact engine, stock diffusers, SD alone, and the fast mode
 #    (torch.compile with CUDA graphs), 5 timed runs each; then the same with the U-Nets in channels_last;
 # 2. training cost of a ControlNet vs fine-tuning the U-Net, SD1.5 architecture, 512 px, batch 4, bf16 autocast;
-# 3. where a fast-mode image's time goes (scripts/gpu_profile.py: kernel time vs wall, the pieces outside the loop).
+# 3. the last host wait in the loop, side by side (scripts/gpu_waits.py: UniPC's solve checked or not);
+# 4. where a fast-mode image's time goes (scripts/gpu_profile.py: kernel time vs wall, the pieces outside the loop).
 set -uo pipefail
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 OUT=${OUT:-artifacts/gpu}
@@ -19,4 +20,5 @@ timeout "${BENCH_TIMEOUT:-330}" "$PY" scripts/benchmark.py --models sd15 --runs 
     --json "$OUT/benchmark_sd15_cl.json" 2>&1 | tee "$OUT/benchmark_sd15_cl.md"
 timeout "${COST_TIMEOUT:-150}" "$PY" scripts/training_cost.py --model sd15 --batch 4 --size 512 --dtype bf16 \
     2>&1 | tee "$OUT/training_cost_sd15.md"
+timeout "${WAITS_TIMEOUT:-200}" "$PY" scripts/gpu_waits.py --json "$OUT/waits.json" 2>&1 | tee "$OUT/waits.md"
 timeout "${PROFILE_TIMEOUT:-420}" "$PY" scripts/gpu_profile.py --json "$OUT/profile.json" 2>&1 | tee "$OUT/profile.md"

@@ -219,3 +219,31 @@ def test_controlnet_configs_the_engine_does_not_cover_are_refused_by_name(store,
 
     with pytest.raises(ModelUnavailableError, match=f"canny ControlNet uses {named}"):
         Engine(UnusualStore()).generate(_request(ControlUnit("canny", _map(astronaut))))
+
+
+def test_unipc_steps_under_the_unchecked_solve_equal_plain_steps_and_never_check_on_the_host():
+    # on a GPU the engine wraps each scheduler step in _SolveUnchecked (no host wait for solve's error flag);
+    # the steps must come out the same, and the check must really be gone (a singular system does not raise)
+    from diffusers import UniPCMultistepScheduler
+
+    from controlnet_demo.engine import _SolveUnchecked
+
+    def run(mode):
+        scheduler = UniPCMultistepScheduler()
+        scheduler.set_timesteps(8)
+        scheduler.set_begin_index(0)
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(1, 4, 8, 8, generator=generator)
+        for t in scheduler.timesteps:
+            with mode:
+                x = scheduler.step(torch.randn(x.shape, generator=generator), t, x, return_dict=False)[0]
+        return x
+
+    import contextlib
+
+    assert torch.equal(run(_SolveUnchecked()), run(contextlib.nullcontext()))
+    singular = torch.ones(2, 2)
+    with pytest.raises(torch.linalg.LinAlgError):
+        torch.linalg.solve(singular, torch.ones(2))
+    with _SolveUnchecked():
+        torch.linalg.solve(singular, torch.ones(2))
