@@ -196,6 +196,26 @@ def _peak_mb(device: torch.device) -> float:
     return float("nan")
 
 
+def one_controlnet_setup(json_default: str, runs: int):
+    """The shared start of the one-ControlNet GPU scripts (gpu_profile.py, gpu_waits.py): their arguments (--runs,
+    --model sd15 or tiny for a CPU check of the script, --json), then device, dtype, size, steps and the record's
+    header: SD1.5 at 512 px and 20 steps in fp16 on a GPU."""
+    import diffusers
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--model", default="sd15", choices=("sd15", "tiny"), help="tiny: a CPU check of the script")
+    parser.add_argument("--json", type=Path, default=Path(json_default))
+    args = parser.parse_args()
+    diffusers.utils.logging.set_verbosity_error()
+    cuda = torch.cuda.is_available()
+    device, dtype = torch.device("cuda" if cuda else "cpu"), torch.float16 if cuda else torch.float32
+    size, steps = (512, 20) if args.model == "sd15" else (64, 4)
+    out = dict(gpu=torch.cuda.get_device_name() if cuda else "cpu", torch=torch.__version__,
+               diffusers=diffusers.__version__, model=args.model, size=size, steps=steps)
+    return args, device, dtype, size, steps, out
+
+
 def timed(fn, device: torch.device):
     """(milliseconds, peak MB, images) of one call, the device drained before and after."""
     _sync(device)

@@ -34,19 +34,8 @@ def median_ms(fn, runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--model", default="sd15", choices=("sd15", "tiny"), help="tiny: a CPU check of the script")
-    parser.add_argument("--json", type=Path, default=Path("artifacts/gpu/profile.json"))
-    args = parser.parse_args()
-    import diffusers
-
-    diffusers.utils.logging.set_verbosity_error()
-    cuda = torch.cuda.is_available()
-    device, dtype = torch.device("cuda" if cuda else "cpu"), torch.float16 if cuda else torch.float32
-    size, steps = (512, 20) if args.model == "sd15" else (64, 4)
-    out: dict = dict(gpu=torch.cuda.get_device_name() if cuda else "cpu", torch=torch.__version__,
-                     diffusers=diffusers.__version__, model=args.model)
+    args, device, dtype, size, steps, out = benchmark.one_controlnet_setup("artifacts/gpu/profile.json", runs=5)
+    cuda = device.type == "cuda"
 
     def save():
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,6 @@ import statistics
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,23 +38,12 @@ def host_waits(fn) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--model", default="sd15", choices=("sd15", "tiny"), help="tiny: a CPU check of the script")
-    parser.add_argument("--json", type=Path, default=Path("artifacts/gpu/waits.json"))
-    args = parser.parse_args()
-    import diffusers
-
-    diffusers.utils.logging.set_verbosity_error()
-    cuda = torch.cuda.is_available()
-    device, dtype = torch.device("cuda" if cuda else "cpu"), torch.float16 if cuda else torch.float32
-    size, steps = (512, 20) if args.model == "sd15" else (64, 4)
+    args, device, dtype, size, steps, out = benchmark.one_controlnet_setup("artifacts/gpu/waits.json", runs=7)
+    cuda = device.type == "cuda"
     base, nets = benchmark.build(args.model, size, 1, device, dtype, channels_last=cuda)
     bargs = argparse.Namespace(guidance=7.5, seed=0, images=1, scheduler="UniPC", compile=True, compile_mode=None)
     fns = benchmark.runners(base, nets, [benchmark.control_map(size, 0)], bargs, size, steps, 1.0, device, dtype)
     fns.pop("stock")
-    out: dict = dict(gpu=torch.cuda.get_device_name() if cuda else "cpu", torch=torch.__version__, model=args.model,
-                     size=size, steps=steps)
     for fn in fns.values():  # the fast mode compiles here
         fn(), fn()
     times: dict = {(v, f): [] for v in VARIANTS for f in fns}
