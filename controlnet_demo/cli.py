@@ -640,6 +640,12 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
                        help="recompute activations in the backward pass: less memory, ~30 %% slower")
         g.add_argument("--device", type=_device, metavar="DEVICE",
                        help="cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)")
+        g.add_argument("--workers", type=int, metavar="N",
+                       help="processes making the batches ahead of the loop, e.g. to keep a GPU fed; the same "
+                            f"batches as without (default {_default('workers')}: the loop makes them)")
+        g.add_argument("--max-minutes", type=float, metavar="M",
+                       help="stop after M minutes with a checkpoint and the model as it is; the same command "
+                            "with --resume goes on (default: run all --steps)")
         g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         k.set_defaults(train=run_train_kind)
     e = sub.add_parser("export", help="assemble a StableDiffusionPipeline folder with its ControlNets",

@@ -111,6 +111,8 @@ class TrainConfig:
     mixed_precision: str = "no"  # no, fp16 or bf16: autocast; fp16 adds a GradScaler
     gradient_checkpointing: bool = False
     device: str | None = None  # None = cuda when available
+    workers: int = 0  # processes making the batches ahead of the loop (0: the loop makes them); same batches
+    max_minutes: float | None = None  # stop after this long with a checkpoint and the model (--resume goes on)
 
 
 # Options a resumed run must share with its checkpoint, or it would not continue the same run.
@@ -175,7 +177,8 @@ class Examples:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray | None, str]:
         if self.dataset is None:
-            ex = world.example(np.random.default_rng([self.seed, i]), self.size, self.world)
+            ex = world.example(np.random.default_rng([self.seed, i]), self.size, self.world,
+                               maps=(self.condition,) if self.condition else ())
             return ex.image, ex.maps.get(self.condition), ex.prompt
         epoch, k = divmod(i, len(self.dataset))
         if epoch != self._epoch:
@@ -183,12 +186,46 @@ class Examples:
         image, condition, prompt = self.dataset[int(self._order[k])]
         return _square(image, self.size), None if condition is None else _square(condition, self.size), prompt
 
-    def batch(self, step: int, batch_size: int, device: torch.device) -> dict:
-        """Batch `step`: pixels (B, 3, S, S) in [-1, 1], condition (B, 3, S, S) in [0, 1] or None, prompts."""
+    def arrays(self, step: int, batch_size: int) -> dict:
+        """Batch `step` as made on the CPU: images and conditions (B, S, S, 3) uint8 (conditions None without
+        one), prompts."""
         images, conditions, prompts = zip(*(self[step * batch_size + j] for j in range(batch_size)))
-        as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().to(device)  # noqa: E731
-        return dict(pixels=as_tensor(images) / 127.5 - 1, prompts=list(prompts),
-                    condition=as_tensor(conditions) / 255 if self.condition else None)
+        return dict(images=np.stack(images), prompts=list(prompts),
+                    conditions=np.stack(conditions) if self.condition else None)
+
+    @staticmethod
+    def on_device(arrays: dict, device: torch.device) -> dict:
+        """pixels (B, 3, S, S) in [-1, 1], condition (B, 3, S, S) in [0, 1] or None, prompts."""
+        as_tensor = lambda a: torch.as_tensor(a).permute(0, 3, 1, 2).float().to(device)  # noqa: E731
+        return dict(pixels=as_tensor(arrays["images"]) / 127.5 - 1, prompts=arrays["prompts"],
+                    condition=None if arrays["conditions"] is None else as_tensor(arrays["conditions"]) / 255)
+
+    def batch(self, step: int, batch_size: int, device: torch.device) -> dict:
+        return self.on_device(self.arrays(step, batch_size), device)
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Item `step` is batch `step` of the stream: a DataLoader's workers make them ahead of the loop, each one
+    the same as the loop would make itself (a batch depends only on the seed and the step)."""
+
+    def __init__(self, data: Examples, batch_size: int):
+        self.data, self.batch_size = data, batch_size
+
+    def __getitem__(self, step: int) -> dict:
+        return self.data.arrays(step, self.batch_size)
+
+
+def _batches(data: Examples, config: TrainConfig, start: int):
+    """Batches start .. steps - 1 as CPU arrays, made by `config.workers` processes (0: here, one by one)."""
+    if config.workers == 0:
+        return (data.arrays(step, config.batch_size) for step in range(start, config.steps))
+    return iter(torch.utils.data.DataLoader(_Batches(data, config.batch_size), batch_size=None,
+                                            sampler=range(start, config.steps), num_workers=config.workers,
+                                            collate_fn=_as_made, prefetch_factor=4))
+
+
+def _as_made(batch: dict) -> dict:  # the DataLoader's collate: the arrays as Examples made them
+    return batch
 
 
 # --- what each kind trains --------------------------------------------------------------------------------------
@@ -464,6 +501,10 @@ def check(config: TrainConfig) -> None:
     for name in ("empty_prompt_share", "prompt_dropout", "world_warp"):
         if not 0 <= getattr(config, name) <= 1:
             raise UserInputError(f"--{name.replace('_', '-')} is a share, 0..1; got {getattr(config, name)}.")
+    if config.workers < 0:
+        raise UserInputError(f"--workers must be 0 or more; got {config.workers}.")
+    if config.max_minutes is not None and not config.max_minutes > 0:
+        raise UserInputError(f"--max-minutes must be more than 0; got {config.max_minutes}.")
     if config.world_warp and config.data is not None:
         raise UserInputError("--world-warp changes the generated world; it does nothing with --data. Drop one of them.")
 
@@ -504,11 +545,13 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         log.write(json.dumps(dict(step=0, controllability=task.probe())) + "\n")
     bar = tqdm(total=config.steps, initial=start, desc=f"train {config.kind}", unit="step", disable=not progress,
                dynamic_ncols=True)
+    batches = _batches(data, config, start)
+    deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
     try:
         for step in range(start, config.steps):
             began = time.perf_counter()
             generator = _step_generator(config.seed, step)
-            batch = data.batch(step, config.batch_size, device)
+            batch = data.on_device(next(batches), device)
             with torch.autocast(device.type, dtype=dtype, enabled=config.mixed_precision != "no"):
                 loss = task.loss(batch, generator)
             scaler.scale(loss).backward()
@@ -528,8 +571,13 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             if task.probe is not None and config.eval_every and done % config.eval_every == 0:
                 log.write(json.dumps(dict(step=done, controllability=task.probe())) + "\n")
                 log.flush()
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            stopping = deadline is not None and time.monotonic() > deadline
+            if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 save_checkpoint(out, done, task, optimizer, scaler, config)
+            if stopping:
+                bar.write(f"--max-minutes {config.max_minutes:g}: stopped after step {done} of {config.steps} "
+                          "(--resume goes on)")
+                break
     finally:
         bar.close()
         log.close()

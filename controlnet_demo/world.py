@@ -470,13 +470,15 @@ class Example:
     prompt: str
 
 
-def example(rng: np.random.Generator, size: int = 64, config: WorldConfig = DEFAULT) -> Example:
-    """One training example: a scene, its picture, its four maps and its caption (the scribble consumes rng too)."""
+def example(rng: np.random.Generator, size: int = 64, config: WorldConfig = DEFAULT,
+            maps: tuple[str, ...] = CONDITIONS) -> Example:
+    """One training example: a scene, its picture, the named maps (all four by default) and its caption. The
+    scribble consumes rng too, after the rest: leaving maps out changes none of the others."""
     scene = sample_scene(rng, config)
     image = render(scene, size, config)
-    maps = dict(canny=canny_map(image, config), scribble=scribble_map(scene, size, rng, config),
-                depth=depth_map(scene, size, config), pose=pose_map(scene, size, config))
-    return Example(scene, image, maps, caption(scene))
+    makers = dict(canny=lambda: canny_map(image, config), scribble=lambda: scribble_map(scene, size, rng, config),
+                  depth=lambda: depth_map(scene, size, config), pose=lambda: pose_map(scene, size, config))
+    return Example(scene, image, {name: make() for name, make in makers.items() if name in maps}, caption(scene))
 
 
 # --- analysis -------------------------------------------------------------------------------------------------------

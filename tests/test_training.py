@@ -148,16 +148,16 @@ def test_resume_after_an_interruption_continues_exactly(base, tmp_path, monkeypa
     args = ["train", "controlnet", "--base", str(base), "--steps", "4", "--checkpoint-every", "2", *FAST]
     assert main([*args, "--out", str(tmp_path / "straight")]) == 0
 
-    batch = training.Examples.batch
+    arrays = training.Examples.arrays
 
     def interrupted(self, step, *rest):  # Ctrl-C in step 4: step 3 is done and logged, the checkpoint is step 2's
         if step == 3:
             raise KeyboardInterrupt
-        return batch(self, step, *rest)
+        return arrays(self, step, *rest)
 
-    monkeypatch.setattr(training.Examples, "batch", interrupted)
+    monkeypatch.setattr(training.Examples, "arrays", interrupted)
     assert main([*args, "--out", str(tmp_path / "resumed")]) == 130
-    monkeypatch.setattr(training.Examples, "batch", batch)
+    monkeypatch.setattr(training.Examples, "arrays", arrays)
     assert main([*args, "--out", str(tmp_path / "resumed"), "--resume"]) == 0
 
     straight = _weights(tmp_path / "straight" / "diffusion_pytorch_model.safetensors")
@@ -169,6 +169,22 @@ def test_resume_after_an_interruption_continues_exactly(base, tmp_path, monkeypa
     with pytest.raises(training.UserInputError, match="seed"):  # another run's checkpoint is refused
         training.train(training.TrainConfig(kind="controlnet", base=str(base), out=str(tmp_path / "resumed"),
                                             resolution=32, batch_size=2, steps=5, seed=1, resume=True), progress=False)
+
+
+def test_batches_made_by_workers_and_a_run_stopped_by_max_minutes_then_resumed_train_the_same(base, tmp_path):
+    args = ["train", "controlnet", "--base", str(base), "--steps", "3", *FAST]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    stopped = tmp_path / "stopped"
+    assert main([*args, "--out", str(stopped), "--workers", "2", "--max-minutes", "1e-6"]) == 0  # stops after step 1
+    assert [r["step"] for r in _metrics(stopped)] == [1]
+    assert [p.name for p in (stopped / "checkpoints").iterdir()] == ["step-00000001"]
+    assert (stopped / "diffusion_pytorch_model.safetensors").exists()  # the model as it was, loadable
+    assert main([*args, "--out", str(stopped), "--workers", "2", "--resume"]) == 0
+
+    straight = _weights(tmp_path / "straight" / "diffusion_pytorch_model.safetensors")
+    resumed = _weights(stopped / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert [r["loss"] for r in _metrics(stopped)] == [r["loss"] for r in _metrics(tmp_path / "straight")]
 
 
 def test_train_controlnet_reads_a_fill50k_layout_folder(base, tmp_path):
@@ -222,7 +238,8 @@ def test_export_loads_in_the_controlnet_pipeline(base, tmp_path):
 @pytest.mark.parametrize("option, message", [
     ([], "could not be loaded"), (["--empty-prompt-share", "1.5"], "is a share"), (["--condition", "seg"], "no 'seg'"),
     (["--world-warp", "-0.1"], "is a share"), (["--init", "no-such-controlnet"], "not a ControlNet folder"),
-    (["--world-warp", "0.5", "--data", "folder"], "does nothing with --data"),
+    (["--world-warp", "0.5", "--data", "folder"], "does nothing with --data"), (["--workers", "-1"], "0 or more"),
+    (["--max-minutes", "0"], "more than 0"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
     args = ["train", "controlnet", "--base", str(tmp_path / "nothing"), "--out", str(tmp_path), *option, *FAST]
