@@ -664,7 +664,8 @@ def training_curve(run: Path, loss_window: int = 50) -> dict | None:
         probes = before["controllability"] + [[step + offset, m, sh] for step, m, sh in probes if step > 0]
         loss = before["loss"] + [[step + offset, value] for step, value in loss]
         steps += offset
-        stages = before.get("stages", []) + [[offset, config.get("world_warp", 0.0)]]
+        moved = config.get("base") if config.get("base") != before.get("base") else None
+        stages = before.get("stages", []) + [[offset, config.get("world_warp", 0.0), moved]]
     return dict(
         steps=steps,
         converged_at=converged_at(probes),
@@ -672,5 +673,7 @@ def training_curve(run: Path, loss_window: int = 50) -> dict | None:
         median_seconds_per_step=round(float(np.median(seconds)), 3),
         controllability=probes,  # [step, matched score, shuffled-condition score]
         loss=loss,
-        stages=stages,  # [step, world_warp] where training went on from --init (on irregular shapes, if > 0)
+        stages=stages,  # [step, world_warp, base] where training went on from --init (on irregular shapes, if
+        # world_warp > 0; base: the --base it went on with where that changed, else None)
+        base=config.get("base"),
     )

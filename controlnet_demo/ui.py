@@ -399,8 +399,7 @@ def how_tab(demo: Demo):
                 f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
                 + (f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
                    if curve.get("converged_at") is not None else "not yet steadily above 3× shuffled")
-                + "".join(f"; from step {at:,} on, {warp:.0%} of its shapes drawn irregular (`--world-warp`)"
-                          for at, warp in curve.get("stages", []) if warp)
+                + _stages_text(curve.get("stages", []))
                 for c, curve in curves.items() if curve.get("largest_jump")))
         frame = convergence_frame(curves)
         palette = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]
@@ -410,6 +409,21 @@ def how_tab(demo: Demo):
                     + " (dark: matched, light: shuffled).")
         gr.LinePlot(frame, x="step", y="score", color="series", color_map=colours, colors_in_legend=list(colours),
                     elem_id="convergence", label="Controllability during training", height=380)
+
+
+def _stages_text(stages: list) -> str:
+    """Where a ControlNet's training went on from an earlier run (`--init`) with other data or another base."""
+    text, warp_before = "", 0.0
+    for at, warp, *base in stages:  # curves shipped before the base was recorded have [step, warp]
+        changes = []
+        if warp != warp_before:
+            changes.append(f"{warp:.0%} of its shapes drawn irregular (`--world-warp`)" if warp else "regular shapes")
+        if base and base[0]:
+            changes.append(f"on a further-trained base (`{base[0]}`)")
+        if changes:
+            text += f"; from step {at:,} on, " + " and ".join(changes)
+        warp_before = warp
+    return text
 
 
 # per condition of the convergence plot: (name, matched line, shuffled line)

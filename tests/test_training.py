@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 
 import cv2
 import numpy as np
@@ -302,8 +303,19 @@ def test_train_controlnet_init_goes_on_from_a_trained_controlnet_on_a_warped_wor
     # the curve the export ships tells the whole story: the first run's probes, then the second's after them
     own, whole = training.training_curve(first), training.training_curve(second)
     assert whole["steps"] == 3 and [p[0] for p in whole["controllability"]] == [0, 1, 2, 3]
-    assert whole["controllability"][:2] == own["controllability"] and whole["stages"] == [[1, 1.0]]
+    assert whole["controllability"][:2] == own["controllability"] and whole["stages"] == [[1, 1.0, None]]
     assert own["stages"] == []
+    moved = tmp_path / "base-trained-on"  # going on with another base is a stage of its own, named
+    shutil.copytree(base, moved)
+    third = tmp_path / "third"
+    assert main(["train", "controlnet", "--base", str(moved), "--out", str(third), "--init", str(second),
+                 "--world-warp", "1", "--steps", "1", *probes, *FAST]) == 0
+    assert training.training_curve(third)["stages"] == [[1, 1.0, None], [3, 1.0, str(moved)]]
+    from controlnet_demo.ui import _stages_text
+
+    assert _stages_text(training.training_curve(third)["stages"]) == (
+        f"; from step 1 on, 100% of its shapes drawn irregular (`--world-warp`); from step 3 on, on a further-trained "
+        f"base (`{moved}`)")
 
     config = training.TrainConfig(kind="controlnet", out=str(second), world_warp=1.0, resolution=32)
     warped, plain = training.Examples(config, True), training.Examples(dataclasses.replace(config, world_warp=0.0), True)
