@@ -75,11 +75,12 @@ OFFLINE = Preset(
     },
     banner=(
         "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
-        "its embedded model: the same architecture, small (64×64 px), trained by this project (on 2 CPU cores, plus 5 minutes of one GPU) on a "
-        "synthetic world of flat shapes and stick-figure people. Its pictures are small and soft (squares and "
-        "stars come out rounded); the edge, scribble, depth and pose ControlNets put shapes and figures where the "
-        "map has them (about 3–6× better than chance on held-out scenes; hand drawings and photos' edges more "
-        "weakly, 2.5–3×), while the prompt's colour and shape are right in about 78 % of samples. "
+        "its embedded model: the same architecture, small (64×64 px), trained by this project (on 2 CPU cores, "
+        "plus 5 minutes of one GPU) on a synthetic world of flat shapes and stick-figure people. Its pictures are "
+        "small and soft (squares and stars come out rounded); the edge, scribble, depth and pose ControlNets put "
+        "shapes and figures where the map has them (about 3–6× better than chance on held-out scenes; hand "
+        "drawings and photos' edges more weakly, 2.5–3×), while the prompt's colour and shape are right in about "
+        "78 % of samples. "
         "Every control works on it. Run once with internet access to get SD1.5."
     ),
 )

@@ -414,12 +414,12 @@ def how_tab(demo: Demo):
 def _stages_text(stages: list) -> str:
     """Where a ControlNet's training went on from an earlier run (`--init`) with other data or another base."""
     text, warp_before = "", 0.0
-    for at, warp, *base in stages:  # curves shipped before the base was recorded have [step, warp]
+    for at, warp, base in stages:
         changes = []
         if warp != warp_before:
             changes.append(f"{warp:.0%} of its shapes drawn irregular (`--world-warp`)" if warp else "regular shapes")
-        if base and base[0]:
-            changes.append(f"on a further-trained base (`{base[0]}`)")
+        if base:
+            changes.append(f"on a further-trained base (`{base}`)")
         if changes:
             text += f"; from step {at:,} on, " + " and ".join(changes)
         warp_before = warp
