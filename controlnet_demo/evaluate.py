@@ -320,7 +320,8 @@ def format_table(results: dict) -> str:
                     f"| {_number(r['no_control'])} | {r['ratio']:.1f}× | {_number(r['prompt_score'], True)} "
                     f"| {_number(r['prompt_main'], True)} | {'met' if r['passed'] else '**missed**'} |")
     floors = ", ".join(f"{c} ≥ {v:g}" for c, v in MIN_MATCHED.items())
-    prompt = _number(results["prompt_main"], True)
+    # one decimal: a whole-number figure can round up onto the target it misses (79.5 % is not 80 %)
+    prompt = "–" if results["prompt_main"] is None else f"{100 * results['prompt_main']:.1f} %"
     rows += ["", f"Prompt adherence (main object's colour and shape, all controlled samples): {prompt}, target "
              f"{_number(MIN_PROMPT, True)}: {'met' if results['prompt_passed'] else '**missed**'}. Target per condition: "
              f"matched ≥ {RATIO:g}× shuffled (shuffled counted as at least {MIN_SHUFFLED:g}), matched {floors}.",

@@ -82,6 +82,8 @@ def test_evaluate_runs_end_to_end_on_the_tiny_model(store):
     json.dumps(results)  # JSON-ready, no NaN or numpy types
     table = ev.format_table(results)
     assert all(f"| {c} |" in table for c in world.CONDITIONS) and "Prompt adherence" in table
+    near_miss = ev.format_table(dict(results, prompt_main=0.795, prompt_passed=False))
+    assert "79.5 %, target 80 %: **missed**" in near_miss  # not rounded up onto the target it misses
 
 
 def test_quick_check_fails_for_random_controlnets(store):
