@@ -305,10 +305,11 @@ def quick_check(model, conditions=None, n: int = 4, steps: int = 10, seed: int =
     return evaluate(model, conditions, n=n, seed=seed, steps=steps, size=size, baseline=False, device=device)
 
 
-def _number(value: float | None, percent: bool = False) -> str:
+def _number(value: float | None, percent: bool = False, decimals: int = 0) -> str:
+    """A score to two decimals, or a share as a percentage with `decimals` decimals; "–" for none."""
     if value is None:
         return "–"
-    return f"{100 * value:.0f} %" if percent else f"{value:.2f}"
+    return f"{100 * value:.{decimals}f} %" if percent else f"{value:.2f}"
 
 
 def format_table(results: dict) -> str:
@@ -321,7 +322,7 @@ def format_table(results: dict) -> str:
                     f"| {_number(r['prompt_main'], True)} | {'met' if r['passed'] else '**missed**'} |")
     floors = ", ".join(f"{c} ≥ {v:g}" for c, v in MIN_MATCHED.items())
     # one decimal: a whole-number figure can round up onto the target it misses (79.5 % is not 80 %)
-    prompt = "–" if results["prompt_main"] is None else f"{100 * results['prompt_main']:.1f} %"
+    prompt = _number(results["prompt_main"], True, decimals=1)
     rows += ["", f"Prompt adherence (main object's colour and shape, all controlled samples): {prompt}, target "
              f"{_number(MIN_PROMPT, True)}: {'met' if results['prompt_passed'] else '**missed**'}. Target per condition: "
              f"matched ≥ {RATIO:g}× shuffled (shuffled counted as at least {MIN_SHUFFLED:g}), matched {floors}.",
