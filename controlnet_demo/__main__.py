@@ -1,4 +1,4 @@
-"""`python -m controlnet_demo generate | detect | train ...`: see `controlnet_demo.cli`."""
+"""`python -m controlnet_demo generate | detect | train | evaluate ...`: see `controlnet_demo.cli`."""
 
 from .cli import main
 

@@ -189,7 +189,3 @@ def resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> n
     else:
         interp = cv2.INTER_AREA if width * height < image.shape[0] * image.shape[1] else cv2.INTER_LANCZOS4
     return cv2.resize(image, (width, height), interpolation=interp)
-
-
-def to_pil(image: np.ndarray) -> Image.Image:
-    return Image.fromarray(image)

@@ -109,8 +109,10 @@ def _compile_mode(value: str) -> str | None:
     if _truthy(value):
         return "auto"
     if value not in COMPILE_MODES:
-        raise ValueError(f"CONTROLNET_DEMO_COMPILE={value!r}: use 0 (off), 1 (the device's fastest) or one of "
-                         + ", ".join(COMPILE_MODES))
+        raise ValueError(
+            f"CONTROLNET_DEMO_COMPILE={value!r}: use 0 (off), 1 (the device's fastest) or one of "
+            + ", ".join(COMPILE_MODES)
+        )
     return value
 
 

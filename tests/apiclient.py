@@ -12,7 +12,9 @@ import numpy as np
 from gradio_client import Client, handle_file
 from PIL import Image
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+from controlnet_demo.paths import EXAMPLES_DIR
+
+EXAMPLES = EXAMPLES_DIR
 ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]
 FAST_S = 2.0  # a refusal costs no generation: it must come back at once
 PROMPT = "a small test picture"
@@ -43,9 +45,13 @@ def resolve(value, files: Path):
         if value.name == "text":  # an upload of a text file named .png
             return {"background": None, "layers": [], "composite": handle_file(str(files / "text.png"))}
         layer, composite = {"house": ("house_layer.png", "house.png"), "blank": ("blank_layer.png", "canvas.png")}[
-            value.name]
-        return {"background": handle_file(str(files / "canvas.png")), "layers": [handle_file(str(files / layer))],
-                "composite": handle_file(str(files / composite))}
+            value.name
+        ]
+        return {
+            "background": handle_file(str(files / "canvas.png")),
+            "layers": [handle_file(str(files / layer))],
+            "composite": handle_file(str(files / composite)),
+        }
     return value
 
 
@@ -56,9 +62,14 @@ REQUESTS = {
     "/depth": dict(image=Upload("motorcycle_depth.png"), preprocessor="none"),
     "/scribble": dict(image=Drawing("house"), preprocessor="sketch"),
     "/compose": dict(
-        condition_1="canny", image_1=Upload("astronaut.jpg"), preprocessor_1="canny", mask_1=Upload("left_half.png"),
+        condition_1="canny",
+        image_1=Upload("astronaut.jpg"),
+        preprocessor_1="canny",
+        mask_1=Upload("left_half.png"),
         # a scribble preprocessor in a slot whose dropdown starts with pose's: the API sends no condition change
-        condition_2="scribble", image_2=Upload("scribble_house.png"), preprocessor_2="sketch",
+        condition_2="scribble",
+        image_2=Upload("scribble_house.png"),
+        preprocessor_2="sketch",
     ),
 }
 
@@ -116,6 +127,7 @@ def counting_steps(demo, pause_s: float = 0.0):
             steps.append(i)
             time.sleep(pause_s)
             on_step(i, n)
+
         return original(req, on_step=step, **kw)
 
     demo.engine.generate = counting_generate

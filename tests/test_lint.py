@@ -1,4 +1,4 @@
-"""The code passes the project's linter (ruff, configured in pyproject.toml)."""
+"""The code passes the project's linter and is formatted by its formatter (ruff, configured in pyproject.toml)."""
 
 import shutil
 import subprocess
@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from controlnet_demo.paths import REPO_ROOT
+
+CODE = ["controlnet_demo", "tests", "benchmarks", "tools", "app.py"]
 
 
-def test_ruff_finds_nothing():
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_finds_nothing(command):
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed (it comes with requirements-test.txt)")
-    result = subprocess.run([ruff, "check", "controlnet_demo", "tests", "scripts", "app.py"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run([ruff, *command, *CODE], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

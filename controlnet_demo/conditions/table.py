@@ -1,0 +1,189 @@
+"""The conditions ControlNet can follow, described by one table, and the one validator of what a user asks of them.
+
+The UI tabs, the CLI options, the API and the tests are generated from `CONDITIONS`. Every check of a condition
+name, a preprocessor name or a preprocessor setting goes through `condition`, `Condition.preprocessor` and
+`Condition.checked_settings`, whoever asks (UI, API, CLI, model overrides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ModelUnavailableError, UserInputError, check_number
+from . import preprocessors as pre
+
+
+@dataclass(frozen=True)
+class Param:
+    """A numeric preprocessor setting, with the bounds the UI shows and the server enforces."""
+
+    name: str
+    label: str
+    minimum: float
+    maximum: float
+    step: float
+    default: float
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    name: str
+    label: str
+    run: Callable[..., np.ndarray]  # run(image, resolution, detectors, **params) -> map
+    params: tuple[str, ...] = ()  # names of the condition's Params this preprocessor reads
+    weights: str | None = None  # annotator weights it needs (a detector name), None if it needs none
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    label: str
+    help: str  # one sentence for the tab: what the map is and what to upload
+    preprocessors: dict[str, Preprocessor]
+    default_preprocessor: str
+    params: dict[str, Param] = field(default_factory=dict)
+    examples: tuple[tuple[str, str, str], ...] = ()  # (file under assets/examples, prompt, preprocessor)
+
+    def preprocessor(self, name: str | None, context: str = "") -> Preprocessor:
+        """The named preprocessor (None: the default), or an error naming this condition's."""
+        proc = self.preprocessors.get(name or self.default_preprocessor)
+        if proc is None:
+            raise UserInputError(
+                f"{context}Unknown preprocessor {name!r} for {self.name}; choose one of: "
+                f"{', '.join(self.preprocessors)}."
+            )
+        return proc
+
+    def checked_settings(
+        self, preprocessor: str | None, given: dict, strict: bool = False, context: str = ""
+    ) -> dict[str, float]:
+        """The given settings that `preprocessor` reads, each checked against its bounds (defaults not filled in).
+
+        strict (the CLI, where each setting was typed): a setting the condition lacks, or one this preprocessor does
+        not read, is an error. Otherwise those are dropped: a tab sends every slider it has, whichever preprocessor
+        is chosen."""
+        proc = self.preprocessor(preprocessor, context)
+        values = {}
+        for key, raw in (given or {}).items():
+            p = self.params.get(key)
+            if p is None or key not in proc.params:
+                if not strict:
+                    continue
+                if p is None:
+                    raise UserInputError(
+                        f"{context}unknown setting {key!r} (--param); {self.name} has: "
+                        f"{', '.join(self.params) or 'none'}."
+                    )
+                users = [q.name for q in self.preprocessors.values() if key in q.params]
+                raise UserInputError(
+                    f"{context}the {proc.name} preprocessor does not use {key}; it applies to: {', '.join(users)}."
+                )
+            values[key] = check_number(
+                raw, f"{context}{p.label}" + (f" ({key})" if strict else ""), p.minimum, p.maximum
+            )
+        return values
+
+
+NONE = Preprocessor("none", "none: my image is already a control map", pre.passthrough)
+
+CONDITIONS: dict[str, Condition] = {
+    c.name: c
+    for c in [
+        Condition(
+            name="canny",
+            label="Canny edges",
+            help="Upload a photo: its Canny edges (white on black) steer the layout. Or upload an edge map.",
+            preprocessors={
+                "canny": Preprocessor(
+                    "canny", "Canny (controlnet-aux)", pre.canny, ("low_threshold", "high_threshold")
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="canny",
+            examples=(
+                ("astronaut.jpg", "an astronaut in an orange suit, studio portrait, best quality", "canny"),
+                ("coffee.jpg", "a cup of coffee on a wooden table, photo", "canny"),
+            ),
+            params={
+                "low_threshold": Param("low_threshold", "Canny low threshold", 1, 255, 1, 100),
+                "high_threshold": Param("high_threshold", "Canny high threshold", 1, 255, 1, 200),
+            },
+        ),
+        Condition(
+            name="pose",
+            label="Human pose",
+            help="Upload a photo of people (OpenPose finds their skeletons) or a ready OpenPose skeleton image.",
+            preprocessors={
+                "openpose": Preprocessor(
+                    "openpose", "OpenPose (controlnet-aux)", pre.aux("openpose"), weights="openpose"
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="openpose",
+            examples=(("pose_waving.png", "a chef waving in a kitchen, best quality", "none"),),
+        ),
+        Condition(
+            name="depth",
+            label="Depth",
+            help="Upload a photo (MiDaS estimates its depth) or a depth map: near is bright, far is dark.",
+            preprocessors={
+                "midas": Preprocessor("midas", "MiDaS DPT-Hybrid (controlnet-aux)", pre.aux("midas"), weights="midas"),
+                "none": NONE,
+            },
+            default_preprocessor="midas",
+            examples=(("motorcycle_depth.png", "a red motorcycle in a garage, photo", "none"),),
+        ),
+        Condition(
+            name="scribble",
+            label="Scribble",
+            help="Draw on the pad (dark on light or light on dark, both work), or upload a drawing, or a photo with "
+            "the XDoG / HED / PiDiNet preprocessor to extract its lines.",
+            preprocessors={
+                "sketch": Preprocessor("sketch", "hand drawing (either polarity)", pre.sketch),
+                "xdog": Preprocessor(
+                    "xdog", "lines from a photo (XDoG, OpenCV)", pre.scribble_xdog, ("xdog_threshold",)
+                ),
+                "hed": Preprocessor(
+                    "hed", "HED scribble (controlnet-aux)", pre.aux("hed", scribble=True), weights="hed"
+                ),
+                "pidinet": Preprocessor(
+                    "pidinet",
+                    "PiDiNet scribble (controlnet-aux)",
+                    pre.aux("pidinet", safe=True, scribble=True),
+                    weights="pidinet",
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="sketch",
+            examples=(("scribble_house.png", "a cosy cottage with a tree, watercolor", "sketch"),),
+            params={"xdog_threshold": Param("xdog_threshold", "XDoG threshold", 1, 64, 1, 32)},
+        ),
+    ]
+}
+
+
+def condition(name: str, known=None, context: str = "") -> Condition:
+    """The table's entry for `name`, or an error naming the known conditions (`known`: a narrower set, e.g. the
+    ControlNets a preset serves)."""
+    known = list(CONDITIONS if known is None else known)
+    if name not in CONDITIONS or name not in known:
+        raise UserInputError(f"Unknown condition {name!r}{context}; choose one of: {', '.join(known)}.")
+    return CONDITIONS[name]
+
+
+def detect(
+    name: str, image: np.ndarray, preprocessor: str | None = None, resolution: int = 512, detectors=None, **params
+) -> np.ndarray:
+    """Make the control map for condition `name` from a normalised uint8 RGB image."""
+    cond = condition(name)
+    proc = cond.preprocessor(preprocessor)
+    values = {key: cond.params[key].default for key in proc.params} | cond.checked_settings(proc.name, params)
+    if proc.weights and detectors is None:
+        raise ModelUnavailableError(f"The {proc.weights} detector is not configured; upload a ready control map.")
+    out = proc.run(image, int(resolution), detectors, **values)
+    if out.dtype != np.uint8:
+        out = np.clip(out, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(out)

@@ -1,0 +1,230 @@
+"""The training loop, on accelerate: mixed precision, gradient accumulation, clipping, a learning-rate schedule from
+diffusers, and checkpoints (`save_state` / `load_state`) from which a run resumes exactly.
+
+Every step draws its data and noise from (seed, step) alone, so a resumed run continues as if it had never stopped.
+The same command runs on a CPU and a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...errors import UserInputError
+from .config import RUN_IDENTITY, TrainConfig, check
+from .data import Examples, batches
+from .tasks import TASKS
+
+DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # --mixed-precision -> locked parts'
+
+
+def checkpoints(out: Path) -> list[Path]:
+    done = [p for p in (out / "checkpoints").glob("step-*") if p.name[5:].isdigit()]  # not the .partial ones
+    return sorted(done, key=lambda p: int(p.name[5:]))
+
+
+def save_checkpoint(accelerator, out: Path, step: int, config: TrainConfig) -> Path:
+    """accelerate's state (weights, optimizer, schedule, loss scaler, RNG) and the step, written whole or not at all."""
+    folder = out / "checkpoints" / f"step-{step:08d}"
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    accelerator.save_state(str(partial))
+    (partial / "state.json").write_text(json.dumps(dict(step=step, config=asdict(config)), indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    for old in checkpoints(out)[: -config.keep_checkpoints]:
+        shutil.rmtree(old)
+    return folder
+
+
+def load_checkpoint(accelerator, folder: Path, config: TrainConfig) -> int:
+    """Restore a checkpoint into the prepared objects; returns its step. Refuses one of a different run."""
+    state = json.loads((folder / "state.json").read_text())
+    defaults = {f.name: f.default for f in fields(TrainConfig)}  # keys older runs did not write
+    differ = [k for k in RUN_IDENTITY if state["config"].get(k, defaults[k]) != getattr(config, k)]
+    if differ:
+        raise UserInputError(
+            f"--resume: {folder} is from a run with other settings ("
+            + ", ".join(f"{k}={state['config'].get(k)!r}" for k in differ)
+            + ")."
+        )
+    if config.lr_scheduler not in ("constant", "constant_with_warmup") and state["config"]["steps"] != config.steps:
+        raise UserInputError(
+            f"--resume: the {config.lr_scheduler} schedule of {folder} runs over --steps "
+            f"{state['config']['steps']}; resume with that, or start anew from its model with --init."
+        )
+    if not (folder / "optimizer.bin").is_file():
+        raise UserInputError(
+            f"--resume: {folder} was written by an older version of the training code; start a new "
+            "run from its model with --init instead."
+        )
+    accelerator.load_state(str(folder))
+    return state["step"]
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    """The step's randomness (timesteps, noise, empty prompts, VAE samples), a function of (seed, step) only."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    if device.type == "cpu":
+        import resource  # POSIX only
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # the process's peak RSS (Linux: KiB)
+    return None
+
+
+def _metrics_log(out: Path, start: int):
+    """metrics.jsonl opened for appending, cut back to `start` first: a resumed run repeats no step."""
+    path = out / "metrics.jsonl"
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
+        path.write_text("".join(line + "\n" for line in kept))
+    return path.open("a")
+
+
+def _accelerator(config: TrainConfig):
+    from accelerate import Accelerator
+
+    if config.device and config.device.startswith("cuda:"):  # accelerate's one process runs on the current device
+        torch.cuda.set_device(int(config.device[5:]))
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        cpu=config.device == "cpu",
+        gradient_accumulation_steps=config.gradient_accumulation,
+    )
+    if accelerator.num_processes > 1:
+        raise UserInputError("train runs in one process; start it without torchrun / accelerate launch.")
+    return accelerator
+
+
+def _release(accelerator) -> None:
+    """accelerate keeps one process-wide state, fixed by the first Accelerator (its device and mixed precision): a
+    run hands it back, so that the next run in this process (a test, the app's training panel) may choose its own."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    accelerator.end_training()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def _autocast(accelerator, config: TrainConfig, dtype: torch.dtype):
+    # accelerate autocasts fp16 only on GPUs; on a CPU torch's own autocast keeps the fp16 path runnable (slow, but
+    # the same code as on a GPU, without the loss scaler a CPU does not need)
+    if config.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        return torch.autocast("cpu", dtype=dtype)
+    return accelerator.autocast()
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) a training run; returns the folder holding the final model."""
+    from diffusers.optimization import get_scheduler
+    from tqdm import tqdm
+
+    check(config)
+    kind = TASKS[config.kind]
+    out = Path(config.out)
+    if checkpoints(out) and not config.resume:
+        raise UserInputError(
+            f"--out {out} holds checkpoints of an earlier run: pass --resume to continue it, or choose another --out."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    accelerator = _accelerator(config)
+    device, dtype = accelerator.device, DTYPES[config.mixed_precision]  # the locked parts in dtype, trained float32
+
+    data = Examples(config, kind.condition)
+    torch.manual_seed(config.seed)  # the initial weights
+    task = kind.make(config, device, dtype)
+    if config.gradient_checkpointing:
+        for module in (*task.trainable.values(), *task.checkpointed):  # diffusers and transformers name it apart
+            (getattr(module, "enable_gradient_checkpointing", None) or module.gradient_checkpointing_enable)()
+    params = [p for m in task.trainable.values() for p in m.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+    schedule = get_scheduler(
+        config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps, num_training_steps=config.steps
+    )
+    # one process: prepare wraps nothing, the task's closures keep using the very modules it returns
+    *_, optimizer, schedule = accelerator.prepare(*task.trainable.values(), optimizer, schedule)
+
+    start = 0
+    if config.resume and checkpoints(out):
+        start = load_checkpoint(accelerator, checkpoints(out)[-1], config)
+
+    log = _metrics_log(out, start)
+    if task.probe is not None and config.eval_every and start == 0:  # the starting point of the curve
+        log.write(json.dumps(dict(step=0, controllability=task.probe())) + "\n")
+    bar = tqdm(
+        total=config.steps,
+        initial=start,
+        desc=f"train {config.kind}",
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    micro = config.gradient_accumulation
+    stream = batches(data, config, start * micro, config.steps * micro)
+    deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
+    try:
+        for step in range(start, config.steps):
+            began = time.perf_counter()
+            lr = schedule.get_last_lr()[0]  # the rate this step runs at (the schedule moves on after it)
+            losses = []
+            for k in range(micro):  # the micro-batches of one optimizer step; the last one syncs and steps
+                with accelerator.accumulate(*task.trainable.values()):
+                    batch = data.on_device(next(stream), device)
+                    with _autocast(accelerator, config, dtype):
+                        loss = task.loss(batch, _step_generator(config.seed, step * micro + k))
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                    optimizer.step()
+                    schedule.step()
+                    optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+
+            done = step + 1
+            value = float(np.mean(losses))
+            log.write(
+                json.dumps(
+                    dict(
+                        step=done,
+                        loss=value,
+                        lr=lr,
+                        seconds_per_step=time.perf_counter() - began,
+                        peak_memory_mb=peak_memory_mb(device),
+                    )
+                )
+                + "\n"
+            )
+            log.flush()
+            bar.set_postfix(loss=f"{value:.4f}")
+            bar.update()
+            if task.probe is not None and config.eval_every and done % config.eval_every == 0:
+                log.write(json.dumps(dict(step=done, controllability=task.probe())) + "\n")
+                log.flush()
+            stopping = deadline is not None and time.monotonic() > deadline
+            if done % config.checkpoint_every == 0 or done == config.steps or stopping:
+                save_checkpoint(accelerator, out, done, config)
+            if stopping:
+                bar.write(
+                    f"--max-minutes {config.max_minutes:g}: stopped after step {done} of {config.steps} "
+                    "(--resume goes on)"
+                )
+                break
+    finally:
+        bar.close()
+        log.close()
+        _release(accelerator)
+    for module in task.trainable.values():
+        module.eval()
+    task.save(out, data)
+    return out

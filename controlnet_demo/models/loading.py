@@ -1,0 +1,312 @@
+"""Model loading: pick the preset (fast, offline-aware), load the base model once, ControlNets lazily.
+
+`resolve_preset` decides within `hub_timeout_s` whether SD1.5 can be served (local folder, hub cache or a
+reachable hub); `ModelStore` owns the loaded weights and never swaps them, so concurrent requests cannot see
+each other's models. `load_pipeline` and `load_controlnet` are the one way a model is read from disk or the hub,
+for the app and for training alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import torch
+from safetensors import SafetensorError
+
+from ..conditions import condition as known_condition
+from ..errors import ModelMismatchError, ModelUnavailableError, UserInputError
+from ..paths import shown
+from ..settings import Settings, hub_offline
+from . import architectures
+from .presets import PRESETS, Preset, offline_fallback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    preset: Preset
+    online: bool  # the hub answered: from_pretrained may download
+    reason: str  # one line for the log and the UI
+
+
+def apply_overrides(preset: Preset, settings: Settings) -> Preset:
+    for name in sorted(settings.controlnets):
+        known_condition(name, preset.controlnets, context=" (ControlNet overrides: CONTROLNET_DEMO_<CONDITION>_MODEL)")
+    return dataclasses.replace(
+        preset,
+        base=settings.base_model or preset.base,
+        controlnets={**preset.controlnets, **settings.controlnets},
+    )
+
+
+def _source_state(model_id: str, offline: bool, timeout: float) -> str:
+    """'local', 'cached', 'online' or 'missing' for one model id."""
+    if model_id.startswith("builtin:"):
+        return "local"
+    if os.path.isdir(model_id):
+        return "local"
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("model_index.json", "config.json"):
+        try:
+            hit = try_to_load_from_cache(model_id, filename)
+        except ValueError:  # HFValidationError: a path that is no folder (e.g. a typo) is no hub id either
+            return "missing"
+        if isinstance(hit, str):
+            return "cached"
+    if offline:
+        return "missing"
+    from huggingface_hub import model_info
+
+    try:
+        model_info(model_id, timeout=timeout)
+        return "online"
+    except Exception:
+        return "missing"
+
+
+def resolve_preset(settings: Settings) -> Resolved:
+    """Choose the preset to serve; never waits much longer than `settings.hub_timeout_s`."""
+    if settings.preset not in (*PRESETS, "auto"):
+        raise UserInputError(f"Unknown preset {settings.preset!r}; choose one of: auto, {', '.join(PRESETS)}.")
+    if settings.preset != "auto" and settings.preset != "sd15":
+        return Resolved(
+            apply_overrides(PRESETS[settings.preset], settings), False, f"{settings.preset} preset requested"
+        )
+    preset = apply_overrides(PRESETS["sd15"], settings)
+    ids = [preset.base, *preset.controlnets.values()]
+    offline = hub_offline()
+    states = ["missing"] * len(ids)  # what a check has not answered by the deadline counts as missing
+
+    def check(k: int) -> None:
+        states[k] = _source_state(ids[k], offline, settings.hub_timeout_s)
+
+    # daemon threads: a hub that hangs past the deadline must not keep the process from exiting
+    threads = [threading.Thread(target=check, args=(k,), daemon=True) for k in range(len(ids))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + settings.hub_timeout_s + 0.5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    states = list(states)
+    missing = [i for i, s in zip(ids, states) if s == "missing"]
+    if not missing:
+        online = "online" in states
+        return Resolved(preset, online, "SD1.5 " + ("from the hub" if online else "from local files / cache"))
+    where = "HF_HUB_OFFLINE is set" if offline else "the hub is not reachable"
+    reason = f"not a local folder, not in the hub cache, and {where}: {', '.join(missing)}"
+    if settings.preset == "sd15":
+        raise ModelUnavailableError(f"The sd15 preset can't be loaded ({reason}).")
+    return Resolved(
+        apply_overrides(offline_fallback(), settings.replace(base_model=None, controlnets={})), False, reason
+    )
+
+
+def pick_device(requested: str | None = None) -> tuple[torch.device, torch.dtype]:
+    """CUDA with fp16 where there is a GPU, else CPU with fp32 (fp16 is slow or unsupported on CPUs)."""
+    device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return device, (torch.float16 if device.type == "cuda" else torch.float32)
+
+
+# What a missing, damaged or truncated model raises: diffusers wraps most in OSError/ValueError, but
+# transformers lets a truncated text_encoder/model.safetensors through as safetensors' own SafetensorError.
+_LOAD_ERRORS = (OSError, ValueError, SafetensorError)
+_LOAD_ADVICE = (
+    "Check the path or id. If it is cached or downloaded but damaged (e.g. an interrupted download), delete that "
+    "model's folder (for a hub id: models--<owner>--<name> in the Hugging Face cache) and run once with internet "
+    "access to download it again."
+)
+
+
+def load_pipeline(source: str, dtype: torch.dtype = torch.float32, local_files_only: bool = True):
+    """A StableDiffusionPipeline (no safety checker) from a hub id, a folder (SD1.5, or what `train base` wrote) or
+    "builtin:tiny-random", every part in `dtype`."""
+    from diffusers import StableDiffusionPipeline
+
+    if source.startswith("builtin:"):
+        pipe = architectures.tiny_pipeline(seed=0)
+        pipe = pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
+    else:
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                source,
+                safety_checker=None,
+                requires_safety_checker=False,
+                dtype=dtype,
+                local_files_only=local_files_only,
+            )
+        except _LOAD_ERRORS as exc:
+            raise ModelUnavailableError(
+                f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
+            ) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_controlnet(
+    source: str,
+    dtype: torch.dtype = torch.float32,
+    local_files_only: bool = True,
+    condition: str = "",
+    builtin_seed: int = 1,
+):
+    """A ControlNetModel from a hub id or folder, or "builtin:tiny-random:*" (random, on the tiny base's copy)."""
+    from diffusers import ControlNetModel
+
+    if source.startswith("builtin:"):  # the tiny base's weights, rebuilt from its seed
+        net = architectures.tiny_controlnet(architectures.tiny_unet(seed=0), seed=builtin_seed)
+        return net if dtype == torch.float32 else net.to(dtype=dtype)
+    try:
+        return ControlNetModel.from_pretrained(source, dtype=dtype, local_files_only=local_files_only)
+    except _LOAD_ERRORS as exc:
+        raise ModelUnavailableError(
+            f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
+        ) from None
+
+
+def check_fits(net, pipe, controlnet_name: str, base_name: str) -> None:
+    """Refuse a ControlNet made for another base, before any request reaches the loop: its residuals must have the
+    U-Net's skip shapes and its condition encoder must bring the control map down to the latents' size."""
+    unet, cfg = pipe.unet.config, net.config
+    why = []
+    if cfg.cross_attention_dim != unet.cross_attention_dim:
+        why.append(
+            f"it reads text embeddings of size {cfg.cross_attention_dim}, the base's text encoder gives "
+            f"{unet.cross_attention_dim} (another model family)"
+        )
+    layout = ("block_out_channels", "down_block_types", "layers_per_block", "in_channels")
+    differ = [k for k in layout if _as_list(cfg[k]) != _as_list(unet[k])]
+    if differ:
+        why.append(
+            "its blocks differ from the base U-Net's ("
+            + ", ".join(f"{k} {_as_list(cfg[k])} vs {_as_list(unet[k])}" for k in differ)
+            + ")"
+        )
+    factor = 2 ** (len(cfg.conditioning_embedding_out_channels) - 1)
+    if factor != pipe.vae_scale_factor:
+        why.append(
+            f"its condition encoder downsamples the map {factor}x, the base's VAE {pipe.vae_scale_factor}x "
+            "(the map would not match the latents' size)"
+        )
+    if why:
+        raise ModelMismatchError(
+            f"The {controlnet_name} ControlNet does not fit the base model {base_name}: "
+            + "; ".join(why)
+            + ". Use a ControlNet trained for this base, or another base."
+        )
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+class ControlNets(Mapping):
+    """condition -> the store's ControlNet for it, loaded on first use: what the engine looks its nets up in."""
+
+    def __init__(self, store: ModelStore):
+        self._store = store
+
+    def __getitem__(self, condition: str):
+        return self._store.controlnet(condition)
+
+    def __contains__(self, condition) -> bool:  # without loading anything
+        return condition in self._store.preset.controlnets
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.preset.controlnets)
+
+    def __len__(self) -> int:
+        return len(self._store.preset.controlnets)
+
+
+class ModelStore:
+    """The resident weights: one base pipeline, one ControlNet per condition loaded on first use."""
+
+    def __init__(self, resolved: Resolved, device: torch.device, dtype: torch.dtype, channels_last: bool = False):
+        self.preset, self.online, self.device, self.dtype = resolved.preset, resolved.online, device, dtype
+        self.channels_last = channels_last  # U-Net and ControlNets in channels_last (the fast mode on a GPU)
+        self._lock = threading.Lock()
+        self._base = None
+        self._controlnets: dict[str, torch.nn.Module] = {}
+        self._preview = None  # the loaded tiny VAE, or False once it failed to load
+        self.controlnets = ControlNets(self)
+
+    @property
+    def base(self):
+        """A StableDiffusionPipeline (no safety checker) whose parts the engine drives."""
+        with self._lock:
+            if self._base is None:
+                self._base = self._load_base()
+            return self._base
+
+    def controlnet(self, condition: str):
+        known_condition(condition, self.preset.controlnets)
+        base = self.base
+        with self._lock:
+            if condition not in self._controlnets:
+                self._controlnets[condition] = self._load_controlnet(condition, base)
+            return self._controlnets[condition]
+
+    def preview_decoder(self):
+        """What live previews decode with: the preset's tiny VAE (loaded on first use), the base's own VAE when
+        the preset names none (the small models, whose VAE is cheap already), or None when the tiny VAE can't be
+        loaded (offline and not cached): then there are no previews, rather than slow ones with the full VAE."""
+        if self.preset.preview_vae is None:
+            return self.base.vae
+        with self._lock:
+            if self._preview is None:
+                self._preview = self._load_preview()
+            return self._preview or None
+
+    # loads run outside inference mode even when a request (inside the engine's inference_mode) triggers them:
+    # weights made inside it would be inference tensors, and the fast mode's compiled graphs, guarded on that,
+    # would compile again for every model loaded the other way
+    @torch.inference_mode(False)
+    def _load_preview(self):
+        from diffusers import AutoencoderTiny
+
+        source = self.preset.preview_vae
+        try:
+            vae = AutoencoderTiny.from_pretrained(source, dtype=self.dtype, local_files_only=not self.online)
+        except _LOAD_ERRORS as exc:
+            log.warning("no live previews: the tiny VAE %s could not be loaded (%s)", source, type(exc).__name__)
+            return False
+        return _place(vae, self.device, self.dtype).eval()
+
+    @torch.inference_mode(False)
+    def _load_base(self):
+        log.info("loading base model %s on %s (%s)", self.preset.base, self.device, self.dtype)
+        pipe = _place(
+            load_pipeline(self.preset.base, self.dtype, local_files_only=not self.online), self.device, self.dtype
+        )
+        if self.channels_last:
+            pipe.unet.to(memory_format=torch.channels_last)
+        return pipe
+
+    @torch.inference_mode(False)
+    def _load_controlnet(self, condition: str, base):
+        source = self.preset.controlnets[condition]
+        log.info("loading %s ControlNet %s", condition, source)
+        net = load_controlnet(
+            source,
+            self.dtype,
+            not self.online,
+            condition,
+            builtin_seed=1 + sorted(self.preset.controlnets).index(condition),
+        )
+        check_fits(net, base, f"{condition} ({shown(source)})", shown(self.preset.base))
+        net = _place(net, self.device, self.dtype).eval()
+        return net.to(memory_format=torch.channels_last) if self.channels_last else net
+
+
+def _place(model, device: torch.device, dtype: torch.dtype):
+    """Move to the device; cast only when needed (diffusers warns on every cast, even a no-op one)."""
+    current = model.dtype if hasattr(model, "dtype") else next(model.parameters()).dtype
+    return model.to(device) if current == dtype else model.to(device, dtype)

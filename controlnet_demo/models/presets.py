@@ -1,0 +1,108 @@
+"""The model presets: which base model and which ControlNet serves each condition, in one table.
+
+Measured figures are not written here: the embedded model's scores ship beside it in evaluation.json
+(`models.curves`), and the UI renders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..paths import OFFLINE_MODEL_DIR
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    base: str  # hub id, local folder, or "builtin:*" for a model built from configs
+    controlnets: dict[str, str]  # condition -> hub id / local folder / "builtin:*"
+    resolution: tuple[int, int, int, int]  # (min, max, step, default) of the output's longer side
+    steps: int = 20
+    guidance: float = 7.5
+    banner: str | None = None  # shown at the top of the UI when this preset is active
+    detect_resolution: int = 512  # default preprocessor resolution: what the ControlNets were trained at
+    # condition -> (file under assets/examples, prompt, preprocessor) rows replacing the condition table's examples
+    examples: dict[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
+    # an AutoencoderTiny (hub id / folder) that decodes live previews; None: the base's own VAE does (small models)
+    preview_vae: str | None = None
+
+
+SD15 = Preset(
+    name="sd15",
+    title="Stable Diffusion 1.5 + ControlNet 1.1",
+    base="stable-diffusion-v1-5/stable-diffusion-v1-5",
+    controlnets={
+        "canny": "lllyasviel/control_v11p_sd15_canny",
+        "pose": "lllyasviel/control_v11p_sd15_openpose",
+        "depth": "lllyasviel/control_v11f1p_sd15_depth",
+        "scribble": "lllyasviel/control_v11p_sd15_scribble",
+    },
+    resolution=(256, 768, 64, 512),
+    preview_vae="madebyollin/taesd",  # TAESD: SD1.5's latent space, ~2.4 M parameters
+)
+
+# the caption of the held-out world scene behind assets/examples/world_*.png
+WORLD_CAPTION = (
+    "a person in purple standing, a yellow triangle and an orange ring in front of a green ring on a black background"
+)
+
+OFFLINE = Preset(
+    name="offline",
+    title="Offline: small model trained on a synthetic world",
+    base=str(OFFLINE_MODEL_DIR),
+    controlnets={c: str(OFFLINE_MODEL_DIR / f"controlnet-{c}") for c in SD15.controlnets},
+    resolution=(64, 128, 64, 64),
+    steps=20,
+    guidance=5.0,
+    detect_resolution=64,
+    examples={  # held-out scenes of the synthetic world (tools/make_assets.py), and a real photo for canny
+        "canny": (
+            ("world_picture.png", WORLD_CAPTION, "canny"),
+            ("coffee.jpg", "a yellow circle on a purple background", "canny"),
+        ),
+        "pose": (
+            ("world_pose.png", "a person in purple standing on a black background", "none"),
+            ("pose_waving.png", "a person in red waving on a yellow background", "none"),
+        ),
+        "depth": (("world_depth.png", WORLD_CAPTION, "none"),),
+        "scribble": (
+            ("scribble_house.png", "a purple square and a red triangle on a white background", "sketch"),
+            ("world_scribble.png", WORLD_CAPTION, "none"),
+        ),
+    },
+    banner=(
+        "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
+        "its embedded model: the same architecture, small (64×64 px), trained by this project on a synthetic world "
+        "of flat shapes and stick-figure people. Its pictures are small and soft (squares and stars come out "
+        "rounded); the edge, scribble, depth and pose ControlNets put shapes and figures where the map has them, "
+        "hand drawings and photos' edges more weakly. Every control works on it. Run once with internet access to "
+        "get SD1.5."
+    ),
+)
+
+TINY = Preset(
+    name="tiny",
+    title="Tiny random SD-architecture model",
+    base="builtin:tiny-random",
+    controlnets={c: f"builtin:tiny-random:{c}" for c in SD15.controlnets},
+    resolution=(64, 256, 64, 128),
+    steps=10,
+    detect_resolution=128,
+    banner=(
+        "**Offline mode, no trained model.** Stable Diffusion 1.5 could not be reached or found in the local "
+        "cache, and the embedded model is not installed, so the app runs a tiny, randomly initialised model "
+        "with the same architecture. Every control, preprocessor and setting works, but **its images are "
+        "noise**: they show the mechanics, not pictures."
+    ),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (SD15, OFFLINE, TINY)}
+
+
+def offline_fallback() -> Preset:
+    """The embedded trained model when it is complete (base and every ControlNet), else the random tiny one."""
+    parts = [OFFLINE_MODEL_DIR / "model_index.json"] + [
+        OFFLINE_MODEL_DIR / f"controlnet-{c}" / "config.json" for c in OFFLINE.controlnets
+    ]
+    return OFFLINE if all(p.is_file() for p in parts) else TINY

@@ -1,0 +1,39 @@
+"""The one service the UI and the CLI call: specs in, typed events out, PNGs with their parameters written."""
+
+from .metadata import read_parameters, spec_from_parameters
+from .service import ControlNetService, user_message
+from .specs import (
+    DEFAULT_NEGATIVE,
+    MAX_SEED,
+    Done,
+    Event,
+    Failed,
+    GenerateSpec,
+    MapsReady,
+    Output,
+    Prepared,
+    PreviewReady,
+    StepDone,
+    UnitSpec,
+    final_output,
+)
+
+__all__ = [
+    "DEFAULT_NEGATIVE",
+    "MAX_SEED",
+    "ControlNetService",
+    "Done",
+    "Event",
+    "Failed",
+    "GenerateSpec",
+    "MapsReady",
+    "Output",
+    "Prepared",
+    "PreviewReady",
+    "StepDone",
+    "UnitSpec",
+    "final_output",
+    "read_parameters",
+    "spec_from_parameters",
+    "user_message",
+]

@@ -1,0 +1,221 @@
+"""The app's one service: a user's request in, a stream of typed events out (maps, steps, previews, done, error).
+
+It keeps the models resident and the control maps cached, validates every value on the server, runs the engine
+and writes every image as a PNG that carries its parameters. The UI and the CLI both call
+`ControlNetService.generate` and read the same events; neither talks to the engine directly. No gradio here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import secrets
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..conditions import Detectors, condition, detect
+from ..engine import ControlUnit, Engine, Request, zero_convolutions
+from ..engine.fast_mode import default_compile_mode
+from ..errors import GenerationTimeout, ModelUnavailableError, UserInputError, check_number
+from ..images import load_rgb
+from ..models import curves
+from ..models.loading import ModelStore, Resolved, pick_device, resolve_preset
+from ..settings import Settings
+from .guards import MapCache, RateLimiter
+from .metadata import save_png
+from .specs import Done, Event, Failed, GenerateSpec, MapsReady, Output, Prepared, PreviewReady, StepDone, UnitSpec
+from .validation import editor_image, prepare
+
+log = logging.getLogger(__name__)
+
+
+class ControlNetService:
+    def __init__(
+        self, settings: Settings | None = None, resolved: Resolved | None = None, output_dir: str | None = None
+    ):
+        self.settings = settings or Settings.from_env()
+        self.resolved = resolved or resolve_preset(self.settings)
+        log.info("preset %s: %s", self.resolved.preset.name, self.resolved.reason)
+        device, dtype = pick_device(self.settings.device)
+        # the fast mode on a GPU keeps the convolutions in channels_last: faster there (docs/performance.md)
+        channels_last = self.settings.compile is not None and device.type == "cuda"
+        self.store = ModelStore(self.resolved, device, dtype, channels_last=channels_last)
+        self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(device))
+        self.maps = MapCache()
+        self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
+        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="controlnet_demo_"))
+        self._written: deque[tuple[float, Path]] = deque()  # (when, file) of every result PNG, oldest first
+        self._written_lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def preset(self):
+        return self.resolved.preset
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The fast mode's torch.compile mode (None: the exact engine), "auto" resolved for the device."""
+        mode = self.settings.compile
+        return default_compile_mode(self.store.device) if mode == "auto" else mode
+
+    @property
+    def engine(self) -> Engine:
+        """The engine on the store's models, made (and the base model loaded) on first use."""
+        with self._engine_lock:
+            if self._engine is None:
+                store = self.store
+                decoder = store.preview_decoder() if self.settings.preview_every > 0 else None
+                self._engine = Engine(
+                    store.base, store.controlnets, store.device, store.dtype, decoder, compile_mode=self.compile_mode
+                )
+            return self._engine
+
+    # -- the one entry point -----------------------------------------------------------------------------
+
+    def generate(self, spec: GenerateSpec, client: str | None = None) -> Iterator[Event]:
+        """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then Done; or Failed at the
+        first error. The work runs in a thread of its own; closing the stream (the user pressed Stop or went away)
+        stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
+        events: queue.Queue = queue.Queue()
+        stop = threading.Event()
+
+        def work():
+            try:
+                if client is not None:
+                    self.limiter.check(client)
+                prepared = self.prepare(spec)
+                events.put(MapsReady(prepared))
+                events.put(
+                    Done(
+                        self.run(
+                            prepared,
+                            on_step=lambda i, n: events.put(StepDone(i, n)),
+                            should_stop=stop.is_set,
+                            on_preview=lambda i, n, images: events.put(PreviewReady(i, n, images)),
+                        )
+                    )
+                )
+            except BaseException as exc:  # handed to the request's own thread; never kills the server
+                events.put(Failed(exc))
+
+        threading.Thread(target=work, daemon=True).start()
+        try:
+            while True:
+                event = events.get()
+                yield event
+                if isinstance(event, (Done, Failed)):
+                    return
+        finally:
+            stop.set()
+
+    # -- its steps ---------------------------------------------------------------------------------------
+
+    def control_map(self, unit: UnitSpec) -> np.ndarray:
+        """The unit's control map, detected once per (image content, preprocessor, settings)."""
+        limits = self.settings.limits
+        spec = condition(unit.condition)
+        image = load_rgb(editor_image(unit.image), limits, what=f"{spec.label.lower()} image")
+        resolution = check_number(
+            unit.preprocess_resolution, "Preprocessor resolution", *limits.preprocess_resolutions, integer=True
+        )
+        settings = spec.checked_settings(unit.preprocessor, unit.params or {})  # what the preprocessor reads
+        key = (
+            hashlib.sha1(image.tobytes()).hexdigest(),
+            image.shape,
+            unit.condition,
+            spec.preprocessor(unit.preprocessor).name,
+            resolution,
+            tuple(sorted(settings.items())),
+        )
+        return self.maps.get_or_make(
+            key, lambda: detect(unit.condition, image, unit.preprocessor, resolution, self.detectors, **settings)
+        )
+
+    def prepare(self, spec: GenerateSpec) -> Prepared:
+        """Validate every value on the server and build the engine request; errors say what to change."""
+        extra = {"engine": f"compiled (fast mode, {self.compile_mode})"} if self.compile_mode else None
+        return prepare(spec, self.preset, self.settings.limits, self.control_map, extra)
+
+    def run(self, prepared: Prepared, on_step=None, should_stop=None, on_preview=None) -> Output:
+        deadline = time.monotonic() + self.settings.request_timeout_s
+        result = self.engine.generate(
+            prepared.request,
+            on_step=on_step,
+            should_stop=should_stop,
+            deadline=deadline,
+            on_preview=on_preview,
+            preview_every=self.settings.preview_every,
+        )
+        params = {**prepared.params, "seconds": round(result.seconds, 2)}
+        files = self._save(result, params)
+        return Output(files, prepared.maps, {**params, "seeds": result.seeds}, result)
+
+    def _save(self, result, params: dict) -> list[str]:
+        self._prune_outputs()
+        files = []
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for image, seed in zip(result.pil_images(), result.seeds):
+            path = self.output_dir / f"{stamp}-{seed}-{secrets.token_hex(3)}.png"
+            save_png(image, path, {**params, "seed": seed, "num_images": 1, "batch_seed": params["seed"]})
+            with self._written_lock:
+                self._written.append((time.monotonic(), path))
+            files.append(str(path))
+        return files
+
+    def _prune_outputs(self) -> None:
+        """Delete the result PNGs this service wrote that are older than the cache TTL (gradio serves its own
+        copies, cleaned by delete_cache). Only its own: the CLI's --out folder may hold the user's files."""
+        oldest = time.monotonic() - self.settings.cache_ttl_s
+        with self._written_lock:
+            while self._written and self._written[0][0] < oldest:
+                self._written.popleft()[1].unlink(missing_ok=True)
+
+    # -- around the requests -----------------------------------------------------------------------------
+
+    def warm_up(self) -> float:
+        """One small request through every path a first request takes (base, a ControlNet, CFG), so that the
+        fast mode's compilation happens at start-up rather than in a user's request; returns its seconds."""
+        started = time.perf_counter()
+        side = self.preset.resolution[3]  # the default
+        name = next(iter(self.preset.controlnets))
+        # 2 steps, control on the first only: the U-Net with and without residuals
+        unit = ControlUnit(name, np.zeros((side, side, 3), np.uint8), end=0.5)
+        self.engine.generate(Request("", [unit], steps=2, guidance_scale=self.preset.guidance, width=side, height=side))
+        return time.perf_counter() - started
+
+    def zero_conv_norms(self, name: str) -> list[float]:
+        """The Frobenius norm of each of the 13 zero convolutions of a condition's ControlNet (0 when untrained)."""
+        net = self.store.controlnet(name)
+        return [float(z.weight.detach().float().norm()) for z in zero_convolutions(net)]
+
+    def training_curves(self) -> dict[str, dict]:
+        """The training curves shipped with the preset's local ControlNets (`train export` writes them)."""
+        return curves.training_curves(self.preset.controlnets)
+
+    def evaluation(self) -> dict | None:
+        """The evaluation summary shipped beside the preset's base model, if it is a local folder that has one."""
+        return curves.evaluation(self.preset.base)
+
+
+def user_message(exc: BaseException) -> str:
+    """What to tell the user about a failed request (the traceback goes to the server log only)."""
+    if isinstance(exc, (UserInputError, ModelUnavailableError, GenerationTimeout)):
+        return str(exc)
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return (
+            "Out of memory for this request. Try a lower resolution, fewer images or fewer conditions; the "
+            "server is fine and the next request will work."
+        )
+    return (
+        f"Generation failed unexpectedly ({type(exc).__name__}). Nothing else is affected: try again, and if it "
+        "keeps failing, report the parameters."
+    )

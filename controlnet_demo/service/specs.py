@@ -1,0 +1,107 @@
+"""What passes through the service: a user's loose request (specs), the validated request (`Prepared`), the
+finished `Output`, and the events one request yields on its way (maps, step, preview, done, error)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine import Request, Result
+from ..images import ImageLike
+
+MAX_SEED = 2**31 - 1
+DEFAULT_NEGATIVE = "lowres, bad anatomy, worst quality, low quality"
+
+
+@dataclass
+class UnitSpec:
+    """What a user set for one condition, as loose values (validated by `validation.prepare`)."""
+
+    condition: str
+    image: ImageLike | dict | None
+    preprocessor: str | None = None
+    preprocess_resolution: int = 512
+    params: dict = field(default_factory=dict)
+    strength: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+    mode: str = "balanced"
+    mask: ImageLike | dict | None = None
+
+
+@dataclass
+class GenerateSpec:
+    prompt: str
+    units: list[UnitSpec]
+    negative_prompt: str = DEFAULT_NEGATIVE
+    steps: int | None = None  # None: the preset's default
+    guidance_scale: float | None = None
+    seed: int = -1  # -1: random
+    num_images: int = 1
+    resolution: int | None = None  # longer side of the output; None: the preset's default
+    scheduler: str = "UniPC"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request every value of which was checked, its maps detected: what the engine runs, and how to record it."""
+
+    request: Request
+    maps: tuple[np.ndarray, ...]  # the control maps as used (output size), uint8 RGB
+    params: dict  # everything needed to reproduce the images (the PNG metadata); never changed after
+
+
+@dataclass(frozen=True)
+class Output:
+    files: list[str]  # PNGs with their parameters in the metadata
+    maps: tuple[np.ndarray, ...]
+    params: dict  # Prepared.params with the seeds and seconds the run took
+    result: Result
+
+
+# --- the events of one request, in the order they come -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapsReady:
+    """Every value checked and the control maps made; no model has run yet."""
+
+    prepared: Prepared
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class PreviewReady:
+    step: int
+    steps: int
+    images: np.ndarray  # (B, H, W, 3) float in [0, 1]: the model's current estimate of the finished images
+
+
+@dataclass(frozen=True)
+class Done:
+    output: Output
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: BaseException  # a DemoError (its message is for the user), or anything else (a bug: log it)
+
+
+Event = MapsReady | StepDone | PreviewReady | Done | Failed
+
+
+def final_output(events: Iterable[Event]) -> Output:
+    """Run a request's events to the end: its Output, or its error raised."""
+    for event in events:
+        if isinstance(event, Done):
+            return event.output
+        if isinstance(event, Failed):
+            raise event.error
+    raise RuntimeError("the request ended without a result")

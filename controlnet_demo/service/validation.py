@@ -1,0 +1,136 @@
+"""Every loose value of a request checked on the server, in words a user can act on, before any model runs."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import numpy as np
+
+from ..conditions import condition
+from ..engine import CONTROL_MODES, SCHEDULERS, ControlUnit, Request
+from ..errors import UserInputError, check_number
+from ..images import fit_resolution, load_rgb, resize
+from ..models.presets import Preset
+from ..paths import shown
+from ..settings import Limits
+from .specs import MAX_SEED, GenerateSpec, Prepared, UnitSpec
+
+
+def editor_image(value):
+    """The picture inside a sketchpad / image-editor value ({'composite': ..., 'background': ..., 'layers': ...})."""
+    if isinstance(value, dict):
+        return value.get("composite") if value.get("composite") is not None else value.get("background")
+    return value
+
+
+def _text(spec: GenerateSpec, limits: Limits) -> tuple[str, str]:
+    prompt = "" if spec.prompt is None else spec.prompt
+    negative = "" if spec.negative_prompt is None else spec.negative_prompt
+    if not isinstance(prompt, str) or not isinstance(negative, str):
+        raise UserInputError("The prompt and negative prompt must be text.")
+    for text, name in ((prompt, "prompt"), (negative, "negative prompt")):
+        if len(text) > limits.max_prompt_chars:
+            raise UserInputError(
+                f"The {name} is {len(text):,} characters; the limit is {limits.max_prompt_chars:,}. Shorten it "
+                "(CLIP reads only the first 77 tokens anyway)."
+            )
+    return prompt, negative
+
+
+def prepare(
+    spec: GenerateSpec,
+    preset: Preset,
+    limits: Limits,
+    control_map: Callable[[UnitSpec], np.ndarray],
+    extra_params: dict | None = None,
+) -> Prepared:
+    """Validate every value and build the engine request; `control_map(unit)` makes a unit's map (uint8 RGB)."""
+    prompt, negative = _text(spec, limits)
+    if not spec.units:
+        raise UserInputError("Add at least one condition with an image.")
+    if len(spec.units) > limits.max_units:
+        raise UserInputError(f"At most {limits.max_units} conditions can be composed; got {len(spec.units)}.")
+    steps = check_number(preset.steps if spec.steps is None else spec.steps, "Steps", 1, limits.max_steps, integer=True)
+    guidance = check_number(
+        preset.guidance if spec.guidance_scale is None else spec.guidance_scale,
+        "Guidance scale",
+        0,
+        limits.max_guidance,
+    )
+    seed = check_number(spec.seed, "Seed", -1, MAX_SEED, integer=True)
+    seed = secrets.randbelow(MAX_SEED - limits.max_images) if seed == -1 else seed
+    num_images = check_number(spec.num_images, "Number of images", 1, limits.max_images, integer=True)
+    if seed + num_images - 1 > MAX_SEED:
+        raise UserInputError(f"Seed + number of images must stay below {MAX_SEED + 1}; lower the seed.")
+    r_min, r_max, r_step, r_default = preset.resolution
+    resolution = check_number(
+        r_default if spec.resolution is None else spec.resolution, "Resolution", r_min, r_max, integer=True
+    )
+    if resolution % r_step:
+        raise UserInputError(f"Resolution must be a multiple of {r_step}; got {resolution}.")
+    if spec.scheduler not in SCHEDULERS:
+        raise UserInputError(f"Unknown scheduler {spec.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}.")
+
+    units, maps, unit_params, size, first_shape = [], [], [], None, None
+    for k, u in enumerate(spec.units, start=1):
+        strength = check_number(u.strength, f"Condition {k}: control strength", 0, limits.max_strength)
+        start = check_number(u.start, f"Condition {k}: start", 0, 1)
+        end = check_number(u.end, f"Condition {k}: end", 0, 1)
+        if start >= end:
+            raise UserInputError(f"Condition {k}: start ({start:g}) must be before end ({end:g}).")
+        if u.mode not in CONTROL_MODES:
+            raise UserInputError(
+                f"Condition {k}: unknown control mode {u.mode!r}; choose one of: {', '.join(CONTROL_MODES)}."
+            )
+        control = control_map(u)
+        h, w = control.shape[:2]
+        if first_shape is None:
+            first_shape, size = (h, w), fit_resolution((w, h), resolution)
+        elif abs(w / h - first_shape[1] / first_shape[0]) > 0.02 * first_shape[1] / first_shape[0]:
+            raise UserInputError(
+                f"Condition {k}'s map is {w}x{h} but condition 1's is {first_shape[1]}x{first_shape[0]}: composed "
+                "conditions must have the same aspect ratio. Crop the images alike and try again."
+            )
+        control = resize(control, size)
+        mask = None
+        if editor_image(u.mask) is not None:
+            gray = load_rgb(editor_image(u.mask), limits, what=f"condition {k} mask").mean(axis=2)
+            mask = resize(gray.astype(np.float32), size) / 255.0
+        units.append(ControlUnit(u.condition, control, strength, start, end, u.mode, mask))
+        cond = condition(u.condition)  # known: control_map checked it
+        maps.append(control)
+        unit_params.append(
+            dict(
+                condition=u.condition,
+                model=shown(preset.controlnets[u.condition]),
+                preprocessor=cond.preprocessor(u.preprocessor).name,
+                preprocess_resolution=int(u.preprocess_resolution),
+                params=cond.checked_settings(u.preprocessor, u.params),
+                strength=strength,
+                start=start,
+                end=end,
+                mode=u.mode,
+                mask=mask is not None,
+            )
+        )
+    request = Request(
+        prompt, tuple(units), negative, steps, guidance, seed, num_images, size[0], size[1], spec.scheduler
+    )
+    params = dict(
+        prompt=prompt,
+        negative_prompt=negative,
+        steps=steps,
+        guidance_scale=guidance,
+        seed=seed,
+        num_images=num_images,
+        width=size[0],
+        height=size[1],
+        resolution=resolution,
+        scheduler=spec.scheduler,
+        preset=preset.name,
+        base_model=shown(preset.base),
+        units=unit_params,
+        **(extra_params or {}),
+    )
+    return Prepared(request, tuple(maps), params)

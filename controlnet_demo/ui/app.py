@@ -1,0 +1,80 @@
+"""The Gradio app: one tab per condition, a Compose tab and a "How ControlNet works" tab, all generated from
+the condition table and all feeding the one `ControlNetService`.
+
+Widget values become a `GenerateSpec` in the tabs; everything else (validation, preprocessing, generation, saving)
+happens in the service, whose events the tabs stream and whose user-facing errors they show as `gr.Error`.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..conditions import CONDITIONS
+from ..models.curves import quality_line
+from ..paths import EXAMPLES_DIR, shown
+from ..service import ControlNetService
+from .compose_tab import compose_tab
+from .condition_tab import condition_tab
+from .how_tab import how_tab
+
+CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
+
+
+def _fast_mode_note(mode: str | None) -> str:
+    if mode is None:
+        return ""
+    same = (
+        "PyTorch's own kernels replayed in CUDA graphs: the images are the exact engine's"
+        if mode == "cudagraphs"
+        else "images differ slightly from the exact engine's"
+    )
+    return f" **Fast mode** (set by the server): compiled with torch.compile, mode `{mode}`; {same}."
+
+
+def banner(service: ControlNetService) -> str | None:
+    """The preset's banner, with what its model's shipped evaluation measured."""
+    text, scores = service.preset.banner, service.evaluation()
+    if text and scores:
+        text += " " + quality_line(scores)
+    return text
+
+
+def build(service: ControlNetService) -> gr.Blocks:
+    preset = service.preset
+    ttl = service.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
+    with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
+        gr.Markdown(
+            f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
+            f"Model: **{preset.title}** (`{shown(preset.base)}`). {service.resolved.reason}."
+            + _fast_mode_note(service.compile_mode)
+        )
+        text = banner(service)
+        if text:
+            gr.Markdown(text, elem_classes="banner", elem_id="offline-banner")
+        with gr.Tabs():
+            for cond in CONDITIONS.values():
+                with gr.Tab(cond.label, id=cond.name):
+                    condition_tab(cond, service)
+            with gr.Tab("Compose", id="compose"):
+                compose_tab(service)
+            with gr.Tab("How ControlNet works", id="how"):
+                how_tab(service)
+    return blocks
+
+
+def launch(service: ControlNetService, blocks: gr.Blocks | None = None, **overrides):
+    """Queue (bounded, one GPU job at a time) and serve; `overrides` go to `Blocks.launch` (tests use them)."""
+    s = service.settings
+    blocks = blocks or build(service)
+    blocks.queue(max_size=s.queue_size, default_concurrency_limit=1)
+    kwargs = dict(
+        server_name=s.server_name,
+        server_port=s.server_port,
+        max_file_size=s.max_file_size,
+        show_error=not s.public,
+        enable_monitoring=False,
+        css=CSS,
+        allowed_paths=[str(EXAMPLES_DIR)],
+    )
+    kwargs.update(overrides)
+    return blocks.launch(**kwargs)

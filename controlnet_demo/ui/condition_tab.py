@@ -1,0 +1,140 @@
+"""One tab per condition, generated from the condition table, with its named API endpoint (/canny, /pose, ...)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..conditions import Condition
+from ..paths import EXAMPLES_DIR
+from ..service import ControlNetService, UnitSpec
+from .panels import common_inputs, outputs, preprocessor_resolution, run_buttons, spec_of, stream, unit_controls
+from .widgets import GPU, client_of, image_input, name_api_parameters, on_gpu, sketchpad, slider
+
+
+def condition_tab(cond: Condition, service: ControlNetService):
+    upload = None
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown(cond.help)
+            if cond.name == "scribble":
+                # uploads go to their own input below, so a photo never ends up under the strokes
+                image = sketchpad(
+                    label="Draw here: pick the brush on the left, then draw",
+                    canvas_size=(512, 512),
+                    image_mode="RGBA",
+                    brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
+                )
+                upload = image_input(
+                    label="…or upload a drawing or photo (used instead of the pad when present)",
+                    sources=("upload", "clipboard"),
+                    height=200,
+                )
+            else:
+                image = image_input(
+                    label=f"{cond.label}: photo or control map", sources=("upload", "clipboard", "webcam")
+                )
+            preprocessor = gr.Dropdown(
+                [(p.label, p.name) for p in cond.preprocessors.values()],
+                value=cond.default_preprocessor,
+                label="Preprocessor",
+            )
+            prep_resolution = preprocessor_resolution(service)
+            param_sliders = [
+                slider(
+                    p.minimum,
+                    p.maximum,
+                    value=p.default,
+                    step=p.step,
+                    label=p.label,
+                    visible=p.name in cond.preprocessor(None).params,
+                )
+                for p in cond.params.values()
+            ]
+            prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize = common_inputs(
+                service
+            )
+            strength, start, end, mode = unit_controls(service)
+            run, stop = run_buttons()
+        with gr.Column():
+            gallery, maps, params, residuals = outputs()
+    examples = service.preset.examples.get(cond.name, cond.examples)
+    if examples:
+        gr.Examples(
+            [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in examples],
+            inputs=[upload or image, prompt, preprocessor],
+            label="Examples (click one, then Generate)",
+        )
+    if param_sliders:  # show only the settings the chosen preprocessor reads
+        preprocessor.change(
+            lambda name: [
+                gr.update(visible=p in getattr(cond.preprocessors.get(name), "params", ())) for p in cond.params
+            ],
+            preprocessor,
+            param_sliders,
+            api_visibility="private",
+            queue=False,
+        )
+
+    named = {
+        "image": image,
+        "prompt": prompt,
+        "negative_prompt": negative,
+        "preprocessor": preprocessor,
+        "preprocess_resolution": prep_resolution,
+        **dict(zip(cond.params, param_sliders)),
+        "strength": strength,
+        "start": start,
+        "end": end,
+        "mode": mode,
+        "guidance_scale": guidance,
+        "steps": steps,
+        "num_images": num_images,
+        "resolution": resolution,
+        "scheduler": scheduler,
+        "seed": seed,
+        "randomize_seed": randomize,
+        **({"upload": upload} if upload is not None else {}),
+    }
+    names = list(named)
+
+    @on_gpu
+    def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
+        v = dict(zip(names, values))
+        picture = v.get("upload") if v.get("upload") is not None else v["image"]
+        unit = UnitSpec(
+            cond.name,
+            picture,
+            v["preprocessor"],
+            v["preprocess_resolution"],
+            {p: v[p] for p in cond.params},
+            v["strength"],
+            v["start"],
+            v["end"],
+            v["mode"],
+        )
+        spec = spec_of(
+            v["prompt"],
+            v["negative_prompt"],
+            v["guidance_scale"],
+            v["steps"],
+            v["num_images"],
+            v["resolution"],
+            v["scheduler"],
+            v["seed"],
+            v["randomize_seed"],
+            [unit],
+        )
+        yield from stream(service, spec, progress, client_of(request))
+
+    generate.__name__ = cond.name
+    name_api_parameters(generate, names, required=len(names) - (upload is not None))
+    event = gr.on(
+        [run.click, prompt.submit],
+        generate,
+        list(named.values()),
+        [gallery, maps, params, seed, residuals],
+        api_name=cond.name,
+        concurrency_id=GPU,
+        concurrency_limit=1,
+    )
+    stop.click(None, cancels=[event], api_visibility="private")

@@ -1,0 +1,150 @@
+"""The "How ControlNet works" tab: docs/how-controlnet-works.md, the loaded ControlNets' zero convolutions, and
+what ships measured with the model (its training curves and evaluation)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..conditions import CONDITIONS
+from ..paths import DOCS_DIR
+from ..service import ControlNetService, user_message
+from .panels import connection_bars
+from .widgets import GPU
+
+HOW_IT_WORKS = DOCS_DIR / "how-controlnet-works.md"
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+# per condition of the convergence plot: (name, matched line, shuffled line)
+PALETTE = [
+    ("blue", "#1f77b4", "#aec7e8"),
+    ("red", "#d62728", "#ff9896"),
+    ("green", "#2ca02c", "#98df8a"),
+    ("purple", "#9467bd", "#c5b0d5"),
+]
+
+
+def how_tab(service: ControlNetService):
+    gr.Markdown(_how_it_works(), latex_delimiters=LATEX)
+    gr.Markdown(
+        "### Look inside the loaded ControlNets\nThe weight norm of each of the 13 zero convolutions: all "
+        "exactly 0 in a freshly made ControlNet, grown during training. (Each generation tab also shows "
+        "how large the residuals were that its ControlNet added to your image.)"
+    )
+    with gr.Row():
+        chosen = gr.CheckboxGroup(
+            [(c.label, c.name) for c in CONDITIONS.values()], value=["canny"], label="ControlNets (loaded on first use)"
+        )
+        inspect_button = gr.Button("Show zero-convolution norms")
+    norms = gr.BarPlot(
+        x="connection", y="weight norm", color="condition", label="Zero-convolution weight norms", height=260, sort=None
+    )
+
+    def show(conditions):
+        try:
+            return connection_bars({c: service.zero_conv_norms(c) for c in conditions or []}, "weight norm")
+        except Exception as exc:
+            raise gr.Error(user_message(exc), print_exception=False) from None
+
+    inspect_button.click(show, chosen, norms, api_visibility="private", concurrency_id=GPU)
+    scores = service.evaluation()
+    if scores:
+        gr.Markdown("### How well this model follows its conditions\n" + evaluation_table(scores))
+    curves = service.training_curves()
+    if curves:
+        _convergence(curves)
+
+
+def _how_it_works() -> str:
+    try:
+        return HOW_IT_WORKS.read_text(encoding="utf-8")
+    except OSError:  # an installed copy without the checkout's docs/: the tab still opens
+        return "The method, step by step, is in docs/how-controlnet-works.md of the project's repository."
+
+
+def evaluation_table(scores: dict) -> str:
+    """The shipped evaluation as a Markdown table: per condition matched, chance and their ratio."""
+    rows = [
+        "| Condition | Metric | Matched | Shuffled (chance) | Ratio | Main object right |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    rows += [
+        f"| {c} | {r['metric']} | {r['matched']:.2f} | {r['shuffled']:.2f} | {r['ratio']:.1f}× | "
+        f"{100 * r['prompt_main']:.0f} % |"
+        for c, r in scores["conditions"].items()
+    ]
+    return "\n".join(rows) + (
+        f"\n\n{scores['n']} held-out scenes per condition, {scores['steps']} steps, guidance "
+        f"{scores['guidance']:g}; prompt adherence over all: {100 * scores['prompt_main']:.1f} %."
+    )
+
+
+def _convergence(curves: dict[str, dict]) -> None:
+    gr.Markdown(
+        "### Sudden convergence, measured while training these ControlNets\n"
+        "Every few hundred steps training paused to generate held-out scenes with the ControlNet as it was: "
+        "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
+        "scored against another scene's condition (what chance gives). Where the two lines part, the "
+        "model has started to obey the condition.\n\n"
+        + "\n".join(
+            f"- **{c}**: {curve['steps']:,} steps; the largest jump of the matched score between step "
+            f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
+            + (
+                f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
+                if curve.get("converged_at") is not None
+                else "not yet steadily above 3× shuffled"
+            )
+            + stages_text(curve.get("stages", []))
+            for c, curve in curves.items()
+            if curve.get("largest_jump")
+        )
+    )
+    frame = convergence_frame(curves)
+    palette = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]
+    colours = {
+        f"{c} {kind}": hex_
+        for c, (_, dark, light) in zip(curves, palette)
+        for kind, hex_ in (("matched", dark), ("shuffled", light))
+    }
+    gr.Markdown(
+        "Colours: "
+        + ", ".join(f"**{c}** {name}" for c, (name, _, _) in zip(curves, palette))
+        + " (dark: matched, light: shuffled)."
+    )
+    gr.LinePlot(
+        frame,
+        x="step",
+        y="score",
+        color="series",
+        color_map=colours,
+        colors_in_legend=list(colours),
+        elem_id="convergence",
+        label="Controllability during training",
+        height=380,
+    )
+
+
+def stages_text(stages: list) -> str:
+    """Where a ControlNet's training went on from an earlier run (`--init`) with other data or another base."""
+    text, warp_before = "", 0.0
+    for at, warp, base in stages:
+        changes = []
+        if warp != warp_before:
+            changes.append(f"{warp:.0%} of its shapes drawn irregular (`--world-warp`)" if warp else "regular shapes")
+        if base:
+            changes.append(f"on a further-trained base (`{base}`)")
+        if changes:
+            text += f"; from step {at:,} on, " + " and ".join(changes)
+        warp_before = warp
+    return text
+
+
+def convergence_frame(curves: dict[str, dict]):
+    """The probes of every condition's training curve as one long table for gr.LinePlot."""
+    import pandas as pd
+
+    rows = [
+        dict(step=step, score=score, series=f"{condition} {kind}")
+        for condition, curve in curves.items()
+        for step, matched, shuffled in curve["controllability"]
+        for kind, score in (("matched", matched), ("shuffled", shuffled))
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,161 @@
+"""What every generation tab has: the shared inputs, the outputs, and the stream of service events that fills them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import gradio as gr
+from diffusers.image_processor import VaeImageProcessor
+
+from ..engine import CONTROL_MODES, SCHEDULERS
+from ..errors import DemoError, GenerationCancelled
+from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec, user_message
+from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
+from .widgets import slider
+
+log = logging.getLogger(__name__)
+
+MODE_CHOICES = [(m.label, key) for key, m in CONTROL_MODES.items()]
+
+
+def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str):
+    """The request's events as output updates: the control maps first, then previews, then the result.
+
+    Yielding at every denoising step lets gradio close this generator when the user presses Stop or disconnects;
+    closing the service's stream stops the engine at its next step.
+    """
+    seed = gr.skip()
+    with contextlib.closing(service.generate(spec, client)) as events:
+        for event in events:
+            # the seed goes out as a value, not gr.skip(): an update would make gradio rebuild the session's
+            # seed slider (an input too) from its constructor arguments, without its `with_fallback`
+            if isinstance(event, MapsReady):
+                seed = event.prepared.params["seed"]
+                yield gr.skip(), list(event.prepared.maps), gr.skip(), seed, gr.skip()
+            elif isinstance(event, StepDone):
+                progress((event.step, event.steps), desc="Denoising")
+                yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip()
+            elif isinstance(event, PreviewReady):  # the model's current estimate, in place of the last result
+                previews = [
+                    (im, f"preview: step {event.step} of {event.steps}")
+                    for im in VaeImageProcessor.numpy_to_pil(event.images)
+                ]
+                yield previews, gr.skip(), gr.skip(), seed, gr.skip()
+            elif isinstance(event, Done):
+                out = event.output
+                yield (
+                    out.files,
+                    list(out.maps),
+                    out.params,
+                    out.params["seed"],
+                    connection_bars(out.result.residual_norms),
+                )
+            elif isinstance(event, Failed):
+                if isinstance(event.error, GenerationCancelled):
+                    return
+                if not isinstance(event.error, DemoError):
+                    log.error("generation failed", exc_info=event.error)
+                raise gr.Error(user_message(event.error), print_exception=False)
+
+
+def common_inputs(service: ControlNetService):
+    """Prompt, guidance and the advanced options every tab shares; returns them in the API's order."""
+    preset, limits = service.preset, service.settings.limits
+    prompt = gr.Textbox(label="Prompt", lines=2, max_length=limits.max_prompt_chars)
+    negative = gr.Textbox(label="Negative prompt", value=DEFAULT_NEGATIVE, max_length=limits.max_prompt_chars)
+    guidance = slider(0.0, limits.max_guidance, value=preset.guidance, step=0.1, label="Guidance scale (CFG)")
+    with gr.Accordion("Advanced options", open=False):
+        with gr.Row():
+            steps = slider(1, limits.max_steps, value=preset.steps, step=1, label="Steps")
+            num_images = slider(1, limits.max_images, value=1, step=1, label="Images")
+        r_min, r_max, r_step, r_default = preset.resolution
+        with gr.Row():
+            resolution = slider(r_min, r_max, value=r_default, step=r_step, label="Resolution (longer side)")
+            scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Scheduler")
+        with gr.Row():
+            seed = slider(0, MAX_SEED, value=0, step=1, label="Seed")
+            randomize = gr.Checkbox(value=True, label="Random seed")
+    return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize
+
+
+COMMON_NAMES = [
+    "prompt",
+    "negative_prompt",
+    "guidance_scale",
+    "steps",
+    "num_images",
+    "resolution",
+    "scheduler",
+    "seed",
+    "randomize_seed",
+]  # the API names of common_inputs, in its order
+
+
+def spec_of(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, units):
+    """common_inputs' values and the units as a GenerateSpec."""
+    return GenerateSpec(
+        prompt=prompt,
+        units=units,
+        negative_prompt=negative,
+        steps=steps,
+        guidance_scale=guidance,
+        seed=-1 if randomize else seed,
+        num_images=num_images,
+        resolution=resolution,
+        scheduler=scheduler,
+    )
+
+
+def unit_controls(service: ControlNetService):
+    """Strength, window and mode for one condition."""
+    strength = slider(0.0, service.settings.limits.max_strength, value=1.0, step=0.05, label="Control strength")
+    with gr.Row():
+        start = slider(0.0, 1.0, value=0.0, step=0.05, label="Control start (fraction of steps)")
+        end = slider(0.0, 1.0, value=1.0, step=0.05, label="Control end")
+    mode = gr.Radio(MODE_CHOICES, value="balanced", label="Control mode")
+    return strength, start, end, mode
+
+
+def preprocessor_resolution(service: ControlNetService):
+    return slider(64, 1024, value=service.preset.detect_resolution, step=64, label="Preprocessor resolution")
+
+
+def outputs():
+    # Whole pictures: by default one image is stretched to a full-width square cell, taller than the gallery (so
+    # only its top shows), and "cover" crops every non-square image to its square cell.
+    shown = dict(format="png", interactive=False, fit_columns=False, object_fit="contain")
+    gallery = gr.Gallery(label="Results", columns=2, height=420, **shown)
+    maps = gr.Gallery(label="Control map(s) used", columns=3, height=240, **shown)
+    params = gr.JSON(label="Parameters (also stored in each PNG)")
+    residuals = gr.BarPlot(
+        x="connection",
+        y="mean |residual|",
+        color="condition",
+        label="What each ControlNet added",
+        caption="Mean magnitude of the residual each ControlNet added to the U-Net's 12 skip connections and its "
+        "middle block, averaged over the steps it ran (after strength, mode and mask).",
+        height=220,
+        sort=None,
+    )
+    return gallery, maps, params, residuals
+
+
+def connection_bars(values: dict[str, list[float]], value_name: str = "mean |residual|"):
+    """{series: 13 values} -> the long table a BarPlot reads (connections in the U-Net's order)."""
+    import pandas as pd
+
+    # numbered first: the plot orders its x axis alphabetically, and must keep the U-Net's order
+    rows = [
+        (f"{i:02d} skip" if i < len(vals) - 1 else f"{i:02d} middle", v, series)
+        for series, vals in values.items()
+        for i, v in enumerate(vals)
+    ]
+    return pd.DataFrame(rows, columns=["connection", value_name, "condition"])
+
+
+def run_buttons():
+    with gr.Row():
+        run = gr.Button("Generate", variant="primary")
+        stop = gr.Button("Stop", variant="stop")
+    return run, stop

@@ -1,0 +1,22 @@
+"""What several test modules build the same way: the app's engine on a ModelStore's models."""
+
+from __future__ import annotations
+
+
+def engine_on(store, **kwargs):
+    """The engine the service makes: the store's base and (lazily loaded) ControlNets, on its device and dtype."""
+    from controlnet_demo.engine import Engine
+
+    return Engine(store.base, store.controlnets, store.device, store.dtype, **kwargs)
+
+
+def serve(settings, **service_kwargs):
+    """The real app on a free local port: (url, service, blocks); close it with blocks.close(). The one way the
+    tests launch it (the session's `launched_app`, and apps with other settings)."""
+    from controlnet_demo.service import ControlNetService
+    from controlnet_demo.ui import build, launch
+
+    service = ControlNetService(settings, **service_kwargs)
+    blocks = build(service)
+    launch(service, blocks, prevent_thread_lock=True, quiet=True)
+    return blocks.local_url.rstrip("/"), service, blocks

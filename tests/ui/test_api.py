@@ -1,0 +1,330 @@
+"""The served app through its public API (gradio_client), on the random tiny model ("tiny" preset).
+
+Every endpoint answers with PNGs that carry their own parameters; a fixed seed reproduces pixels; and bad input
+of every kind is answered quickly, in words, without a traceback, by gradio or (mostly) by the service, after
+which the app goes on serving.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from controlnet_demo.service import read_parameters
+from tests.apiclient import (
+    ENDPOINTS,
+    FAST_S,
+    NAN,
+    PROMPT,
+    QUICK,
+    Drawing,
+    Upload,
+    counting_steps,
+    generate,
+    pixels,
+    raw_data,
+    request,
+    wait_for,
+)
+from tests.builders import serve
+
+# -- fixtures and helpers ------------------------------------------------------------------------------------
+
+
+def _raw_error(url: str, api: dict, endpoint: str, values: dict) -> str:
+    """POST the request as raw JSON (gradio_client refuses to encode NaN) and return the error event's message."""
+    with httpx.Client(base_url=f"{url}/gradio_api", timeout=30) as http:
+        body = json.dumps({"data": raw_data(http, api, endpoint, values)})  # NaN goes as NaN, which the server reads
+        event = http.post(f"/call{endpoint}", content=body, headers={"content-type": "application/json"})
+        stream = http.get(f"/call{endpoint}/{event.raise_for_status().json()['event_id']}").text
+    assert stream.startswith("event: error"), stream[:300]
+    return json.loads(stream.split("data:", 1)[1])["error"]
+
+
+# -- 1. every endpoint works ---------------------------------------------------------------------------------
+
+EXPECTED = {  # endpoint: (conditions, output (width, height)) at the request's resolution
+    "/canny": (["canny"], (64, 64)),
+    "/pose": (["pose"], (64, 64)),
+    "/depth": (["depth"], (128, 64)),  # 741x500 at 128: the aspect kept, sides rounded to multiples of 64
+    "/scribble": (["scribble"], (64, 64)),
+    "/compose": (["canny", "scribble"], (64, 64)),
+}
+
+
+@pytest.mark.parametrize(  # the fast subset: one tab and the composition
+    "endpoint", [e if e in ("/canny", "/compose") else pytest.param(e, marks=pytest.mark.slow) for e in ENDPOINTS]
+)
+def test_every_endpoint_returns_images_maps_and_parameters(client, files, endpoint):
+    conditions, size = EXPECTED[endpoint]
+    resolution = max(size)
+    out = generate(client, endpoint, files, num_images=2, seed=21, resolution=resolution)
+
+    assert out.seed == out.params["seed"] == 21
+    assert out.params["seeds"] == [21, 22]
+    assert (out.params["width"], out.params["height"]) == size
+    assert out.params["prompt"] == PROMPT and out.params["num_images"] == 2
+    assert [u["condition"] for u in out.params["units"]] == conditions
+    if endpoint == "/compose":
+        assert [u["mask"] for u in out.params["units"]] == [True, False]
+        assert [u["preprocessor"] for u in out.params["units"]] == ["canny", "sketch"]
+
+    assert len(out.images) == 2
+    for k, path in enumerate(out.images):
+        with Image.open(path) as im:
+            assert (im.format, im.size) == ("PNG", size)
+        stored = read_parameters(path)  # each PNG carries its own seed and the request
+        assert stored["seed"] == 21 + k and stored["num_images"] == 1 and stored["batch_seed"] == 21
+        assert stored["prompt"] == PROMPT
+        assert [u["condition"] for u in stored["units"]] == conditions
+    assert not np.array_equal(pixels(out.images[0]), pixels(out.images[1]))  # two seeds, two pictures
+
+    # the "what each ControlNet added" plot: every connection of every condition (7 in the tiny U-Net, 13 in
+    # SD1.5), all non-zero (the nets ran)
+    rows = out.residuals["data"]
+    assert len(rows) == 7 * len(conditions) and [r[0] for r in rows[:7]] == [f"{i:02d} skip" for i in range(6)] + [
+        "06 middle"
+    ]
+    assert all(row[1] > 0 for row in rows)
+
+    assert len(out.maps) == len(conditions)
+    for path in out.maps:
+        with Image.open(path) as im:
+            assert im.size == size
+        assert pixels(path).std() > 0  # a real map, not a blank
+
+
+def test_a_16_bit_depth_map_keeps_its_range(client, files):
+    """The upload reaches the service untouched: gradio's RGB conversion would clip it to white."""
+    out = generate(client, "/depth", files, image=Upload("depth16.png"))
+    row = pixels(out.maps[0])[32, :, 0].astype(int)
+    assert row[0] < 16 and row[-1] > 239, row
+    assert np.all(np.diff(row) >= 0) and len(set(row)) > 32, row
+
+
+# -- 2. reproducibility ----------------------------------------------------------------------------------------
+
+
+def test_a_fixed_seed_gives_the_same_pixels(client, files):
+    first, second = (generate(client, "/canny", files, seed=7, randomize_seed=False) for _ in range(2))
+    assert first.seed == second.seed == 7
+    assert np.array_equal(pixels(first.images[0]), pixels(second.images[0]))
+
+
+@pytest.mark.slow
+def test_a_random_seed_differs_and_is_reported(client, files):
+    first, second = (generate(client, "/canny", files, seed=7, randomize_seed=True) for _ in range(2))
+    assert first.seed != second.seed
+    for out in (first, second):
+        assert out.seed == out.params["seed"] == read_parameters(out.images[0])["seed"]
+
+
+# -- 3. bad input ----------------------------------------------------------------------------------------------
+
+# (id, endpoint, overrides, words the message must contain). The comment says who refuses it: "service" is
+# service/validation.py: prepare / load_rgb / the preprocessors; "gradio" is the component's own check (Dropdown or Radio choices).
+# The sliders' range checks are gradio's too, but re-worded by ui._refuse_number to name the slider.
+BAD = [
+    ("no-image", "/canny", {"image": None}, ["no canny edges image", "upload"]),  # service
+    ("no-drawing", "/scribble", {"image": None}, ["no scribble image", "draw"]),  # service
+    ("untouched-sketchpad", "/scribble", {"image": Drawing("blank")}, ["scribble is empty", "draw"]),  # service
+    ("image-1x1", "/canny", {"image": Upload("one.png")}, ["1x1", "64"]),  # service
+    ("image-4000x10", "/canny", {"image": Upload("wide.png")}, ["4000x10", "64"]),  # service
+    ("text-named-png", "/canny", {"image": Upload("text.png")}, ["not an image", "png"]),  # service
+    ("text-in-sketchpad", "/scribble", {"image": Drawing("text")}, ["not an image", "png"]),  # service
+    ("truncated-jpeg", "/canny", {"image": Upload("truncated.jpg")}, ["truncated"]),  # service
+    (
+        "decompression-bomb",
+        "/canny",
+        {"image": Upload("bomb.png")},
+        ["decompression bomb", "16.8 megapixels"],
+    ),  # service
+    ("svg", "/canny", {"image": Upload("drawing.svg")}, ["svg", "export it as png"]),  # service
+    ("prompt-100k", "/canny", {"prompt": "x" * 100_000}, ["prompt", "100,000", "1,000"]),  # service
+    ("steps-0", "/canny", {"steps": 0}, ["steps", "between 1 and 100", "0"]),  # gradio slider
+    ("steps-1000", "/canny", {"steps": 1000}, ["steps", "between 1 and 100", "1000"]),  # gradio slider
+    ("steps-nan", "/canny", {"steps": NAN}, ["steps", "1 and 100", "nan"]),  # service (NaN passes the slider)
+    ("steps-text", "/canny", {"steps": "abc"}, ["steps", "number", "'abc'"]),  # gradio slider
+    ("guidance-nan", "/canny", {"guidance_scale": NAN}, ["guidance scale", "0 and 30", "nan"]),  # service
+    ("guidance-negative", "/canny", {"guidance_scale": -1}, ["guidance scale", "0 and 30", "-1"]),  # gradio slider
+    ("strength-5", "/canny", {"strength": 5}, ["control strength", "0 and 2", "5"]),  # gradio slider
+    ("resolution-100", "/canny", {"resolution": 100}, ["resolution", "multiple of 64", "100"]),  # service
+    ("resolution-10000", "/canny", {"resolution": 10000}, ["resolution", "64 and 256", "10000"]),  # gradio slider
+    ("seed-negative", "/canny", {"seed": -5}, ["seed", "0 and 2147483647", "-5"]),  # gradio slider
+    ("seed-2**40", "/canny", {"seed": 2**40}, ["seed", "0 and 2147483647", str(2**40)]),  # gradio slider
+    ("images-0", "/canny", {"num_images": 0}, ["images", "1 and 4", "0"]),  # gradio slider
+    ("images-9", "/canny", {"num_images": 9}, ["images", "1 and 4", "9"]),  # gradio slider
+    ("start-after-end", "/canny", {"start": 0.6, "end": 0.4}, ["start", "before end"]),  # service
+    ("start-equals-end", "/canny", {"start": 0.5, "end": 0.5}, ["start", "before end"]),  # service
+    ("canny-low-above-high", "/canny", {"low_threshold": 250, "high_threshold": 50}, ["low threshold", "high"]),
+    ("unknown-preprocessor", "/canny", {"preprocessor": "bogus"}, ["bogus", "choices", "canny", "none"]),  # gradio
+    (
+        "compose-unknown-preprocessor",
+        "/compose",
+        {"preprocessor_2": "bogus"},
+        ["unknown preprocessor", "bogus", "sketch"],
+    ),  # service (the compose dropdowns take any name)
+    (
+        "compose-unknown-condition",
+        "/compose",
+        {"condition_2": "bogus"},
+        ["bogus", "choices", "canny", "pose", "depth", "scribble"],
+    ),  # gradio
+    ("unknown-scheduler", "/canny", {"scheduler": "bogus"}, ["bogus", "choices", "UniPC"]),  # gradio
+    ("unknown-mode", "/canny", {"mode": "bogus"}, ["bogus", "choices", "balanced"]),  # gradio
+    (
+        "compose-aspect-mismatch",
+        "/compose",
+        {"condition_2": "depth", "image_2": Upload("motorcycle_depth.png"), "preprocessor_2": "none"},
+        ["same aspect ratio", "741x500", "condition 1"],
+    ),  # service
+    ("compose-no-condition", "/compose", {"enabled_1": False, "enabled_2": False}, ["at least one condition"]),
+]
+
+
+def refusal(client: Client, launched_app, api: dict, files: Path, endpoint: str, overrides: dict) -> str:
+    """The message of a request that must fail; NaN goes as raw JSON, which gradio_client cannot send."""
+    values = request(endpoint, files, **overrides)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values.values()):
+        return _raw_error(launched_app[0], api, endpoint, values)
+    with pytest.raises(AppError) as info:
+        client.predict(api_name=endpoint, **values)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("endpoint", "overrides", "words"), [pytest.param(*case[1:], id=case[0]) for case in BAD])
+def test_bad_input_is_refused_in_words(client, launched_app, api, files, endpoint, overrides, words):
+    started = time.monotonic()
+    message = refusal(client, launched_app, api, files, endpoint, overrides)
+    elapsed = time.monotonic() - started
+    for word in words:
+        assert word.lower() in message.lower(), message
+    for internal in ("Traceback", 'File "', "Could not preprocess", "Generation failed unexpectedly"):
+        assert internal not in message, message
+    assert elapsed < FAST_S, f"{elapsed:.1f}s: {message}"
+
+
+def test_nan_is_refused_by_gradio_client_itself(client, files):
+    """What a Python caller sees for NaN: the client cannot encode it (the server's answer is tested above)."""
+    with pytest.raises(ValueError, match="JSON compliant"):
+        client.predict(api_name="/canny", **request("/canny", files, steps=NAN))
+
+
+def test_still_serves_after_bad_input(client, launched_app, api, files):
+    for endpoint, overrides in [
+        ("/canny", {"image": Upload("text.png")}),
+        ("/canny", {"steps": NAN}),
+        ("/canny", {"image": Upload("truncated.jpg")}),
+        ("/scribble", {"steps": "abc"}),
+    ]:
+        refusal(client, launched_app, api, files, endpoint, overrides)
+    out = generate(client, "/canny", files)
+    assert len(out.images) == 1 and out.params["seed"] == QUICK["seed"]
+
+
+# -- 4. a detector without its weights ---------------------------------------------------------------------------
+
+
+def test_a_detector_without_weights_says_what_to_do(client, launched_app, files):
+    from huggingface_hub import try_to_load_from_cache
+
+    demo = launched_app[1]
+    if isinstance(try_to_load_from_cache(demo.settings.annotators, "dpt_hybrid-midas-501f0c75.pt"), str):
+        pytest.skip("the MiDaS weights are cached here")
+    started = time.monotonic()
+    with pytest.raises(AppError) as info:
+        client.predict(
+            api_name="/depth", **request("/depth", files, image=Upload("astronaut.jpg"), preprocessor="midas")
+        )
+    message = str(info.value)
+    assert time.monotonic() - started < FAST_S
+    for words in ("midas", "upload", "'none'", "internet"):
+        assert words in message.lower(), message
+    assert "Traceback" not in message
+
+
+# -- 5. the API page -------------------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_exactly_the_five_endpoints(api):
+    assert sorted(api["named_endpoints"]) == sorted(ENDPOINTS)
+    assert not api["unnamed_endpoints"]  # Stop buttons and the compose condition change stay private
+    canny = [p["parameter_name"] for p in api["named_endpoints"]["/canny"]["parameters"]]
+    assert canny[:3] == ["image", "prompt", "negative_prompt"] and "low_threshold" in canny
+    compose = {p["parameter_name"]: p for p in api["named_endpoints"]["/compose"]["parameters"]}
+    # an optional unit's image and every mask may be left out
+    assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask") for k in (1, 2, 3))
+
+
+# -- 6. Stop ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_stop_ends_the_denoising_loop_within_a_few_steps(client, launched_app, files):
+    """Cancelling a job (the Stop button) closes the handler, which stops the engine at its next step: the
+    engine is free again long before the 100 requested steps could have finished."""
+    _, demo = launched_app
+    with counting_steps(demo) as steps_seen:
+        job = client.submit(api_name="/canny", **request("/canny", files, steps=100, resolution=128, num_images=1))
+        assert wait_for(lambda: len(steps_seen) >= 2), "the job never started denoising"
+        job.cancel()
+        at_cancel = len(steps_seen)
+        assert wait_for(lambda: not demo.engine._lock.locked(), 10)
+        assert len(steps_seen) - at_cancel <= 3, f"ran {len(steps_seen) - at_cancel} more steps after Stop"
+    assert generate(client, "/canny", files).images  # and the next request works
+
+
+@pytest.mark.slow
+def test_live_previews_stream_into_the_results_then_the_final_images_replace_them(client, files):
+    """Every 5 steps (the default) the results gallery shows the model's current estimate of the image, captioned
+    with its step; the last update is the finished PNGs."""
+    job = client.submit(api_name="/canny", **request("/canny", files, steps=10, num_images=2))
+    final = job.result(timeout=60)
+    galleries = [update[0] for update in job.outputs() if isinstance(update[0], list)]  # not gr.skip()
+    previews = [g for g in galleries if any(item.get("caption") for item in g)]
+    assert [[item["caption"] for item in g] for g in previews] == [["preview: step 5 of 10"] * 2]
+    assert all(pixels(item["image"]).shape == (64, 64, 3) for item in previews[0])
+    assert final[0] == galleries[-1] and not any(item.get("caption") for item in final[0])
+    assert read_parameters(final[0][0]["image"])["steps"] == 10
+
+
+# -- 7. rate limit (public hosting option) ---------------------------------------------------------------------
+
+
+def test_rate_limiter_counts_per_client_within_a_minute():
+    from controlnet_demo.errors import UserInputError
+    from controlnet_demo.service.guards import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0])
+    limiter.check("a"), limiter.check("a"), limiter.check("b")  # b has its own budget
+    with pytest.raises(UserInputError, match="2 a minute.*Try again in 60 s"):
+        limiter.check("a")
+    now[0] = 60.5  # the window has moved on
+    limiter.check("a")
+    RateLimiter(0).check("a")  # 0: off
+
+
+@pytest.mark.slow
+def test_a_rate_limited_server_refuses_the_extra_request_in_words(files):
+    from controlnet_demo.settings import Settings
+
+    url, _, blocks = serve(Settings(preset="tiny", rate_limit_per_minute=1))
+    try:
+        client = Client(url, verbose=False)
+        assert generate(client, "/canny", files).images
+        with pytest.raises(Exception, match="Too many requests"):
+            generate(client, "/canny", files)
+        params = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/canny"]["parameters"]
+        assert "request" not in [p["parameter_name"] for p in params]  # filled in by gradio, not an API input
+    finally:
+        blocks.close()

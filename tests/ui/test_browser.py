@@ -1,0 +1,209 @@
+"""End to end in a real browser: draw a scribble with the mouse, generate, and read what the page shows.
+
+Runs headless Debian chromium (not playwright's own build) against the real app served on the random tiny
+model by the `launched_app` fixture. No test writes the README's pictures: `python -m tools.screenshot` does.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from controlnet_demo.paths import REPO_ROOT
+from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab, stroke
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("Debian chromium is not on PATH (apt-get install -y chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+ROOT = REPO_ROOT
+ARTIFACTS = ROOT / "artifacts"
+UI_TIMEOUT_MS = 20_000  # clicks, typing, tab switches
+# waits for a generation's end are for the event itself (the parameters arrive with the finished images); this
+# bound only turns a hang into a failure, whatever the machine's speed
+GENERATE_TIMEOUT_MS = 600_000
+PROMPT = "a cosy cottage with a tree and the sun, watercolor"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, launched_app):
+    url, _ = launched_app
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(url)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def draw_house(page, canvas):
+    """A house with a door, a tree and a sun, in page coordinates around the canvas's centre.
+
+    The 512 px canvas is shown at about 56 % (~290 px) in the middle of the editor, so keep within +-140 px.
+    """
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def at(dx, dy):
+        return cx + dx, cy + dy
+
+    stroke(page, [at(-70, 0), at(50, 0), at(50, 100), at(-70, 100), at(-70, 0)])  # walls
+    stroke(page, [at(-90, 5), at(-10, -80), at(70, 5)])  # roof
+    stroke(page, [at(-25, 100), at(-25, 45), at(5, 45), at(5, 100)])  # door
+    stroke(page, [at(100, 100), at(100, 30)])  # tree trunk
+    stroke(page, [at(100, 30), at(80, 20), at(85, -5), at(100, -15), at(118, -5), at(120, 20), at(100, 30)])  # crown
+    sun = [at(-105 + 15 * np.cos(a), -105 + 15 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 13)]
+    stroke(page, sun, steps=1)
+
+
+def wait_loaded(img, timeout_ms: int = GENERATE_TIMEOUT_MS):
+    img.wait_for(state="visible", timeout=timeout_ms)
+    img.page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=timeout_ms)
+
+
+def fetch_image(page, img) -> np.ndarray:
+    """Download what an <img> shows through the page's own request context, as uint8 RGB."""
+    src = img.evaluate("el => el.currentSrc || el.src")
+    response = page.request.get(src)
+    assert response.ok, f"GET {src} -> {response.status}"
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def test_scribble_drawn_with_the_mouse_generates(page):
+    sync_api.expect(page.locator("#offline-banner")).to_be_visible()
+    panel = open_tab(page, "Scribble")
+
+    sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
+    # gradio's editor starts with no tool selected ("select the draw tool to start"): pick the brush
+    sketchpad.get_by_role("button", name="Brush", exact=True).click()
+    canvas = sketchpad.locator("canvas").first
+    sync_api.expect(canvas).to_be_visible()
+    draw_house(page, canvas)
+    sync_api.expect(sketchpad.get_by_role("button", name="Undo")).to_be_enabled()  # the strokes registered
+
+    panel.get_by_label("Prompt", exact=True).fill(PROMPT)
+    panel.get_by_role("button", name="Generate", exact=True).click()
+
+    # the parameters arrive with the finished images (a live preview may come before them)
+    sync_api.expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(
+        PROMPT, timeout=GENERATE_TIMEOUT_MS
+    )
+    result = block(panel, "Results").locator("img").first
+    control_map = block(panel, "Control map(s) used").locator("img").first
+    wait_loaded(result)
+    wait_loaded(control_map)
+    assert result.evaluate("el => el.naturalWidth") > 0
+
+    # the whole map is on screen, not a strip of it cut off by the gallery's height
+    shown, frame = control_map.bounding_box(), block(panel, "Control map(s) used").bounding_box()
+    assert shown["y"] + shown["height"] <= frame["y"] + frame["height"] + 1, (shown, frame)
+
+    lines = fetch_image(page, control_map).max(axis=2)
+    white, black = (lines > 200).mean(), (lines < 50).mean()
+    assert white > 0.005, f"the control map has no lines ({white:.2%} white)"
+    assert black > 0.5, f"the control map is not white-on-black ({black:.2%} black)"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_scribble.png"), full_page=True)
+
+
+def test_canny_example_generates(page):
+    panel = open_tab(page, "Canny edges")
+    examples = panel.locator(".block", has_text="Examples (click one, then Generate)")
+    examples.locator("tbody tr, .gallery-item").first.click()
+    upload = block(panel, "Canny edges: photo or control map")
+    sync_api.expect(upload.locator("img").first).to_be_visible()  # the example's photo is in the input
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    wait_loaded(block(panel, "Results").locator("img").first)
+    wait_loaded(block(panel, "Control map(s) used").locator("img").first)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_canny.png"), full_page=True)
+
+
+def test_compose_example_generates_with_both_conditions(page):
+    panel = open_tab(page, "Compose")
+    panel.get_by_role("button", name="Load an example: a pose and a scribble, composed").click()
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    results = block(panel, "Results")
+    results.scroll_into_view_if_needed()  # the gallery's images load lazily: only once they are on screen
+    params = block(panel, "Parameters (also stored in each PNG)")  # filled when the finished images arrive
+    sync_api.expect(params).to_contain_text('"preprocessor": "none"', timeout=GENERATE_TIMEOUT_MS)  # not reset
+    wait_loaded(results.locator("img").first)
+    maps = block(panel, "Control map(s) used").locator("img")
+    sync_api.expect(maps).to_have_count(2)  # the pose skeleton and the scribble, both used
+
+
+# -- the trained offline model, when it is installed -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offline_url():
+    from controlnet_demo.models.presets import OFFLINE, offline_fallback
+    from controlnet_demo.settings import Settings
+    from tests.builders import serve
+
+    if offline_fallback() is not OFFLINE:
+        pytest.skip("the trained offline model is not installed (assets/offline-model)")
+    url, _, blocks = serve(Settings(preset="offline"))
+    try:
+        yield url
+    finally:
+        blocks.close()
+
+
+def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, offline_url):
+    """The trained offline model end to end from strokes drawn with the mouse (how closely it follows them is
+    measured by tools/figures.py and the evaluation, not asserted here), and its How-it-works curve."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        page.goto(offline_url)
+        sync_api.expect(page.locator("#offline-banner")).to_contain_text("synthetic world")
+        panel = open_tab(page, "Scribble")
+        sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
+        sketchpad.get_by_role("button", name="Brush", exact=True).click()
+        canvas = sketchpad.locator("canvas").first
+        draw_shapes(page, canvas)
+        panel.get_by_label("Prompt", exact=True).fill("a red triangle and a blue square on a yellow background")
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        # the parameters arrive with the finished images (live previews come before them)
+        sync_api.expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(
+            "a red triangle", timeout=GENERATE_TIMEOUT_MS
+        )
+        result = block(panel, "Results").locator("img").first
+        control_map = block(panel, "Control map(s) used").locator("img").first
+        wait_loaded(result)
+        wait_loaded(control_map)
+        image, lines = fetch_image(page, result), fetch_image(page, control_map).max(axis=2)
+        assert image.shape[:2] == (64, 64) and image.std() > 5  # a picture, not a flat frame
+        left, right = lines[:, :32] > 128, lines[:, 32:] > 128
+        assert left.mean() > 0.01 and right.mean() > 0.01  # both drawn shapes reached the map
+        how = open_tab(page, "How ControlNet works")
+        plot = how.locator("#convergence")
+        sync_api.expect(plot).to_be_visible()
+        sync_api.expect(how).to_contain_text("largest jump")
+    finally:
+        context.close()
