@@ -17,6 +17,10 @@ class UserInputError(DemoError, ValueError):
     """The request or an uploaded file is not usable; the message says what to do instead."""
 
 
+class EmptyDrawingError(UserInputError):
+    """A drawing with no strokes: nothing to follow yet (the live canvas waits for the first stroke quietly)."""
+
+
 class ModelUnavailableError(DemoError, RuntimeError):
     """Weights a feature needs are neither cached nor downloadable; the message names them and the way out."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,11 @@ from PIL import Image
 from controlnet_demo.paths import EXAMPLES_DIR
 
 EXAMPLES = EXAMPLES_DIR
-ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]
+ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]  # the tabs'; and /live
 FAST_S = 2.0  # a refusal costs no generation: it must come back at once
 PROMPT = "a small test picture"
 QUICK = dict(prompt=PROMPT, steps=2, resolution=64, seed=11, randomize_seed=False, num_images=1)
+LIVE = dict(prompt=PROMPT, condition="scribble", preprocessor="sketch", seed=3)  # /live's (and an image)
 NAN = float("nan")
 
 
@@ -75,8 +77,8 @@ REQUESTS = {
 
 
 def request(endpoint: str, files: Path, **overrides) -> dict:
-    values = {**QUICK, **REQUESTS[endpoint], **overrides}
-    return {k: resolve(v, files) for k, v in values.items()}
+    values = {**LIVE, "drawing": Drawing("house")} if endpoint == "/live" else {**QUICK, **REQUESTS[endpoint]}
+    return {k: resolve(v, files) for k, v in {**values, **overrides}.items()}
 
 
 @dataclass
@@ -86,13 +88,16 @@ class Result:
     params: dict
     seed: int
     residuals: dict  # the residual-magnitude bar plot's value
+    check: str  # the control check, as the UI shows it
 
 
 def generate(client: Client, endpoint: str, files: Path, **overrides) -> Result:
-    images, maps, params, seed, residuals = client.predict(api_name=endpoint, **request(endpoint, files, **overrides))
+    images, maps, params, seed, residuals, check = client.predict(
+        api_name=endpoint, **request(endpoint, files, **overrides)
+    )
     if isinstance(params, str):  # a JSON output may arrive as a file
         params = json.loads(Path(params).read_text())
-    return Result([g["image"] for g in images], [m["image"] for m in maps], params, int(seed), residuals)
+    return Result([g["image"] for g in images], [m["image"] for m in maps], params, int(seed), residuals, check)
 
 
 def pixels(path: str) -> np.ndarray:
@@ -104,12 +109,19 @@ def raw_data(http, api: dict, endpoint: str, values: dict, verbatim: dict | None
     """The request's data list as the browser sends it, for raw HTTP calls: files (handle_file values) uploaded
     through `http` (an httpx client on .../gradio_api), `verbatim` values sent as they are, every parameter in
     the endpoint's order."""
-    values = dict(values)
-    for name, value in values.items():
+
+    def uploaded(value):  # a file (handle_file's value) anywhere inside, e.g. a sketchpad's layers
         if isinstance(value, dict) and "path" in value:
             with open(value["path"], "rb") as f:
                 [path] = http.post("/upload", files={"files": f}).raise_for_status().json()
-            values[name] = {"path": path, "orig_name": Path(value["path"]).name, "meta": value["meta"]}
+            return {"path": path, "orig_name": Path(value["path"]).name, "meta": value["meta"]}
+        if isinstance(value, dict):
+            return {k: uploaded(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [uploaded(v) for v in value]
+        return value
+
+    values = {name: uploaded(value) for name, value in values.items()}
     values.update(verbatim or {})
     params = api["named_endpoints"][endpoint]["parameters"]
     return [values.get(p["parameter_name"], p["parameter_default"]) for p in params]
@@ -142,3 +154,64 @@ def wait_for(condition, timeout_s: float = 30.0) -> bool:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
     return condition()
+
+
+class RawSession:
+    """One browser tab on the queue protocol itself (queue/join, then the session's queue/data stream), with the
+    page's trigger_mode="always_last": a stroke while the last event is still out sends no event but marks one to
+    send, with the latest drawing, when that one completes. Its files are uploaded once."""
+
+    def __init__(self, url: str, api: dict, endpoint: str, values: dict):
+        import uuid
+
+        import httpx
+
+        self.http = httpx.Client(base_url=f"{url}/gradio_api", timeout=120)
+        self.session = uuid.uuid4().hex
+        config = httpx.get(f"{url}/config", timeout=30).json()
+        self.fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == endpoint.strip("/"))
+        self.data = raw_data(self.http, api, endpoint, values)
+        self.strokes, self.sent, self.completed, self.errors = 0, 0, 0, []
+        self._lock = threading.Lock()
+        self._out = self._again = False
+
+    def stroke(self) -> None:
+        with self._lock:
+            self.strokes += 1
+            if self._out:
+                self._again = True
+                return
+            self._out = True
+        self._send()
+
+    def _send(self) -> None:
+        body = {"data": self.data, "fn_index": self.fn, "session_hash": self.session, "event_data": None}
+        reply = self.http.post("/queue/join", json=body)
+        with self._lock:
+            if reply.status_code != 200:
+                self.errors.append(f"join: {reply.status_code} {reply.text[:200]}")
+                self._out = False
+            else:
+                self.sent += 1
+
+    def read(self, until) -> None:
+        """Read the session's stream until `until()` and nothing is out."""
+        while not (until() and not self._out):
+            with self.http.stream("GET", "/queue/data", params={"session_hash": self.session}) as stream:
+                for line in stream.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "process_completed":
+                        with self._lock:
+                            if message.get("success"):
+                                self.completed += 1
+                            else:
+                                self.errors.append(str(message.get("output"))[:300])
+                            again, self._again = self._again, False
+                            self._out = again
+                        if again:
+                            self._send()
+                    elif message.get("msg") == "close_stream":
+                        break
+            time.sleep(0.05)

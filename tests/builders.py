@@ -20,3 +20,15 @@ def serve(settings, **service_kwargs):
     blocks = build(service)
     launch(service, blocks, prevent_thread_lock=True, quiet=True)
     return blocks.local_url.rstrip("/"), service, blocks
+
+
+def small_spec(astronaut, **changes):
+    """A small canny request on the tiny preset (3 steps, 64 px, seed 5), with `changes`."""
+    import dataclasses
+
+    from controlnet_demo.service import GenerateSpec, UnitSpec
+
+    spec = GenerateSpec(
+        "a red circle", [UnitSpec("canny", astronaut, preprocess_resolution=128)], steps=3, seed=5, resolution=64
+    )
+    return dataclasses.replace(spec, **changes)

@@ -50,6 +50,13 @@ def configure_generate(p: argparse.ArgumentParser) -> None:
         help="sampler (default UniPC; see the list below)",
     )
     g.add_argument(
+        "--speed",
+        metavar="NAME",
+        help="full (default: the paper's path, the preset's steps), or a few-step way of the preset with its own "
+        "sampler, steps and guidance: lcm (sd15: LCM-LoRA, 4 steps; offline: the LoRA distilled here), hyper (sd15: "
+        "Hyper-SD 8 steps), fast (tiny)",
+    )
+    g.add_argument(
         "--from-png",
         metavar="FILE",
         help="reproduce an image this demo wrote: its stored parameters (and model preset) are the "

@@ -140,6 +140,7 @@ GLOBAL_FIELDS = {  # option dest -> GenerateSpec field
     "num_images": "num_images",
     "resolution": "resolution",
     "scheduler": "scheduler",
+    "speed": "speed",
 }
 
 

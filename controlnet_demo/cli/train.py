@@ -11,13 +11,15 @@ import dataclasses
 import json
 from pathlib import Path
 
+from ..engine import SCHEDULERS
 from ..lab.training.config import LEARNING_RATES, LR_SCHEDULERS, MIXED_PRECISIONS, TrainConfig, default
 from ..lab.training.export import EXPORT_DTYPES
 from ..lab.world.render import MAPS
 from ..models.architectures import MODEL_CONFIGS
+from ..models.presets import FULL, OFFLINE
 from ..paths import OFFLINE_MODEL_DIR
 from .generate import output_dir, quiet_libraries
-from .options import FAILED, PROG, Formatter, Parser, controlnet_source, device_name
+from .options import FAILED, PROG, Formatter, Parser, controlnet_source, device_name, scheduler_name
 from .requests import check_device
 
 
@@ -97,6 +99,29 @@ def _train_controlnet_options(g) -> None:
     )
 
 
+def _train_lcm_options(g) -> None:
+    g.add_argument(
+        "--base",
+        required=True,
+        metavar="ID_OR_DIR",
+        help="the pipeline to distil (its U-Net is the locked teacher), a folder `train base` wrote",
+    )
+    g.add_argument("--lora-rank", type=int, metavar="R", help=f"the LoRA's rank (default {default('lora_rank')})")
+    g.add_argument(
+        "--guidance-min",
+        type=float,
+        metavar="G",
+        help=f"the teacher's CFG scale is drawn in [min, max] (default {default('guidance_min')})",
+    )
+    g.add_argument("--guidance-max", type=float, metavar="G", help=f"(default {default('guidance_max')})")
+    g.add_argument(
+        "--ddim-steps",
+        type=int,
+        metavar="N",
+        help=f"the teacher's DDIM grid, LCMScheduler's original_inference_steps (default {default('ddim_steps')})",
+    )
+
+
 TRAIN_KINDS = {  # kind -> (help, its own options)
     "vae": ("train the autoencoder (L1 + L2 reconstruction, light KL) from scratch", _train_vae_options),
     "base": (
@@ -106,6 +131,10 @@ TRAIN_KINDS = {  # kind -> (help, its own options)
     "controlnet": (
         "train a ControlNet, the paper's recipe: the base locked, a trainable copy, zero convolutions",
         _train_controlnet_options,
+    ),
+    "lcm": (
+        "distil the base into a few-step LoRA (latent consistency distillation, the LCM paper's recipe)",
+        _train_lcm_options,
     ),
 }
 
@@ -294,6 +323,23 @@ def configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="picks the held-out scenes and the noise (default 0)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the offline preset's, 20)")
     p.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the offline preset's, 5)")
+    p.add_argument(
+        "--scheduler",
+        type=scheduler_name,
+        choices=SCHEDULERS,
+        default="UniPC",
+        help="sampler of the full path (default UniPC; a --speed brings its own)",
+    )
+    p.add_argument(
+        "--speed",
+        choices=OFFLINE.speeds(),
+        default=FULL,
+        help=f"{FULL}: the paper's path; or a few-step way of the offline model, with its sampler, steps and "
+        "guidance (its LoRA from the model's lcm-lora/)",
+    )
+    p.add_argument(
+        "--lora", metavar="DIR", default=None, help="the few-step LoRA from this folder (`train lcm` output)"
+    )
     p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
     p.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument(
@@ -330,6 +376,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
             size=args.size,
             device=args.device,
             progress=True,
+            scheduler=args.scheduler,
+            speed=args.speed,
+            lora=args.lora,
         )
     for path, value in ((args.out, summary(results)), (args.samples, results)):
         if path is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import UserInputError
+from ..errors import EmptyDrawingError, UserInputError
 
 # controlnet-aux is imported where it is used: importing any of it imports every detector it has (timm, ...),
 # seconds that a start-up, the CLI's --help or an upload of a ready map need not pay.
@@ -46,7 +46,7 @@ def sketch(image: np.ndarray, resolution: int, detectors, **_) -> np.ndarray:
     # canvas of any shade all come out right.
     ink = np.abs(gray - int(np.median(gray))).astype(np.uint8)
     if ink.max() < 32:
-        raise UserInputError("The scribble is empty: draw something on the canvas (or upload a drawing) first.")
+        raise EmptyDrawingError("The scribble is empty: draw something on the canvas (or upload a drawing) first.")
     from controlnet_aux.util import HWC3, resize_image
 
     ink = resize_image(HWC3(ink), resolution)  # before thresholding, so the map stays binary

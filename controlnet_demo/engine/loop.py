@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from ..errors import GenerationCancelled, GenerationTimeout
+from ..errors import GenerationCancelled, GenerationTimeout, UserInputError
 from .controlnet import check_supported, controlnet_forward, embed_condition, unet_forward
 from .fast_mode import CUDA_GRAPH_MODES, compiled, default_compile_mode
 from .previews import Preview, alpha_bars, decode_estimate, predicted_x0
@@ -41,9 +41,12 @@ def _to_numpy(pipe, image: torch.Tensor) -> np.ndarray:
 class Engine:
     """Runs requests on a base pipeline and its ControlNets, one at a time (they share the device and the weights).
 
-    base: a StableDiffusionPipeline whose parts (text encoder, U-Net, VAE, scheduler config) the loop drives; it is
-        never modified. controlnets: condition -> ControlNetModel, looked up per request (a lazy mapping may load
-        on first use). preview_decoder: the VAE that decodes live previews (None: no previews). compile_mode: None
+    base: a StableDiffusionPipeline whose parts (text encoder, U-Net, VAE, scheduler config) the loop drives; the
+        loop never changes its weights. controlnets: condition -> ControlNetModel, looked up per request (a lazy
+        mapping may load on first use). loras: name -> the adapter name of a LoRA loaded into the base's U-Net,
+        or a U-Net with the LoRA fused in (looking it up loads it); each request turns on its own (`Request.lora`)
+        or none, inside the engine's lock, so no request sees another's: with none on, the U-Net computes exactly
+        what it did before any LoRA was loaded. preview_decoder: the VAE that decodes live previews (None: no previews). compile_mode: None
         for the exact engine, else the fast mode's torch.compile mode ("auto": the device's best).
     """
 
@@ -55,8 +58,10 @@ class Engine:
         dtype: torch.dtype,
         preview_decoder: torch.nn.Module | None = None,
         compile_mode: str | None = None,
+        loras: Mapping[str, str | torch.nn.Module] | None = None,
     ):
         self.base, self.controlnets, self.device, self.dtype = base, controlnets, device, dtype
+        self.loras = loras or {}
         self.preview_decoder = preview_decoder
         self._lock = threading.Lock()
         self.compile_mode = default_compile_mode(device) if compile_mode == "auto" else compile_mode
@@ -104,6 +109,7 @@ class Engine:
         started = time.perf_counter()
         pipe, device, dtype = self.base, self.device, self.dtype
         nets = [self.controlnets[u.condition] for u in req.units]
+        unet = self._use_lora(req.lora)
         do_cfg = req.guidance_scale > 1.0 and pipe.unet.config.time_cond_proj_dim is None
         batch = req.num_images
 
@@ -173,7 +179,7 @@ class Engine:
                 down = res[:-1] if down is None else [a + b for a, b in zip(down, res[:-1])]
                 mid = res[-1] if mid is None else mid + res[-1]
 
-            noise = self._unet(pipe.unet, model_input, t, text, down, mid)
+            noise = self._unet(unet, model_input, t, text, down, mid)
             if do_cfg:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + req.guidance_scale * (cond - uncond)
@@ -195,6 +201,25 @@ class Engine:
             f"{k + 1}. {u.condition}": (norms[k] / n).tolist() for k, u in enumerate(req.units) if norms[k] is not None
         }
         return Result(images, seeds, residual_norms, calls, time.perf_counter() - started)
+
+    def _use_lora(self, name: str | None):
+        """The U-Net this request runs: with its LoRA on and every other off (None: all off), whatever the last
+        request left; or the LoRA's fused copy."""
+        unet = self.base.unet
+        if name is not None and name not in self.loras:
+            raise UserInputError(f"No few-step LoRA {name!r} here; the engine has: {', '.join(self.loras) or 'none'}.")
+        lora = None if name is None else self.loras[name]  # loads it on first use
+        if isinstance(lora, torch.nn.Module):
+            fused, lora = lora, None
+        else:
+            fused = None
+        if getattr(unet, "_hf_peft_config_loaded", False):
+            if lora is None:
+                unet.disable_adapters()
+            else:
+                unet.set_adapters(lora)  # also enables adapters
+                unet.enable_adapters()
+        return fused if fused is not None else unet
 
     def _control_tensor(self, unit: ControlUnit, batch: int, dtype) -> torch.Tensor:
         from diffusers.image_processor import VaeImageProcessor

@@ -60,7 +60,8 @@ class Request:
     num_images: int = 1
     width: int = 512
     height: int = 512
-    scheduler: str = "UniPC"  # a key of schedulers.SCHEDULERS
+    scheduler: str = "UniPC"  # a key of the schedulers' table (schedulers.SCHEDULERS or FEW_STEP_SCHEDULERS)
+    lora: str | None = None  # the few-step LoRA the U-Net runs with (a key of the engine's loras); None: none
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import contextlib
 import torch
 from torch.overrides import TorchFunctionMode
 
-SCHEDULERS = ("UniPC", "DPM++ 2M Karras", "Euler a", "Euler", "DDIM")
+SCHEDULERS = ("UniPC", "DPM++ 2M Karras", "Euler a", "Euler", "DDIM")  # what a user picks for the full path
+FEW_STEP_SCHEDULERS = ("LCM", "DDIM trailing")  # what the few-step LoRAs were made for: chosen with their speed
 
 
 def _scheduler_table():
@@ -16,6 +17,7 @@ def _scheduler_table():
         DPMSolverMultistepScheduler,
         EulerAncestralDiscreteScheduler,
         EulerDiscreteScheduler,
+        LCMScheduler,
         UniPCMultistepScheduler,
     )
 
@@ -25,6 +27,8 @@ def _scheduler_table():
         "Euler a": (EulerAncestralDiscreteScheduler, {}),
         "Euler": (EulerDiscreteScheduler, {}),
         "DDIM": (DDIMScheduler, {}),
+        "LCM": (LCMScheduler, {}),
+        "DDIM trailing": (DDIMScheduler, {"timestep_spacing": "trailing"}),
     }
 
 

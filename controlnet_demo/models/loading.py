@@ -46,17 +46,17 @@ def apply_overrides(preset: Preset, settings: Settings) -> Preset:
     )
 
 
-def _source_state(model_id: str, offline: bool, timeout: float) -> str:
-    """'local', 'cached', 'online' or 'missing' for one model id."""
+def _source_state(model_id: str, offline: bool, timeout: float, filename: str | None = None) -> str:
+    """'local', 'cached', 'online' or 'missing' for one model id (with `filename`: for that file of it)."""
     if model_id.startswith("builtin:"):
         return "local"
     if os.path.isdir(model_id):
-        return "local"
+        return "local" if filename is None or os.path.isfile(os.path.join(model_id, filename)) else "missing"
     from huggingface_hub import try_to_load_from_cache
 
-    for filename in ("model_index.json", "config.json"):
+    for name in (filename,) if filename else ("model_index.json", "config.json"):
         try:
-            hit = try_to_load_from_cache(model_id, filename)
+            hit = try_to_load_from_cache(model_id, name)
         except ValueError:  # HFValidationError: a path that is no folder (e.g. a typo) is no hub id either
             return "missing"
         if isinstance(hit, str):
@@ -72,41 +72,62 @@ def _source_state(model_id: str, offline: bool, timeout: float) -> str:
         return "missing"
 
 
+def _states(sources: list[tuple[str, str | None]], offline: bool, timeout: float) -> list[str]:
+    """_source_state of every (id, file) at once; what has not answered by the deadline counts as missing."""
+    states = ["missing"] * len(sources)
+
+    def check(k: int) -> None:
+        states[k] = _source_state(sources[k][0], offline, timeout, sources[k][1])
+
+    # daemon threads: a hub that hangs past the deadline must not keep the process from exiting
+    threads = [threading.Thread(target=check, args=(k,), daemon=True) for k in range(len(sources))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout + 0.5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return list(states)
+
+
+def _servable(preset: Preset, lora_states: list[str]) -> Preset:
+    """The preset with only the few-step ways whose LoRA can be loaded (a LoRA-free one always can)."""
+    kept = {k: v for (k, v), state in zip(preset.few_step.items(), lora_states) if state != "missing"}
+    for name in set(preset.few_step) - set(kept):
+        log.info("few-step %s not offered: %s is not available", name, preset.few_step[name].lora)
+    return dataclasses.replace(preset, few_step=kept)
+
+
+def _lora_sources(preset: Preset) -> list[tuple[str, str | None]]:
+    return [("builtin:", None) if f.lora is None else (f.lora, f.weight_name) for f in preset.few_step.values()]
+
+
 def resolve_preset(settings: Settings) -> Resolved:
     """Choose the preset to serve; never waits much longer than `settings.hub_timeout_s`."""
     if settings.preset not in (*PRESETS, "auto"):
         raise UserInputError(f"Unknown preset {settings.preset!r}; choose one of: auto, {', '.join(PRESETS)}.")
+    offline = hub_offline()
     if settings.preset != "auto" and settings.preset != "sd15":
-        return Resolved(
-            apply_overrides(PRESETS[settings.preset], settings), False, f"{settings.preset} preset requested"
-        )
+        preset = apply_overrides(PRESETS[settings.preset], settings)
+        preset = _servable(preset, _states(_lora_sources(preset), True, settings.hub_timeout_s))
+        return Resolved(preset, False, f"{settings.preset} preset requested")
     preset = apply_overrides(PRESETS["sd15"], settings)
     ids = [preset.base, *preset.controlnets.values()]
-    offline = hub_offline()
-    states = ["missing"] * len(ids)  # what a check has not answered by the deadline counts as missing
-
-    def check(k: int) -> None:
-        states[k] = _source_state(ids[k], offline, settings.hub_timeout_s)
-
-    # daemon threads: a hub that hangs past the deadline must not keep the process from exiting
-    threads = [threading.Thread(target=check, args=(k,), daemon=True) for k in range(len(ids))]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + settings.hub_timeout_s + 0.5
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    states = list(states)
+    states = _states([(i, None) for i in ids] + _lora_sources(preset), offline, settings.hub_timeout_s)
+    states, lora_states = states[: len(ids)], states[len(ids) :]
     missing = [i for i, s in zip(ids, states) if s == "missing"]
     if not missing:
         online = "online" in states
-        return Resolved(preset, online, "SD1.5 " + ("from the hub" if online else "from local files / cache"))
+        return Resolved(
+            _servable(preset, lora_states),
+            online,
+            "SD1.5 " + ("from the hub" if online else "from local files / cache"),
+        )
     where = "HF_HUB_OFFLINE is set" if offline else "the hub is not reachable"
     reason = f"not a local folder, not in the hub cache, and {where}: {', '.join(missing)}"
     if settings.preset == "sd15":
         raise ModelUnavailableError(f"The sd15 preset can't be loaded ({reason}).")
-    return Resolved(
-        apply_overrides(offline_fallback(), settings.replace(base_model=None, controlnets={})), False, reason
-    )
+    fallback = apply_overrides(offline_fallback(), settings.replace(base_model=None, controlnets={}))
+    return Resolved(_servable(fallback, _states(_lora_sources(fallback), True, settings.hub_timeout_s)), False, reason)
 
 
 def pick_device(requested: str | None = None) -> tuple[torch.device, torch.dtype]:
@@ -171,6 +192,45 @@ def load_controlnet(
         ) from None
 
 
+# a U-Net smaller than this gets its few-step LoRA fused into a copy of its own (the offline and tiny models: a few
+# MB each, and on a CPU the unfused LoRA's extra convolutions cost about as much as the fusing saves); SD1.5's
+# U-Net (1.7 GB in fp16) keeps the LoRA as a switchable adapter instead of a second copy per LoRA
+FUSE_BELOW_BYTES = 200 * 2**20
+
+
+def load_lora(
+    pipe, source: str, weight_name: str | None, adapter_name: str, local_files_only: bool = True, unet=None
+) -> None:
+    """A LoRA into the pipeline's U-Net (or `unet`) as adapter `adapter_name`, through diffusers (which reads the
+    diffusers, kohya and peft layouts); a text-encoder part, if the file has one, is not loaded: the few-step LoRAs
+    have none, and the text encoder's output must stay the same for every request. Loaded switched off."""
+    unet = pipe.unet if unet is None else unet
+    try:
+        state, alphas = pipe.lora_state_dict(source, weight_name=weight_name, local_files_only=local_files_only)
+        if not any(k.startswith(f"{pipe.unet_name}.") for k in state):
+            raise ValueError("the file has no U-Net weights")
+        pipe.load_lora_into_unet(state, alphas, unet, adapter_name=adapter_name, _pipeline=pipe)
+    except _LOAD_ERRORS as exc:
+        raise ModelUnavailableError(
+            f"The few-step LoRA {shown(source)} ({weight_name}) could not be loaded ({type(exc).__name__}: {exc}). "
+            f"{_LOAD_ADVICE}"
+        ) from None
+    unet.disable_adapters()
+
+
+def fused_copy(pipe, source: str, weight_name: str | None, local_files_only: bool = True):
+    """A copy of the pipeline's U-Net with the LoRA merged into its weights (the original untouched): no adapter
+    layers at run time."""
+    import copy
+
+    unet = copy.deepcopy(pipe.unet)
+    load_lora(pipe, source, weight_name, "fused", local_files_only, unet=unet)
+    unet.enable_adapters()
+    unet.fuse_lora(adapter_names=["fused"])
+    unet.unload_lora()
+    return unet.eval()
+
+
 def check_fits(net, pipe, controlnet_name: str, base_name: str) -> None:
     """Refuse a ControlNet made for another base, before any request reaches the loop: its residuals must have the
     U-Net's skip shapes and its condition encoder must bring the control map down to the latents' size."""
@@ -226,6 +286,31 @@ class ControlNets(Mapping):
         return len(self._store.preset.controlnets)
 
 
+class Loras(Mapping):
+    """few-step name -> the adapter name of its LoRA in the base's U-Net, or a U-Net with it fused in (small
+    models), loaded on first use (only the few-step ways that have a LoRA)."""
+
+    def __init__(self, store: ModelStore):
+        self._store = store
+
+    def _names(self) -> list[str]:
+        return [k for k, v in self._store.preset.few_step.items() if v.lora is not None]
+
+    def __getitem__(self, name: str):
+        if name not in self._names():
+            raise KeyError(name)
+        return self._store.lora(name)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
 class ModelStore:
     """The resident weights: one base pipeline, one ControlNet per condition loaded on first use."""
 
@@ -236,7 +321,9 @@ class ModelStore:
         self._base = None
         self._controlnets: dict[str, torch.nn.Module] = {}
         self._preview = None  # the loaded tiny VAE, or False once it failed to load
+        self._loras: dict[str, object] = {}
         self.controlnets = ControlNets(self)
+        self.loras = Loras(self)
 
     @property
     def base(self):
@@ -253,6 +340,15 @@ class ModelStore:
             if condition not in self._controlnets:
                 self._controlnets[condition] = self._load_controlnet(condition, base)
             return self._controlnets[condition]
+
+    def lora(self, name: str):
+        """A few-step LoRA, loaded on first use: its adapter name in the base's U-Net (switched off), or, for a
+        U-Net under FUSE_BELOW_BYTES, a copy of the U-Net with the LoRA fused in."""
+        base = self.base
+        with self._lock:
+            if name not in self._loras:
+                self._loras[name] = self._load_lora(name, base)
+            return self._loras[name]
 
     def preview_decoder(self):
         """What live previews decode with: the preset's tiny VAE (loaded on first use), the base's own VAE when
@@ -289,6 +385,18 @@ class ModelStore:
         if self.channels_last:
             pipe.unet.to(memory_format=torch.channels_last)
         return pipe
+
+    @torch.inference_mode(False)
+    def _load_lora(self, name: str, base):
+        speed = self.preset.few_step[name]
+        size = sum(p.numel() * p.element_size() for p in base.unet.parameters())
+        fuse = size < FUSE_BELOW_BYTES
+        log.info("loading few-step LoRA %s (%s)%s", speed.lora, speed.weight_name, " fused" if fuse else "")
+        if fuse:
+            return _place(fused_copy(base, speed.lora, speed.weight_name, not self.online), self.device, self.dtype)
+        load_lora(base, speed.lora, speed.weight_name, name, local_files_only=not self.online)
+        base.unet.to(self.device, self.dtype)  # the new LoRA layers, where and as the U-Net is
+        return name
 
     @torch.inference_mode(False)
     def _load_controlnet(self, condition: str, base):

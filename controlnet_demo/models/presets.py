@@ -10,6 +10,25 @@ from dataclasses import dataclass, field
 
 from ..paths import OFFLINE_MODEL_DIR
 
+OFFLINE_LCM_DIR = OFFLINE_MODEL_DIR / "lcm-lora"
+LCM_LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' name, as in latent-consistency/lcm-lora-sdv1-5
+
+
+@dataclass(frozen=True)
+class FewStep:
+    """A few-step way to sample a preset's base: the distillation LoRA it needs (None: the base as it is) and the
+    sampler, steps and guidance that LoRA was made for (its model card's)."""
+
+    label: str
+    scheduler: str  # a key of engine.schedulers' table
+    steps: int
+    guidance: float
+    lora: str | None = None  # hub id or folder
+    weight_name: str | None = None  # the LoRA's file in it
+
+
+FULL = "full"  # the speed every preset has: the paper's path, the preset's steps and guidance, no LoRA
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -26,6 +45,16 @@ class Preset:
     examples: dict[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
     # an AutoencoderTiny (hub id / folder) that decodes live previews; None: the base's own VAE does (small models)
     preview_vae: str | None = None
+    # name -> a few-step way to sample; the first one is what the live canvas draws with. Only those whose LoRA can
+    # be loaded are kept when the preset is resolved
+    few_step: dict[str, FewStep] = field(default_factory=dict)
+
+    def speeds(self) -> tuple[str, ...]:
+        return (FULL, *self.few_step)
+
+    @property
+    def live_speed(self) -> str:
+        return next(iter(self.few_step), FULL)
 
 
 SD15 = Preset(
@@ -40,6 +69,26 @@ SD15 = Preset(
     },
     resolution=(256, 768, 64, 512),
     preview_vae="madebyollin/taesd",  # TAESD: SD1.5's latent space, ~2.4 M parameters
+    few_step={
+        # diffusers' LCM guide pairs it with the ControlNet pipeline: 4 steps, guidance about 1.5
+        "lcm": FewStep(
+            "LCM-LoRA, 4 steps",
+            "LCM",
+            4,
+            1.5,
+            "latent-consistency/lcm-lora-sdv1-5",
+            "pytorch_lora_weights.safetensors",
+        ),
+        # its model card: DDIM with trailing timesteps, 8 steps, guidance 5 to 8
+        "hyper": FewStep(
+            "Hyper-SD15 8-step CFG LoRA",
+            "DDIM trailing",
+            8,
+            5.0,
+            "ByteDance/Hyper-SD",
+            "Hyper-SD15-8steps-CFG-lora.safetensors",
+        ),
+    },
 )
 
 # the caption of the held-out world scene behind assets/examples/world_*.png
@@ -56,6 +105,9 @@ OFFLINE = Preset(
     steps=20,
     guidance=5.0,
     detect_resolution=64,
+    few_step={  # this project's LoRA, by latent consistency distillation of the base (`train lcm`): no CFG pass
+        "lcm": FewStep("LCM-LoRA (distilled here), 4 steps", "LCM", 4, 1.0, str(OFFLINE_LCM_DIR), LCM_LORA_FILE),
+    },
     examples={  # held-out scenes of the synthetic world (tools/make_assets.py), and a real photo for canny
         "canny": (
             ("world_picture.png", WORLD_CAPTION, "canny"),
@@ -89,6 +141,7 @@ TINY = Preset(
     resolution=(64, 256, 64, 128),
     steps=10,
     detect_resolution=128,
+    few_step={"fast": FewStep("UniPC, 4 steps (no LoRA)", "UniPC", 4, 7.5)},
     banner=(
         "**Offline mode, no trained model.** Stable Diffusion 1.5 could not be reached or found in the local "
         "cache, and the embedded model is not installed, so the app runs a tiny, randomly initialised model "

@@ -8,6 +8,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from ..images import ImageLike
+from ..models.presets import FULL
 from .specs import GenerateSpec, UnitSpec
 
 METADATA_KEY = "parameters"
@@ -52,4 +53,5 @@ def spec_from_parameters(params: dict, images: list[ImageLike]) -> GenerateSpec:
         params["num_images"],
         params["resolution"],
         params["scheduler"],
+        params.get("speed", FULL),  # PNGs from before the few-step modes ran the full path
     )

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..conditions import Detectors, condition, detect
+from ..conditions.check import ControlCheck, check_control
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
 from ..engine.fast_mode import default_compile_mode
 from ..errors import GenerationTimeout, ModelUnavailableError, UserInputError, check_number
@@ -30,6 +31,7 @@ from ..models import curves
 from ..models.loading import ModelStore, Resolved, pick_device, resolve_preset
 from ..settings import Settings
 from .guards import MapCache, RateLimiter
+from .live import LiveLane, Priority
 from .metadata import save_png
 from .specs import Done, Event, Failed, GenerateSpec, MapsReady, Output, Prepared, PreviewReady, StepDone, UnitSpec
 from .validation import editor_image, prepare
@@ -56,6 +58,8 @@ class ControlNetService:
         self._written_lock = threading.Lock()
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
+        self.priority = Priority()  # full-quality jobs go before live frames
+        self.live_lane = LiveLane(self._live_frame, max_waiting=self.settings.queue_size)
 
     @property
     def preset(self):
@@ -75,7 +79,13 @@ class ControlNetService:
                 store = self.store
                 decoder = store.preview_decoder() if self.settings.preview_every > 0 else None
                 self._engine = Engine(
-                    store.base, store.controlnets, store.device, store.dtype, decoder, compile_mode=self.compile_mode
+                    store.base,
+                    store.controlnets,
+                    store.device,
+                    store.dtype,
+                    decoder,
+                    compile_mode=self.compile_mode,
+                    loras=store.loras,
                 )
             return self._engine
 
@@ -94,16 +104,14 @@ class ControlNetService:
                     self.limiter.check(client)
                 prepared = self.prepare(spec)
                 events.put(MapsReady(prepared))
-                events.put(
-                    Done(
-                        self.run(
-                            prepared,
-                            on_step=lambda i, n: events.put(StepDone(i, n)),
-                            should_stop=stop.is_set,
-                            on_preview=lambda i, n, images: events.put(PreviewReady(i, n, images)),
-                        )
+                with self.priority.full():
+                    output = self.run(
+                        prepared,
+                        on_step=lambda i, n: events.put(StepDone(i, n)),
+                        should_stop=stop.is_set,
+                        on_preview=lambda i, n, images: events.put(PreviewReady(i, n, images)),
                     )
-                )
+                events.put(Done(output))
             except BaseException as exc:  # handed to the request's own thread; never kills the server
                 events.put(Failed(exc))
 
@@ -116,6 +124,24 @@ class ControlNetService:
                     return
         finally:
             stop.set()
+
+    def live(self, spec: GenerateSpec, client: str) -> Output | None:
+        """One frame of the live canvas: its Output, or None when a newer frame of the same `client` (a session)
+        replaced it before it ran. At most one frame per client waits (`LiveLane`), frames run one at a time and
+        never ahead of a full-quality job (`Priority`); errors are raised, in words. Not rate-limited per minute:
+        the lane is the bound, and a replaced frame costs nothing."""
+        future = self.live_lane.submit(client, spec)
+        try:
+            return future.result(timeout=self.settings.request_timeout_s)
+        except TimeoutError:
+            raise GenerationTimeout(
+                "The live frame waited past the server's time limit behind other jobs; draw again to retry."
+            ) from None
+
+    def _live_frame(self, spec: GenerateSpec) -> Output:
+        prepared = self.prepare(spec)
+        with self.priority.live():
+            return self.run(prepared)
 
     # -- its steps ---------------------------------------------------------------------------------------
 
@@ -155,9 +181,31 @@ class ControlNetService:
             on_preview=on_preview,
             preview_every=self.settings.preview_every,
         )
-        params = {**prepared.params, "seconds": round(result.seconds, 2)}
+        checks = self.check(prepared, result)
+        params = {
+            **prepared.params,
+            "seconds": round(result.seconds, 2),
+            "control_check": [c.as_dict() for c in checks],
+        }
         files = self._save(result, params)
-        return Output(files, prepared.maps, {**params, "seeds": result.seeds}, result)
+        return Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))
+
+    def check(self, prepared: Prepared, result) -> list[ControlCheck]:
+        """How well the result follows each unit's map (`conditions.check`)."""
+        return [
+            check_control(
+                unit.condition,
+                result.images,
+                unit.image,
+                given["preprocessor"],
+                given["params"],
+                self.detectors,
+                unit.strength,
+                unit.start,
+                unit.end,
+            )
+            for unit, given in zip(prepared.request.units, prepared.params["units"])
+        ]
 
     def _save(self, result, params: dict) -> list[str]:
         self._prune_outputs()

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..engine import Request, Result
 from ..images import ImageLike
+from ..models.presets import FULL
 
 MAX_SEED = 2**31 - 1
 DEFAULT_NEGATIVE = "lowres, bad anatomy, worst quality, low quality"
@@ -41,7 +42,8 @@ class GenerateSpec:
     seed: int = -1  # -1: random
     num_images: int = 1
     resolution: int | None = None  # longer side of the output; None: the preset's default
-    scheduler: str = "UniPC"
+    scheduler: str = "UniPC"  # the full path's; a few-step speed brings its own
+    speed: str = FULL  # FULL (the paper's path) or a key of the preset's few_step; steps/guidance None: its own
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ class Prepared:
 class Output:
     files: list[str]  # PNGs with their parameters in the metadata
     maps: tuple[np.ndarray, ...]
-    params: dict  # Prepared.params with the seeds and seconds the run took
+    params: dict  # Prepared.params with the seeds, the seconds the run took and the control check
     result: Result
+    checks: tuple = ()  # a conditions.check.ControlCheck per unit: did the control take effect
 
 
 # --- the events of one request, in the order they come -----------------------------------------------------------

@@ -16,6 +16,7 @@ from ..service import ControlNetService
 from .compose_tab import compose_tab
 from .condition_tab import condition_tab
 from .how_tab import how_tab
+from .live import live_endpoint
 
 CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
 
@@ -59,6 +60,7 @@ def build(service: ControlNetService) -> gr.Blocks:
                 compose_tab(service)
             with gr.Tab("How ControlNet works", id="how"):
                 how_tab(service)
+        live_endpoint(service)
     return blocks
 
 

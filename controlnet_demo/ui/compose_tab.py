@@ -87,7 +87,7 @@ def compose_tab(service: ControlNetService):
             common = common_inputs(service)
             run, stop = run_buttons()
         with gr.Column():
-            gallery, maps, params, residuals = outputs()
+            gallery, maps, params, residuals, check = outputs()
     per_unit = len(UNIT_NAMES)
     first, second = unit_inputs[:per_unit], unit_inputs[per_unit : 2 * per_unit]  # (enabled, condition, image, pre..)
     example = gr.Button("Load an example: a pose and a scribble, composed", size="sm")
@@ -131,7 +131,7 @@ def compose_tab(service: ControlNetService):
         [run.click, common[0].submit],
         compose,
         [*unit_inputs, *common],
-        [gallery, maps, params, common[7], residuals],
+        [gallery, maps, params, common[7], residuals, check],
         api_name="compose",
         concurrency_id=GPU,
         concurrency_limit=1,

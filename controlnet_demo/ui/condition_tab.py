@@ -5,9 +5,20 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import Condition
+from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
-from .panels import common_inputs, outputs, preprocessor_resolution, run_buttons, spec_of, stream, unit_controls
+from .live import live_switch
+from .panels import (
+    COMMON_NAMES,
+    common_inputs,
+    outputs,
+    preprocessor_resolution,
+    run_buttons,
+    spec_of,
+    stream,
+    unit_controls,
+)
 from .widgets import GPU, client_of, image_input, name_api_parameters, on_gpu, sketchpad, slider
 
 
@@ -28,6 +39,12 @@ def condition_tab(cond: Condition, service: ControlNetService):
                     label="…or upload a drawing or photo (used instead of the pad when present)",
                     sources=("upload", "clipboard"),
                     height=200,
+                )
+                live = gr.Checkbox(
+                    value=False,
+                    label="Live: the picture follows the pen (few-step, the seed below fixed)",
+                    visible=service.preset.live_speed != FULL,
+                    elem_id="live-switch",
                 )
             else:
                 image = image_input(
@@ -50,13 +67,13 @@ def condition_tab(cond: Condition, service: ControlNetService):
                 )
                 for p in cond.params.values()
             ]
-            prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize = common_inputs(
-                service
+            prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed = (
+                common_inputs(service)
             )
             strength, start, end, mode = unit_controls(service)
             run, stop = run_buttons()
         with gr.Column():
-            gallery, maps, params, residuals = outputs()
+            gallery, maps, params, residuals, check = outputs()
     examples = service.preset.examples.get(cond.name, cond.examples)
     if examples:
         gr.Examples(
@@ -93,15 +110,16 @@ def condition_tab(cond: Condition, service: ControlNetService):
         "scheduler": scheduler,
         "seed": seed,
         "randomize_seed": randomize,
+        # optional from here (an API call may leave them out)
+        "speed": speed,
         **({"upload": upload} if upload is not None else {}),
     }
     names = list(named)
+    optional = 1 + (upload is not None)
 
-    @on_gpu
-    def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        v = dict(zip(names, values))
+    def unit_of(v: dict) -> UnitSpec:
         picture = v.get("upload") if v.get("upload") is not None else v["image"]
-        unit = UnitSpec(
+        return UnitSpec(
             cond.name,
             picture,
             v["preprocessor"],
@@ -112,6 +130,11 @@ def condition_tab(cond: Condition, service: ControlNetService):
             v["end"],
             v["mode"],
         )
+
+    @on_gpu
+    def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
+        v = dict(zip(names, values))
+        unit = unit_of(v)
         spec = spec_of(
             v["prompt"],
             v["negative_prompt"],
@@ -122,19 +145,23 @@ def condition_tab(cond: Condition, service: ControlNetService):
             v["scheduler"],
             v["seed"],
             v["randomize_seed"],
+            v["speed"],
             [unit],
         )
         yield from stream(service, spec, progress, client_of(request))
 
     generate.__name__ = cond.name
-    name_api_parameters(generate, names, required=len(names) - (upload is not None))
+    name_api_parameters(generate, names, required=len(names) - optional)
     event = gr.on(
         [run.click, prompt.submit],
         generate,
         list(named.values()),
-        [gallery, maps, params, seed, residuals],
+        [gallery, maps, params, seed, residuals, check],
         api_name=cond.name,
         concurrency_id=GPU,
         concurrency_limit=1,
     )
     stop.click(None, cancels=[event], api_visibility="private")
+    if upload is not None:  # the drawing pad's tab
+        live_inputs = [n for n in names if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")]
+        live_switch(service, live, image, {n: named[n] for n in live_inputs}, [gallery, maps, params, check], unit_of)

@@ -10,6 +10,7 @@ from diffusers.image_processor import VaeImageProcessor
 
 from ..engine import CONTROL_MODES, SCHEDULERS
 from ..errors import DemoError, GenerationCancelled
+from ..models.presets import FULL
 from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec, user_message
 from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
 from .widgets import slider
@@ -32,16 +33,16 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
             # seed slider (an input too) from its constructor arguments, without its `with_fallback`
             if isinstance(event, MapsReady):
                 seed = event.prepared.params["seed"]
-                yield gr.skip(), list(event.prepared.maps), gr.skip(), seed, gr.skip()
+                yield gr.skip(), list(event.prepared.maps), gr.skip(), seed, gr.skip(), gr.skip()
             elif isinstance(event, StepDone):
                 progress((event.step, event.steps), desc="Denoising")
-                yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip()
+                yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip(), gr.skip()
             elif isinstance(event, PreviewReady):  # the model's current estimate, in place of the last result
                 previews = [
                     (im, f"preview: step {event.step} of {event.steps}")
                     for im in VaeImageProcessor.numpy_to_pil(event.images)
                 ]
-                yield previews, gr.skip(), gr.skip(), seed, gr.skip()
+                yield previews, gr.skip(), gr.skip(), seed, gr.skip(), gr.skip()
             elif isinstance(event, Done):
                 out = event.output
                 yield (
@@ -50,6 +51,7 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
                     out.params,
                     out.params["seed"],
                     connection_bars(out.result.residual_norms),
+                    check_text(out.checks),
                 )
             elif isinstance(event, Failed):
                 if isinstance(event.error, GenerationCancelled):
@@ -65,6 +67,7 @@ def common_inputs(service: ControlNetService):
     prompt = gr.Textbox(label="Prompt", lines=2, max_length=limits.max_prompt_chars)
     negative = gr.Textbox(label="Negative prompt", value=DEFAULT_NEGATIVE, max_length=limits.max_prompt_chars)
     guidance = slider(0.0, limits.max_guidance, value=preset.guidance, step=0.1, label="Guidance scale (CFG)")
+    speed = speed_choice(preset)
     with gr.Accordion("Advanced options", open=False):
         with gr.Row():
             steps = slider(1, limits.max_steps, value=preset.steps, step=1, label="Steps")
@@ -76,7 +79,44 @@ def common_inputs(service: ControlNetService):
         with gr.Row():
             seed = slider(0, MAX_SEED, value=0, step=1, label="Seed")
             randomize = gr.Checkbox(value=True, label="Random seed")
-    return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize
+    # a few-step speed brings its own steps, guidance and sampler (values, not updates: see `stream` on sliders)
+    speed.change(
+        lambda name: speed_defaults(preset, name),
+        speed,
+        [steps, guidance, scheduler],
+        api_visibility="private",
+        queue=False,
+    )
+    return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed
+
+
+def speed_choice(preset) -> gr.Radio:
+    choices = [(f"Full quality ({preset.steps} steps, the paper's path)", FULL)]
+    choices += [(f"Fast: {few.label}", name) for name, few in preset.few_step.items()]
+    return gr.Radio(choices, value=FULL, label="Speed", visible=len(choices) > 1)
+
+
+def speed_defaults(preset, name: str):
+    few = preset.few_step.get(name)
+    if few is None:
+        return preset.steps, preset.guidance, gr.update(interactive=True)
+    return few.steps, few.guidance, gr.update(interactive=False)
+
+
+def check_text(checks) -> str:
+    """The control check as a line per condition: its score, and the warning when the result does not follow."""
+    lines = []
+    for k, c in enumerate(checks, start=1):
+        name = f"{k}. {c.condition}"
+        if c.score is None:
+            lines.append(f"- {name}: {c.warning}")
+        elif c.warning is None:
+            lines.append(f"- {name}: follows its map ({c.metric} {c.score:.2f}, threshold {c.threshold:g})")
+        else:
+            lines.append(
+                f"- ⚠️ **{name}: does not follow its map** ({c.metric} {c.score:.2f} < {c.threshold:g}). {c.warning}"
+            )
+    return "**Control check** (the condition detected again on the result)\n" + "\n".join(lines) if lines else ""
 
 
 COMMON_NAMES = [
@@ -89,11 +129,13 @@ COMMON_NAMES = [
     "scheduler",
     "seed",
     "randomize_seed",
+    "speed",
 ]  # the API names of common_inputs, in its order
 
 
-def spec_of(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, units):
-    """common_inputs' values and the units as a GenerateSpec."""
+def spec_of(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed, units):
+    """common_inputs' values and the units as a GenerateSpec (speed None, from an API call that leaves it out:
+    the full path)."""
     return GenerateSpec(
         prompt=prompt,
         units=units,
@@ -104,6 +146,7 @@ def spec_of(prompt, negative, guidance, steps, num_images, resolution, scheduler
         num_images=num_images,
         resolution=resolution,
         scheduler=scheduler,
+        speed=speed or FULL,
     )
 
 
@@ -138,7 +181,8 @@ def outputs():
         height=220,
         sort=None,
     )
-    return gallery, maps, params, residuals
+    check = gr.Markdown(elem_id="control-check")
+    return gallery, maps, params, residuals, check
 
 
 def connection_bars(values: dict[str, list[float]], value_name: str = "mean |residual|"):

@@ -635,3 +635,45 @@ def test_gradient_accumulation_and_a_learning_rate_schedule_from_diffusers(base,
         training.train(training.TrainConfig(**{**resumed, "lr_scheduler": "linear"}), progress=False)
     with pytest.raises(UserInputError, match="cosine schedule .* runs over --steps 4"):  # its length is fixed too
         training.train(training.TrainConfig(**resumed), progress=False)
+
+
+@pytest.mark.slow
+def test_train_lcm_trains_only_a_lora_that_the_engine_loads_and_its_consistency_target_is_exact(
+    base, tmp_path, captured
+):
+    """`train lcm`: the teacher and the base weights stay as they were, only LoRA weights change; its output
+    file loads into the app's engine as a few-step adapter that changes the image and switches off again."""
+    from diffusers import StableDiffusionPipeline
+
+    from controlnet_demo.engine import Engine, Request
+    from controlnet_demo.lab.training.consistency import DDIMSolver, boundary_scalings
+    from controlnet_demo.models.loading import load_lora
+    from controlnet_demo.models.presets import LCM_LORA_FILE
+
+    out = tmp_path / "lcm"
+    assert (
+        main(["train", "lcm", "--base", str(base), "--out", str(out), "--steps", "2", "--lora-rank", "4", *FAST]) == 0
+    )
+    [task] = captured
+    pipe = StableDiffusionPipeline.from_pretrained(base)
+    teacher_before = pipe.unet.state_dict()
+    assert all(torch.equal(teacher_before[k], v) for k, v in task.locked["teacher"].state_dict().items())
+    student = task.trainable["unet"].state_dict()
+    for k, v in teacher_before.items():  # the student's base weights are the teacher's (peft renames them)
+        assert torch.equal(v, student.get(k, student.get(k.replace(".weight", ".base_layer.weight"), v)))
+    trainable = [n for n, p in task.trainable["unet"].named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert [r["step"] for r in _metrics(out)] == [1, 2]
+
+    load_lora(pipe, str(out), LCM_LORA_FILE, "lcm")
+    engine = Engine(pipe, {}, torch.device("cpu"), torch.float32, loras={"lcm": "lcm"})
+    ask = dict(prompt="a red circle", units=[], steps=2, width=32, height=32, seed=3)
+    plain = engine.generate(Request(**ask)).images
+    few = engine.generate(Request(**ask, scheduler="LCM", guidance_scale=1.0, lora="lcm")).images
+    assert np.abs(plain - few).max() > 1e-4 and (engine.generate(Request(**ask)).images == plain).all()
+
+    # the recipe's pieces: f(z, 0) = z at the boundary, and the solver's grid ends at the last training timestep
+    c_skip, c_out = boundary_scalings(torch.tensor([0.0]))
+    assert (float(c_skip), float(c_out)) == (1.0, 0.0)
+    solver = DDIMSolver(torch.linspace(0.99, 0.01, 1000), 1000, 50)
+    assert solver.timesteps[0] == 19 and solver.timesteps[-1] == 999 and solver.skip == 20

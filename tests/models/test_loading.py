@@ -70,7 +70,23 @@ def hub_cache(tmp_path_factory) -> dict:
         num_decoder_blocks=(1, 1),
         latent_channels=4,
     ).save_pretrained(_snapshot(cache, SD15.preview_vae))
+    for k, few in enumerate(SD15.few_step.values()):  # each few-step LoRA as its repo holds it: one file
+        _tiny_lora(_snapshot(cache, few.lora), few.weight_name, seed=10 + k)
     return dict(cache=cache, folders=folders, fingerprints=fingerprints)
+
+
+def _tiny_lora(folder: Path, weight_name: str, seed: int) -> None:
+    """A LoRA for the tiny U-Net, with weights that change its output, saved by diffusers (its layout)."""
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(seed)
+    unet = tiny.tiny_unet(seed=0)
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_v", "conv1"], init_lora_weights=False))
+    StableDiffusionPipeline.save_lora_weights(
+        folder, unet_lora_layers=get_peft_model_state_dict(unet), weight_name=weight_name, safe_serialization=True
+    )
 
 
 def _python(code: str, env: dict[str, str], *args: str, timeout: float = 120) -> dict:
@@ -141,6 +157,86 @@ def test_sd15_is_resolved_loaded_and_generates_from_the_hub_cache_offline(hub_ca
     # each condition got its own repo's weights, exactly as saved
     assert out["fingerprints"] == pytest.approx(hub_cache["fingerprints"], rel=1e-6)
     assert out["shape"] == [1, 48, 64, 3] and out["finite"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fused", [False, True], ids=["adapters (SD1.5's size)", "fused copies (small U-Nets)"])
+def test_sd15_few_step_loras_load_from_the_hub_cache_and_switch_per_request_leaving_the_full_path_bit_identical(
+    hub_cache, fused
+):
+    out = _python(
+        """
+        import json, sys, numpy as np, torch
+        torch.set_num_threads(1)
+        from controlnet_demo.engine import ControlUnit, Engine, Request
+        from controlnet_demo.models import loading
+        from controlnet_demo.models.loading import ModelStore, pick_device, resolve_preset
+        from controlnet_demo.settings import Settings
+
+        if sys.argv[1] == "adapters":
+            loading.FUSE_BELOW_BYTES = 0  # as SD1.5's U-Net: the LoRAs as switchable adapters in it
+        resolved = resolve_preset(Settings(preset="auto"))
+        few = resolved.preset.few_step
+        def engine():
+            store = ModelStore(resolved, *pick_device("cpu"))
+            return store, Engine(store.base, store.controlnets, store.device, store.dtype, loras=store.loras)
+        rng = np.random.default_rng(0)
+        unit = ControlUnit("canny", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        def request(lora=None):
+            if lora is None:
+                return Request("a house", [unit], steps=3, width=64, height=48, seed=5)
+            f = few[lora]
+            return Request("a house", [unit], steps=f.steps, guidance_scale=f.guidance, width=64, height=48,
+                           seed=5, scheduler=f.scheduler, lora=lora)
+        _, never = engine()  # a store that never loads a LoRA
+        reference = never.generate(request()).images
+        store, e = engine()
+        first = e.generate(request()).images
+        lcm = e.generate(request("lcm")).images
+        hyper = e.generate(request("hyper")).images
+        lcm_again = e.generate(request("lcm")).images
+        after = e.generate(request()).images
+        adapters = sorted(getattr(store.base.unet, "peft_config", {}))
+        text_encoder_untouched = not getattr(store.base.text_encoder, "peft_config", None)
+        print(json.dumps(dict(
+            names=sorted(few), schedulers={k: f.scheduler for k, f in few.items()},
+            first_equal=bool((first == reference).all()), after_equal=bool((after == reference).all()),
+            lcm_differs=float(np.abs(lcm - reference).max()), hyper_differs=float(np.abs(hyper - lcm).max()),
+            lcm_repeat=bool((lcm == lcm_again).all()), adapters=adapters, text_encoder_untouched=text_encoder_untouched,
+            kinds=sorted({type(store.loras[k]).__name__ for k in few}),
+        )))
+        """,
+        {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_cache["cache"])},
+        "fused" if fused else "adapters",
+    )
+    assert out["names"] == ["hyper", "lcm"]
+    assert out["schedulers"] == {"lcm": "LCM", "hyper": "DDIM trailing"}
+    assert out["first_equal"] and out["after_equal"]  # the paper's path, bit for bit, before and after the LoRAs
+    assert out["lcm_differs"] > 1e-3 and out["hyper_differs"] > 1e-3  # each LoRA (and its sampler) takes effect
+    assert out["lcm_repeat"]  # switching away and back gives the same image again
+    assert out["text_encoder_untouched"]
+    if fused:  # the base U-Net never gets an adapter; each LoRA is a U-Net of its own
+        assert out["adapters"] == [] and out["kinds"] == ["UNet2DConditionModel"]
+    else:
+        assert out["adapters"] == ["hyper", "lcm"] and out["kinds"] == ["str"]
+
+
+@pytest.mark.slow
+def test_a_few_step_lora_that_is_not_cached_is_not_offered_and_the_rest_still_serves(hub_cache, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(hub_cache["cache"], cache, symlinks=True)
+    shutil.rmtree(cache / ("models--" + SD15.few_step["hyper"].lora.replace("/", "--")))
+    out = _python(
+        """
+        import json
+        from controlnet_demo.models.loading import resolve_preset
+        from controlnet_demo.settings import Settings
+        r = resolve_preset(Settings(preset="auto"))
+        print(json.dumps(dict(preset=r.preset.name, speeds=list(r.preset.speeds()))))
+        """,
+        {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)},
+    )
+    assert out == {"preset": "sd15", "speeds": ["full", "lcm"]}
 
 
 # --- 2. overrides -------------------------------------------------------------------------------------------

@@ -14,42 +14,36 @@ from controlnet_demo.service import (
     ControlNetService,
     Done,
     Failed,
-    GenerateSpec,
     MapsReady,
     StepDone,
-    UnitSpec,
     final_output,
     read_parameters,
 )
 from controlnet_demo.settings import Settings
 from tests.apiclient import counting_steps
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory) -> ControlNetService:
-    return ControlNetService(Settings(preset="tiny", preview_every=0), output_dir=str(tmp_path_factory.mktemp("out")))
-
-
-def _spec(astronaut, **changes) -> GenerateSpec:
-    spec = GenerateSpec(
-        "a red circle", [UnitSpec("canny", astronaut, preprocess_resolution=128)], steps=3, seed=5, resolution=64
-    )
-    return dataclasses.replace(spec, **changes)
+from tests.builders import small_spec
 
 
 def test_one_request_yields_maps_then_every_step_then_done(service, astronaut):
-    events = list(service.generate(_spec(astronaut)))
+    events = list(service.generate(small_spec(astronaut)))
     assert [type(e) for e in events] == [MapsReady, StepDone, StepDone, StepDone, Done]
     assert [(e.step, e.steps) for e in events[1:4]] == [(1, 3), (2, 3), (3, 3)]
     prepared, output = events[0].prepared, events[-1].output
     assert prepared.params["seed"] == 5 and prepared.request.steps == 3
-    assert output.params == {**prepared.params, "seconds": output.params["seconds"], "seeds": [5]}
+    checks = [c.as_dict() for c in output.checks]
+    assert output.params == {
+        **prepared.params,
+        "seconds": output.params["seconds"],
+        "seeds": [5],
+        "control_check": checks,
+    }
+    assert [c["condition"] for c in checks] == ["canny"]
     assert read_parameters(output.files[0])["prompt"] == "a red circle"
     assert output.maps[0] is prepared.maps[0]  # the map shown is the map the engine read
 
 
 def test_what_passes_between_the_steps_is_frozen_and_never_changed_after(service, astronaut):
-    events = service.generate(_spec(astronaut))
+    events = service.generate(small_spec(astronaut))
     prepared = next(events).prepared
     before = json.dumps(prepared.params, sort_keys=True)
     final_output(events)
@@ -61,28 +55,28 @@ def test_what_passes_between_the_steps_is_frozen_and_never_changed_after(service
 
 
 def test_a_bad_request_is_one_failed_event_in_words_before_any_model_runs(service, astronaut):
-    events = list(service.generate(_spec(astronaut, steps=0)))
+    events = list(service.generate(small_spec(astronaut, steps=0)))
     assert len(events) == 1 and isinstance(events[0], Failed)
     assert isinstance(events[0].error, UserInputError) and "Steps must be between 1" in str(events[0].error)
     with pytest.raises(UserInputError, match="Steps"):
-        final_output(service.generate(_spec(astronaut, steps=0)))
+        final_output(service.generate(small_spec(astronaut, steps=0)))
 
 
 def test_closing_the_stream_stops_the_job_at_its_next_step(service, astronaut):
     with counting_steps(service, pause_s=0.02) as steps:
-        with contextlib.closing(service.generate(_spec(astronaut, steps=50))) as events:
+        with contextlib.closing(service.generate(small_spec(astronaut, steps=50))) as events:
             for event in events:
                 if isinstance(event, StepDone):
                     break  # the user pressed Stop after the first step
         with service.engine._lock:  # the job has ended
             pass
     assert 1 <= max(steps) < 50  # it stopped instead of running its 50 steps
-    assert final_output(service.generate(_spec(astronaut))).params["seeds"] == [5]  # and the next request runs
+    assert final_output(service.generate(small_spec(astronaut))).params["seeds"] == [5]  # and the next request runs
 
 
 def test_a_client_is_rate_limited_and_the_cli_is_not(astronaut, tmp_path):
     limited = ControlNetService(Settings(preset="tiny", rate_limit_per_minute=1), output_dir=str(tmp_path))
-    spec = _spec(astronaut, steps=1)
+    spec = small_spec(astronaut, steps=1)
     assert isinstance(list(limited.generate(spec, client="1.2.3.4"))[-1], Done)
     refused = list(limited.generate(spec, client="1.2.3.4"))
     assert len(refused) == 1 and "Too many requests" in str(refused[0].error)
@@ -99,7 +93,7 @@ def test_only_the_results_the_service_wrote_are_pruned_never_other_files_in_its_
     Image.new("RGB", (8, 8)).save(theirs)
     os.utime(theirs, (time.time() - 3 * 86400,) * 2)
     service = ControlNetService(Settings(preset="tiny", cache_ttl_s=0), output_dir=str(tmp_path))
-    first = final_output(service.generate(_spec(astronaut, steps=1))).files[0]
-    second = final_output(service.generate(_spec(astronaut, steps=1))).files[0]
+    first = final_output(service.generate(small_spec(astronaut, steps=1))).files[0]
+    second = final_output(service.generate(small_spec(astronaut, steps=1))).files[0]
     assert theirs.exists()  # never the service's to delete
     assert not os.path.exists(first) and os.path.exists(second)  # its own, past the TTL, went when the next came

@@ -188,6 +188,12 @@ BAD = [
         ["same aspect ratio", "741x500", "condition 1"],
     ),  # service
     ("compose-no-condition", "/compose", {"enabled_1": False, "enabled_2": False}, ["at least one condition"]),
+    ("unknown-speed", "/canny", {"speed": "turbo"}, ["turbo", "choices", "full", "fast"]),  # gradio radio
+    ("live-no-image", "/live", {"drawing": None}, ["no scribble image", "draw"]),  # service
+    ("live-unknown-condition", "/live", {"condition": "bogus"}, ["bogus", "canny", "scribble"]),  # service
+    ("live-strength-5", "/live", {"strength": 5}, ["strength", "0 and 2", "5"]),  # gradio slider
+    ("live-blank-drawing", "/live", {"drawing": Drawing("blank")}, ["scribble is empty", "draw"]),  # service
+    ("live-text-image", "/live", {"drawing": None, "image": Upload("text.png")}, ["not an image", "png"]),
 ]
 
 
@@ -231,6 +237,26 @@ def test_still_serves_after_bad_input(client, launched_app, api, files):
     assert len(out.images) == 1 and out.params["seed"] == QUICK["seed"]
 
 
+def test_a_few_step_speed_is_one_api_parameter_away_and_brings_its_own_sampler(client, files):
+    out = generate(client, "/canny", files, speed="fast", scheduler="Euler a")
+    assert (out.params["speed"], out.params["steps"], out.params["scheduler"]) == ("fast", 2, "UniPC")
+    assert "control check" in out.check.lower() and "canny" in out.check
+
+
+def test_live_returns_one_few_step_image_from_a_drawing_with_its_parameters(client, files):
+    path = client.predict(api_name="/live", **request("/live", files))
+    stored = read_parameters(path)
+    assert (stored["speed"], stored["steps"], stored["seed"], stored["num_images"]) == ("fast", 4, 3, 1)
+    assert [u["condition"] for u in stored["units"]] == ["scribble"]
+    assert [c["condition"] for c in stored["control_check"]] == ["scribble"]
+    photo = client.predict(
+        api_name="/live", **request("/live", files, drawing=None, image=Upload("scribble_house.png"))
+    )
+    assert read_parameters(photo)["units"][0]["preprocessor"] == "sketch"  # or an image instead of a drawing
+    again = client.predict(api_name="/live", **request("/live", files))
+    assert np.array_equal(pixels(path), pixels(again))  # a fixed seed: the same stroke, the same frame
+
+
 # -- 4. a detector without its weights ---------------------------------------------------------------------------
 
 
@@ -255,8 +281,8 @@ def test_a_detector_without_weights_says_what_to_do(client, launched_app, files)
 # -- 5. the API page -------------------------------------------------------------------------------------------------
 
 
-def test_the_api_lists_exactly_the_five_endpoints(api):
-    assert sorted(api["named_endpoints"]) == sorted(ENDPOINTS)
+def test_the_api_lists_exactly_the_tabs_endpoints_and_live(api):
+    assert sorted(api["named_endpoints"]) == sorted([*ENDPOINTS, "/live"])
     assert not api["unnamed_endpoints"]  # Stop buttons and the compose condition change stay private
     canny = [p["parameter_name"] for p in api["named_endpoints"]["/canny"]["parameters"]]
     assert canny[:3] == ["image", "prompt", "negative_prompt"] and "low_threshold" in canny

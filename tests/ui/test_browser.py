@@ -28,7 +28,7 @@ ARTIFACTS = ROOT / "artifacts"
 UI_TIMEOUT_MS = 20_000  # clicks, typing, tab switches
 # waits for a generation's end are for the event itself (the parameters arrive with the finished images); this
 # bound only turns a hang into a failure, whatever the machine's speed
-GENERATE_TIMEOUT_MS = 600_000
+GENERATE_TIMEOUT_MS = 300_000
 PROMPT = "a cosy cottage with a tree and the sun, watercolor"
 
 
@@ -187,6 +187,7 @@ def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, o
         sketchpad.get_by_role("button", name="Brush", exact=True).click()
         canvas = sketchpad.locator("canvas").first
         draw_shapes(page, canvas)
+        sync_api.expect(sketchpad.get_by_role("button", name="Undo")).to_be_enabled()  # the strokes registered
         panel.get_by_label("Prompt", exact=True).fill("a red triangle and a blue square on a yellow background")
         panel.get_by_role("button", name="Generate", exact=True).click()
         # the parameters arrive with the finished images (live previews come before them)
@@ -207,3 +208,32 @@ def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, o
         sync_api.expect(how).to_contain_text("largest jump")
     finally:
         context.close()
+
+
+def test_live_drawing_shows_a_picture_without_generate_and_changes_it_after_the_next_strokes(page):
+    """With Live on, a stroke gives a result with no Generate press (a few-step frame), and more strokes change it."""
+    panel = open_tab(page, "Scribble")
+    panel.get_by_label("Prompt", exact=True).fill(PROMPT)
+    panel.locator("#live-switch input").check()
+    sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
+    sketchpad.get_by_role("button", name="Brush", exact=True).click()
+    canvas = sketchpad.locator("canvas").first
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    stroke(page, [(cx - 80, cy - 60), (cx + 60, cy - 60), (cx + 60, cy + 60)])
+
+    params = block(panel, "Parameters (also stored in each PNG)")
+    sync_api.expect(params).to_contain_text('"speed"', timeout=GENERATE_TIMEOUT_MS)  # a frame, no Generate press
+    sync_api.expect(params).to_contain_text('"fast"')
+    control_map = block(panel, "Control map(s) used").locator("img").first
+    wait_loaded(control_map)
+    first_map, first_src = fetch_image(page, control_map), control_map.get_attribute("src")
+    sync_api.expect(block(panel, "Results").locator("img").first).to_be_visible()
+    sync_api.expect(panel.locator("#control-check")).to_contain_text("Control check")
+
+    stroke(page, [(cx - 90, cy + 80), (cx + 90, cy + 80)])  # the next stroke: a new frame replaces the first
+    # the locator is looked up anew at each check: the gallery may render a new <img> for the new frame
+    sync_api.expect(control_map).not_to_have_attribute("src", first_src, timeout=GENERATE_TIMEOUT_MS)
+    wait_loaded(control_map)
+    second_map = fetch_image(page, control_map)
+    assert (second_map.max(axis=2) > 128).sum() > (first_map.max(axis=2) > 128).sum()  # the new line is in it

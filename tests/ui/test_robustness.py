@@ -29,7 +29,17 @@ from PIL import Image
 
 from controlnet_demo.service import ControlNetService, read_parameters
 from controlnet_demo.settings import Settings
-from tests.apiclient import FAST_S, Upload, counting_steps, generate, pixels, raw_data, request, wait_for
+from tests.apiclient import (
+    FAST_S,
+    RawSession,
+    Upload,
+    counting_steps,
+    generate,
+    pixels,
+    raw_data,
+    request,
+    wait_for,
+)
 from tests.builders import serve
 
 pytestmark = pytest.mark.slow  # every test here runs the app, a subprocess or a load
@@ -175,6 +185,75 @@ def test_soak_200_requests_no_memory_growth_no_files_left(files):
         }
         outputs = [p for p in _live_files(demo, blocks) if p.name not in inputs]
         assert len(outputs) <= 3, f"{len(outputs)} result files still there, e.g. {outputs[:3]}"  # the last request's
+    finally:
+        blocks.close()
+
+
+def _drawing(files: Path, k: int) -> dict:
+    """A sketchpad value of its own for client k: the house with a dot at k (each person draws their own; gradio
+    writes an editor's pictures to a path made from their content)."""
+    from gradio_client import handle_file
+
+    house = np.asarray(Image.open(files / "house.png").convert("RGB")).copy()
+    house[10 + 4 * k, 10:14] = 0
+    layer = np.zeros((*house.shape[:2], 4), np.uint8)
+    layer[..., 3] = 255 - house[..., 0]
+    paths = [files / f"live_{k}_{n}.png" for n in ("layer", "composite")]
+    Image.fromarray(layer).save(paths[0])
+    Image.fromarray(house).save(paths[1])
+    return {
+        "background": handle_file(str(files / "canvas.png")),
+        "layers": [handle_file(str(paths[0]))],
+        "composite": handle_file(str(paths[1])),
+    }
+
+
+def test_eight_live_clients_drawing_for_30_s_keep_one_frame_each_and_the_tabs_served(files):
+    """8 browser tabs draw for 30 s, a stroke every 100 ms each (the page sends one event at a time, the latest
+    drawing: trigger_mode="always_last"): no session ever has more than one frame on the server, no event fails,
+    memory stays flat, and a full-quality request meanwhile is served."""
+    url, demo, blocks = serve(Settings(preset="tiny"))
+    try:
+        client = Client(url, verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)
+        client.predict(api_name="/live", **request("/live", files))  # the models loaded before the load starts
+        sessions = [
+            RawSession(url, api, "/live", request("/live", files, seed=k, drawing=_drawing(files, k))) for k in range(8)
+        ]
+        stop, most, rss = threading.Event(), [0], []
+
+        def draw(session):
+            while not stop.is_set():
+                session.stroke()
+                time.sleep(0.1)
+
+        def watch():
+            while not stop.is_set():
+                most[0] = max([most[0], *demo.live_lane.pending().values()])
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=draw, args=(s,)) for s in sessions]
+        threads += [threading.Thread(target=s.read, args=(stop.is_set,)) for s in sessions]
+        threads.append(threading.Thread(target=watch))
+        for t in threads:
+            t.start()
+        time.sleep(10)
+        rss.append(_rss_mb())  # after the warm-up
+        full = generate(client, "/canny", files, seed=77)  # another tab, while the frames keep coming
+        time.sleep(20)
+        rss.append(_rss_mb())
+        stop.set()
+        for t in threads:
+            t.join(600)
+        assert not [e for s in sessions for e in s.errors], [s.errors[:2] for s in sessions]
+        counts = [(s.strokes, s.sent, s.completed) for s in sessions]
+        assert all(st >= 250 and 0 < sent == done < st for st, sent, done in counts), counts  # bursts made one job
+        assert most[0] <= 2  # per session: one frame on the engine and at most one waiting, never a backlog
+        assert demo.live_lane.ran >= 8
+        assert full.images and full.params["speed"] == "full"
+        growth = rss[1] / rss[0] - 1
+        assert growth < 0.05, f"resident memory grew {growth:.1%} ({rss[0]:.0f} -> {rss[1]:.0f} MB)"
+        still_serves(client, files)
     finally:
         blocks.close()
 

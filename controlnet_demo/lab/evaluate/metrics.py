@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...conditions.check import distance_to, f1, line_f1
 from .. import world
 
 CANNY_TOLERANCE, SCRIBBLE_TOLERANCE = 2.0, 3.0  # px; scribbles wobble and are misplaced by about a pixel
@@ -16,45 +17,12 @@ METRIC_NAMES = {
     "pose": "figure F1",
 }
 _PALETTE = np.array(list(world.COLOURS.values()), np.float32)
-_BINS = 12  # orientation bins of 15 degrees; a pixel matches its own bin and both neighbours
 
 
 def _lines(image: np.ndarray, threshold: int) -> np.ndarray:
     """Bright pixels of a map (any channel): (H, W) bool."""
     image = np.asarray(image)
     return (image.max(-1) if image.ndim == 3 else image) > threshold
-
-
-def _distance_to(mask: np.ndarray) -> np.ndarray:
-    """Per pixel, the distance in px to the nearest True pixel of mask (large everywhere when there is none)."""
-    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
-
-
-def _orientation_bins(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    """Direction of the lines through each pixel of a binary mask, as a bin of 180 / _BINS degrees.
-
-    From the structure tensor of the smoothed mask, so a thin canny edge and a thick scribble stroke along the same
-    outline get the same direction, whatever side of the stroke a pixel is on."""
-    m = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
-    gx, gy = cv2.Sobel(m, cv2.CV_32F, 1, 0), cv2.Sobel(m, cv2.CV_32F, 0, 1)
-    jxx, jyy, jxy = (cv2.GaussianBlur(a, (0, 0), sigma) for a in (gx * gx, gy * gy, gx * gy))
-    angle = (0.5 * np.arctan2(2 * jxy, jxx - jyy)) % np.pi
-    return (angle / np.pi * _BINS).astype(int) % _BINS
-
-
-def _matched_share(a: np.ndarray, b: np.ndarray, bins_a: np.ndarray, bins_b: np.ndarray, tolerance: float) -> float:
-    """Share of a's pixels with a pixel of b within `tolerance` px running in about the same direction."""
-    ok = np.zeros(a.shape, bool)
-    for k in range(_BINS):
-        here = a & (bins_a == k)
-        near = b & np.isin(bins_b, [(k - 1) % _BINS, k, (k + 1) % _BINS])
-        if here.any() and near.any():
-            ok |= here & (_distance_to(near) <= tolerance)
-    return float(ok[a].mean())
-
-
-def _f1(precision: float, recall: float) -> float:
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def _check(generated: np.ndarray, condition_map: np.ndarray) -> np.ndarray:
@@ -82,13 +50,7 @@ def edge_f1(
         from skimage.morphology import skeletonize  # scikit-image comes with controlnet-aux
 
         reference = skeletonize(reference)
-    output = world.canny_map(generated)[..., 0] > 0
-    if not reference.any() or not output.any():
-        return float(reference.any() == output.any())  # both empty: nothing to draw, nothing drawn
-    bins_out, bins_ref = _orientation_bins(output), _orientation_bins(reference)
-    precision = _matched_share(output, reference, bins_out, bins_ref, tolerance_px)
-    recall = _matched_share(reference, output, bins_ref, bins_out, tolerance_px)
-    return _f1(precision, recall)
+    return line_f1(world.canny_map(generated)[..., 0] > 0, reference, tolerance_px)
 
 
 def scribble_f1(generated: np.ndarray, scribble_map: np.ndarray, tolerance_px: float = SCRIBBLE_TOLERANCE) -> float:
@@ -137,8 +99,8 @@ def pose_overlap(generated: np.ndarray, pose_map: np.ndarray, colour: str, zone:
     figure = world.colour_index(generated) == list(world.COLOURS).index(colour)
     if not figure.any():
         return 0.0
-    near = _distance_to(skeleton) <= zone * skeleton.shape[1]
-    return _f1(float(near[figure].mean()), float(figure[skeleton].mean()))
+    near = distance_to(skeleton) <= zone * skeleton.shape[1]
+    return f1(float(near[figure].mean()), float(figure[skeleton].mean()))
 
 
 def score(condition: str, generated: np.ndarray, condition_map: np.ndarray, scene: world.Scene) -> float:

@@ -43,13 +43,14 @@ def passes(matched: float | None, shuffled: float | None, condition: str | None 
     return matched >= RATIO * max(shuffled or 0.0, MIN_SHUFFLED) and matched >= MIN_MATCHED.get(condition, 0.0)
 
 
-def load_engine(model, device: str | None = None):
+def load_engine(model, device: str | None = None, lora: str | None = None):
     """The app's Engine on a pipeline folder with controlnet-<condition>/ folders beside it (what `train export`
-    writes), loaded by the app's own ModelStore; an Engine is used as it is."""
+    writes), loaded by the app's own ModelStore, with the offline preset's few-step ways (their LoRA from the
+    folder's lcm-lora/, or from `lora`, a folder `train lcm` wrote); an Engine is used as it is."""
     from ...engine import Engine
     from ...errors import ModelUnavailableError
     from ...models.loading import ModelStore, Resolved, pick_device
-    from ...models.presets import OFFLINE
+    from ...models.presets import OFFLINE, OFFLINE_LCM_DIR
 
     if isinstance(model, Engine):
         return model
@@ -57,9 +58,11 @@ def load_engine(model, device: str | None = None):
     if not (folder / "model_index.json").is_file():
         raise ModelUnavailableError(f"{folder} holds no pipeline (model_index.json): train and export the model first.")
     nets = {c: str(folder / f"controlnet-{c}") for c in world.MAPS if (folder / f"controlnet-{c}").is_dir()}
-    preset = dataclasses.replace(OFFLINE, name="evaluate", base=str(folder), controlnets=nets)
+    lora_dir = str(lora or folder / OFFLINE_LCM_DIR.name)
+    few = {k: dataclasses.replace(f, lora=lora_dir) for k, f in OFFLINE.few_step.items()}
+    preset = dataclasses.replace(OFFLINE, name="evaluate", base=str(folder), controlnets=nets, few_step=few)
     store = ModelStore(Resolved(preset, False, "evaluate"), *pick_device(device))
-    return Engine(store.base, store.controlnets, store.device, store.dtype)
+    return Engine(store.base, store.controlnets, store.device, store.dtype, loras=store.loras)
 
 
 def _mean(values) -> float | None:
@@ -78,6 +81,9 @@ def evaluate(
     baseline: bool = True,
     device: str | None = None,
     progress: bool = False,
+    scheduler: str = "UniPC",
+    speed: str = "full",
+    lora: str | None = None,
 ) -> dict:
     """Score `model` (see load_engine) on n held-out scenes per condition; returns a JSON-ready dict.
 
@@ -89,11 +95,11 @@ def evaluate(
 
     from ...engine import ControlUnit, Request
     from ...errors import UserInputError
-    from ...models.presets import OFFLINE
+    from ...models.presets import FULL, OFFLINE
 
     if n < 2:
         raise UserInputError("n must be at least 2: the shuffled baseline pairs each scene with another.")
-    engine = load_engine(model, device)
+    engine = load_engine(model, device, lora)
     available = [c for c in world.MAPS if c in engine.controlnets]
     conditions = list(conditions or available)
     if not conditions or set(conditions) - set(available):
@@ -102,8 +108,13 @@ def evaluate(
             f"for {', '.join(available) or 'none'} (and the world has maps for "
             f"{', '.join(world.MAPS)})."
         )
-    # the offline preset's defaults: the evaluation measures the model as the app serves it
-    steps, guidance = steps or OFFLINE.steps, guidance if guidance is not None else OFFLINE.guidance
+    # the offline preset's defaults (or its few-step way's): the evaluation measures the model as the app serves it
+    if speed != FULL and speed not in OFFLINE.few_step:
+        raise UserInputError(f"Unknown speed {speed!r}; the offline model has: {', '.join(OFFLINE.speeds())}.")
+    few = OFFLINE.few_step.get(speed)
+    steps, guidance = steps or (few or OFFLINE).steps, guidance if guidance is not None else (few or OFFLINE).guidance
+    scheduler = few.scheduler if few is not None else scheduler
+    adapter = speed if few is not None and few.lora is not None else None
     started = time.perf_counter()
     pool: list[world.Example] = []  # scene i of the held-out stream, made on first use and shared by conditions
     base_outputs: dict[int, np.ndarray] = {}
@@ -125,7 +136,15 @@ def evaluate(
         ex = example(i)
         units = [] if condition is None else [ControlUnit(condition, ex.maps[condition])]
         request = Request(
-            ex.prompt, units, steps=steps, guidance_scale=guidance, seed=seed * 100_000 + i, width=size, height=size
+            ex.prompt,
+            units,
+            steps=steps,
+            guidance_scale=guidance,
+            seed=seed * 100_000 + i,
+            width=size,
+            height=size,
+            scheduler=scheduler,
+            lora=adapter,
         )  # the same seed with and without control
         return (engine.generate(request).images[0] * 255).round().astype(np.uint8)
 
@@ -184,6 +203,8 @@ def evaluate(
         seed=seed,
         steps=steps,
         guidance=guidance,
+        scheduler=scheduler,
+        speed=speed,
         size=size,
         seconds=round(time.perf_counter() - started, 2),
         conditions=results,

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from ...errors import UserInputError
 from ...models.architectures import MODEL_CONFIGS
 
-KINDS = ("vae", "base", "controlnet")
-LEARNING_RATES = {"vae": 2e-4, "base": 2e-4, "controlnet": 1e-4}  # from scratch; use --lr 1e-5 for SD1.5's ControlNets
+KINDS = ("vae", "base", "controlnet", "lcm")
+LEARNING_RATES = {
+    "vae": 2e-4,
+    "base": 2e-4,
+    "controlnet": 1e-4,
+    "lcm": 1e-4,
+}  # from scratch; use --lr 1e-5 for SD1.5's ControlNets
 MIXED_PRECISIONS = ("no", "fp16", "bf16")  # "no": float32 throughout
 # diffusers.optimization.get_scheduler's names that need no extra settings
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
@@ -16,11 +21,11 @@ LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine
 
 @dataclass
 class TrainConfig:
-    kind: str  # vae, base or controlnet
+    kind: str  # vae, base, controlnet or lcm
     out: str  # the final model, checkpoints/ and metrics.jsonl go here
     model_size: str = "small"  # vae and base: a key of MODEL_CONFIGS
     vae: str | None = None  # base: the locked VAE (a folder `train vae` wrote)
-    base: str | None = None  # controlnet: the locked base, a hub id or a StableDiffusionPipeline folder
+    base: str | None = None  # controlnet, lcm: the locked base, a hub id or a StableDiffusionPipeline folder
     init: str | None = None  # base: start from this pipeline folder's U-Net and text encoder instead of random;
     # controlnet: from this ControlNet folder instead of the base U-Net's copy (fresh optimizer, both)
     condition: str = "canny"  # controlnet: which map of the world (a label for a fill50k-style folder)
@@ -37,6 +42,10 @@ class TrainConfig:
     empty_prompt_share: float = 0.5  # controlnet: the paper's 50 %
     prompt_dropout: float = 0.1  # base: empty prompts, so classifier-free guidance has an unconditional model
     v_prediction: bool = False  # base: v-prediction on zero-terminal-SNR betas (ZERO_SNR_SCHEDULER_CONFIG)
+    lora_rank: int = 32  # lcm: the LoRA's rank (alpha the same)
+    guidance_min: float = 4.0  # lcm: the teacher's CFG scale, drawn per example in [min, max] (the app's scale)
+    guidance_max: float = 6.0
+    ddim_steps: int = 50  # lcm: the teacher's solver grid (LCMScheduler's original_inference_steps)
     kl_weight: float = 1e-6  # vae: a light KL keeps the latent space smooth without blurring
     max_grad_norm: float = 1.0
     checkpoint_every: int = 500
@@ -72,6 +81,10 @@ RUN_IDENTITY = (
     "gradient_accumulation",
     "seed",
     "v_prediction",
+    "lora_rank",
+    "guidance_min",
+    "guidance_max",
+    "ddim_steps",
     "lr",
     "lr_scheduler",
     "lr_warmup_steps",
@@ -97,12 +110,14 @@ def check(config: TrainConfig) -> None:
             raise UserInputError(
                 f"--{name.replace('_', '-')} takes {', '.join(allowed)}; got {getattr(config, name)!r}."
             )
-    for name in ("steps", "batch_size", "checkpoint_every", "resolution", "gradient_accumulation"):
+    for name in ("steps", "batch_size", "checkpoint_every", "resolution", "gradient_accumulation", "lora_rank"):
         if getattr(config, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(config, name)}.")
     for name in ("empty_prompt_share", "prompt_dropout", "world_warp"):
         if not 0 <= getattr(config, name) <= 1:
             raise UserInputError(f"--{name.replace('_', '-')} is a share, 0..1; got {getattr(config, name)}.")
+    if not 2 <= config.ddim_steps <= 1000:
+        raise UserInputError(f"--ddim-steps takes 2..1000; got {config.ddim_steps}.")
     if config.workers < 0:
         raise UserInputError(f"--workers must be 0 or more; got {config.workers}.")
     if config.lr_warmup_steps < 0:

@@ -147,7 +147,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     if config.gradient_checkpointing:
         for module in (*task.trainable.values(), *task.checkpointed):  # diffusers and transformers name it apart
             (getattr(module, "enable_gradient_checkpointing", None) or module.gradient_checkpointing_enable)()
-    params = [p for m in task.trainable.values() for p in m.parameters()]
+    params = [p for m in task.trainable.values() for p in m.parameters() if p.requires_grad]  # a LoRA's only
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
     schedule = get_scheduler(
         config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps, num_training_steps=config.steps

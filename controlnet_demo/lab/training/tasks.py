@@ -19,6 +19,7 @@ from ...errors import ModelUnavailableError, UserInputError
 from ...models import architectures
 from ...models.architectures import MODEL_CONFIGS, build_text_encoder, build_unet, build_vae
 from ...models.loading import load_controlnet, load_pipeline
+from ...models.presets import LCM_LORA_FILE
 from .config import TrainConfig
 from .data import Examples
 from .recipe import drop_prompts, encode_latents, lock, noise_loss
@@ -162,6 +163,93 @@ def controlnet_task(config: TrainConfig, device, dtype) -> Task:
     )
 
 
+# the LoRA of the few-step recipe goes on every attention projection, feed-forward and convolution of the U-Net's
+# blocks, as in diffusers' LCM-LoRA script
+LORA_TARGETS = (
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "proj_in",
+    "proj_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "conv1",
+    "conv2",
+    "conv_shortcut",
+    "downsamplers.0.conv",
+    "upsamplers.0.conv",
+    "time_emb_proj",
+)
+
+
+def lcm_task(config: TrainConfig, device, dtype) -> Task:
+    """A few-step LoRA for the base by latent consistency distillation (`consistency.py`): the base's U-Net is the
+    teacher, locked; the student is the same U-Net plus a LoRA, the only weights that train. The ControlNets are not
+    involved: they steer the distilled U-Net as they steer the base."""
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from .consistency import DDIMSolver, consistency_loss
+
+    if config.base is None:
+        raise UserInputError("train lcm needs --base ID_OR_DIR (the pipeline to distil: a folder `train base` wrote).")
+    if not 1 <= config.guidance_min <= config.guidance_max:
+        raise UserInputError(
+            f"--guidance-min ({config.guidance_min:g}) must be at least 1 and at most --guidance-max "
+            f"({config.guidance_max:g})."
+        )
+    pipe = load_base(config.base)
+    vae, text_encoder = (lock(m).to(device, dtype) for m in (pipe.vae, pipe.text_encoder))
+    teacher = lock(load_base(config.base).unet).to(device, dtype)
+    student = lock(pipe.unet).to(device)  # float32: its LoRA trains in float32, the base weights stay as they are
+    student.add_adapter(
+        LoraConfig(
+            r=config.lora_rank,
+            lora_alpha=config.lora_rank,
+            target_modules=list(LORA_TARGETS),
+            init_lora_weights="gaussian",
+        )
+    )
+    student.train()
+    scheduler = _noise_scheduler(pipe.scheduler.config)
+    solver = DDIMSolver(scheduler.alphas_cumprod, scheduler.config.num_train_timesteps, config.ddim_steps)
+    with torch.no_grad():
+        empty = _text(pipe, [""], device)
+
+    def loss(batch, generator):
+        with torch.no_grad():
+            text = _text(pipe, batch["prompts"], device)
+        latents = encode_latents(vae, batch["pixels"], generator).float()
+        return consistency_loss(
+            student,
+            teacher,
+            scheduler,
+            solver,
+            latents,
+            text.float(),
+            empty.float(),
+            (config.guidance_min, config.guidance_max),
+            generator,
+        )
+
+    def save(folder: Path, data: Examples):
+        StableDiffusionPipeline.save_lora_weights(
+            folder,
+            unet_lora_layers=get_peft_model_state_dict(student),
+            weight_name=LCM_LORA_FILE,
+            safe_serialization=True,
+        )
+
+    return Task(
+        trainable=dict(unet=student),
+        loss=loss,
+        save=save,
+        locked=dict(vae=vae, text_encoder=text_encoder, teacher=teacher),
+    )
+
+
 @dataclass(frozen=True)
 class Kind:
     make: Callable[[TrainConfig, torch.device, torch.dtype], Task]
@@ -172,4 +260,5 @@ TASKS: dict[str, Kind] = {
     "vae": Kind(vae_task, condition=False),
     "base": Kind(base_task, condition=False),
     "controlnet": Kind(controlnet_task, condition=True),
+    "lcm": Kind(lcm_task, condition=False),
 }

@@ -1,0 +1,110 @@
+"""Live frames: what the live canvas asks for at every stroke, kept from piling up and from delaying real jobs.
+
+A client has at most one frame waiting: a newer one takes its place and the replaced caller gets None at once (its
+picture is out of date before it is made). One frame runs at a time, clients in turn, and never while a
+full-quality job waits or runs: such a job waits for at most the one frame already on the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+
+
+class Priority:
+    """Full-quality jobs before live frames: a frame starts only when no full job is waiting or running."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._full = 0  # full jobs waiting for or holding the engine
+
+    @contextlib.contextmanager
+    def full(self):
+        with self._cond:
+            self._full += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._full -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def live(self):
+        with self._cond:
+            self._cond.wait_for(lambda: self._full == 0)
+        yield
+
+    @property
+    def full_jobs(self) -> int:
+        return self._full
+
+
+class LiveLane:
+    """One waiting frame per client, run one at a time in arrival order of the clients, by `run(job)`; at most
+    `max_waiting` frames wait in all (the oldest goes first: a flood of new clients cannot build a backlog)."""
+
+    def __init__(self, run: Callable[[object], object], max_waiting: int = 16):
+        self._run = run
+        self.max_waiting = max_waiting
+        self._lock = threading.Condition()
+        self._waiting: OrderedDict[str, tuple[object, Future]] = OrderedDict()
+        self._running: str | None = None
+        self._worker: threading.Thread | None = None
+        self.superseded = 0  # frames replaced before they ran (for the benchmark and the load test)
+        self.ran = 0
+
+    def submit(self, client: str, job) -> Future:
+        """Queue `job` as `client`'s frame; the future gets run(job)'s result, its exception, or None when a newer
+        frame of the same client replaced it before it ran."""
+        future: Future = Future()
+        with self._lock:
+            old = self._waiting.get(client)
+            if old is not None:  # keeps its place in line, with the newer content
+                old[1].set_result(None)
+                self.superseded += 1
+            self._waiting[client] = (job, future)
+            while len(self._waiting) > self.max_waiting:
+                self._waiting.popitem(last=False)[1][1].set_result(None)
+                self.superseded += 1
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="live-lane", daemon=True)
+                self._worker.start()
+            self._lock.notify_all()
+        return future
+
+    @property
+    def running(self) -> str | None:
+        """The client whose frame is on the engine now."""
+        return self._running
+
+    def pending(self) -> dict[str, int]:
+        """client -> frames waiting (0 or 1) and running (0 or 1): what the load test checks."""
+        with self._lock:
+            counts = {c: 1 for c in self._waiting}
+            if self._running is not None:
+                counts[self._running] = counts.get(self._running, 0) + 1
+            return counts
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: bool(self._waiting))
+                client, (job, future) = self._waiting.popitem(last=False)
+                self._running = client
+            result, error = None, None
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = self._run(job)
+                except BaseException as exc:  # the caller's to report; the lane goes on
+                    error = exc
+            with self._lock:  # done before the caller hears of it: its next frame finds the lane free
+                self._running = None
+                self.ran += 1
+            if error is not None:
+                future.set_exception(error)
+            elif future.running():
+                future.set_result(result)

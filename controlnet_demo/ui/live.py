@@ -1,0 +1,149 @@
+"""Live drawing: the picture follows the pen. The Scribble tab's Live switch, and the /live API endpoint.
+
+Every stroke asks for one frame in the preset's live speed (few-step) at a fixed seed; the service's live lane keeps
+one frame per client waiting and runs frames behind any full-quality job (`service.live`). A frame is a plain
+request to the same engine as the tabs: the same validation, maps, PNG with its parameters and control check.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from ..conditions import CONDITIONS
+from ..errors import DemoError, EmptyDrawingError
+from ..service import ControlNetService, GenerateSpec, UnitSpec, user_message
+from ..service.validation import editor_image
+from .panels import MODE_CHOICES, check_text
+from .widgets import client_of, image_input, name_api_parameters, on_gpu, sketchpad, slider
+
+log = logging.getLogger(__name__)
+
+LIVE = "live"  # the live frames' concurrency id: apart from the GPU queue, bounded by the service's lane
+LIVE_NAMES = [
+    "image",
+    "drawing",
+    "prompt",
+    "condition",
+    "preprocessor",
+    "strength",
+    "start",
+    "end",
+    "mode",
+    "seed",
+    "negative_prompt",
+]  # /live's parameters, in its order
+
+
+def session_of(request: gr.Request | None) -> str:
+    """The live lane's client: one browser tab or API client (a session) on one host."""
+    return f"{client_of(request)}/{getattr(request, 'session_hash', None)}"
+
+
+def live_spec(service: ControlNetService, prompt, negative, seed, unit: UnitSpec) -> GenerateSpec:
+    """One frame: the preset's live speed with its own steps and guidance, one image, the given seed."""
+    return GenerateSpec(
+        prompt=prompt,
+        units=[unit],
+        negative_prompt=negative or "",
+        seed=0 if seed is None else seed,
+        speed=service.preset.live_speed,
+    )
+
+
+def run_frame(service: ControlNetService, spec: GenerateSpec, request: gr.Request | None, empty_ok: bool = False):
+    """The frame's Output, or None when a newer one replaced it (or, with empty_ok, the drawing has no strokes
+    yet); errors as gr.Error in words, the unexpected ones logged."""
+    try:
+        return service.live(spec, session_of(request))
+    except EmptyDrawingError as exc:
+        if empty_ok:  # a cleared canvas: nothing to draw from yet
+            return None
+        raise gr.Error(user_message(exc), print_exception=False) from None
+    except DemoError as exc:
+        raise gr.Error(user_message(exc), print_exception=False) from None
+    except Exception as exc:
+        log.error("live frame failed", exc_info=exc)
+        raise gr.Error(user_message(exc), print_exception=False) from None
+
+
+def live_endpoint(service: ControlNetService) -> None:
+    """/live: an image or a drawing (a sketchpad's value), a prompt, the condition and the unit's controls in; one
+    image out."""
+    with gr.Column(visible=False):
+        image = image_input(label="image")
+        drawing = sketchpad(label="drawing")
+        prompt = gr.Textbox(label="prompt")
+        condition = gr.Dropdown(list(CONDITIONS), value="scribble", label="condition", allow_custom_value=True)
+        preprocessor = gr.Textbox(label="preprocessor")
+        strength = slider(0.0, service.settings.limits.max_strength, value=1.0, label="strength")
+        start = slider(0.0, 1.0, value=0.0, label="start")
+        end = slider(0.0, 1.0, value=1.0, label="end")
+        mode = gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True)
+        seed = gr.Number(value=0, precision=0, label="seed")
+        negative = gr.Textbox(label="negative_prompt")
+        out = gr.Image(label="frame", format="png")
+        trigger = gr.Button("live")
+
+    @on_gpu
+    def live(*values, request: gr.Request | None = None):
+        v = dict(zip(LIVE_NAMES, values))
+        unit = UnitSpec(
+            v["condition"],
+            v["image"] if v["image"] is not None else v["drawing"],
+            v["preprocessor"] or None,
+            service.preset.detect_resolution,
+            {},
+            1.0 if v["strength"] is None else v["strength"],
+            v["start"] or 0.0,
+            1.0 if v["end"] is None else v["end"],
+            v["mode"] or "balanced",
+        )
+        output = run_frame(service, live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], unit), request)
+        # a replaced frame: the last one stands
+        return gr.skip() if output is None else output.files[0]
+
+    name_api_parameters(live, LIVE_NAMES, required=0)
+    trigger.click(
+        live,
+        [image, drawing, prompt, condition, preprocessor, strength, start, end, mode, seed, negative],
+        out,
+        api_name="live",
+        concurrency_id=LIVE,
+        concurrency_limit=None,
+    )
+
+
+def live_switch(service: ControlNetService, live: gr.Checkbox, picture, inputs: dict, outputs: list, unit_of) -> None:
+    """While the `live` checkbox is on, every change of `picture` (a stroke) makes a frame.
+
+    inputs: the tab's named components the frame reads (prompt, negative_prompt, seed and the unit's); unit_of(values)
+    builds the UnitSpec from them, or None when there is nothing to draw from; outputs: (gallery, maps, params,
+    check)."""
+    names = list(inputs)
+
+    @on_gpu
+    def frame(on, *values, request: gr.Request | None = None):
+        skip = (gr.skip(),) * len(outputs)
+        v = dict(zip(names, values))
+        unit = unit_of(v) if on else None
+        if unit is None or editor_image(unit.image) is None:
+            return skip
+        spec = live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], unit)
+        output = run_frame(service, spec, request, empty_ok=True)
+        if output is None:  # a newer stroke replaced this frame (its own frame follows), or nothing drawn yet
+            return skip
+        return output.files, list(output.maps), output.params, check_text(output.checks)
+
+    gr.on(
+        [picture.input, live.change],
+        frame,
+        [live, *inputs.values()],
+        outputs,
+        trigger_mode="always_last",
+        concurrency_id=LIVE,
+        concurrency_limit=None,
+        api_visibility="private",
+        show_progress="hidden",
+    )

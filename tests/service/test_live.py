@@ -1,0 +1,122 @@
+"""Few-step speeds and live frames through the service: the speed's own steps and sampler, the full path unchanged,
+one waiting frame per client, and full-quality jobs before live frames."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from controlnet_demo.errors import UserInputError
+from controlnet_demo.service import final_output, read_parameters
+from controlnet_demo.service.live import LiveLane, Priority
+from tests.apiclient import counting_steps, wait_for
+from tests.builders import small_spec
+
+
+def test_a_few_step_speed_brings_its_steps_guidance_and_sampler_and_the_png_records_it(service, astronaut):
+    few = service.preset.few_step["fast"]
+    out = final_output(service.generate(small_spec(astronaut, steps=None, guidance_scale=None, speed="fast")))
+    assert (out.params["steps"], out.params["guidance_scale"]) == (few.steps, few.guidance)
+    assert out.params["scheduler"] == few.scheduler and out.params["speed"] == "fast"
+    assert read_parameters(out.files[0])["speed"] == "fast"
+
+
+def test_the_full_path_is_the_same_image_whether_or_not_a_few_step_request_ran_between(service, astronaut):
+    before = final_output(service.generate(small_spec(astronaut))).result.images
+    final_output(service.generate(small_spec(astronaut, speed="fast")))
+    after = final_output(service.generate(small_spec(astronaut))).result.images
+    assert (before == after).all()
+
+
+def test_an_unknown_speed_is_refused_naming_the_offered_ones(service, astronaut):
+    with pytest.raises(UserInputError, match="this model offers: full, fast"):
+        service.prepare(small_spec(astronaut, speed="turbo"))
+
+
+def test_a_live_frame_is_a_few_step_request_with_a_control_check(service, astronaut):
+    out = service.live(small_spec(astronaut, steps=None, speed=service.preset.live_speed), "a")
+    assert out.params["speed"] == "fast" and out.params["steps"] == service.preset.few_step["fast"].steps
+    assert [c["condition"] for c in out.params["control_check"]] == ["canny"]
+    assert read_parameters(out.files[0])["control_check"] == out.params["control_check"]
+
+
+def test_a_newer_frame_replaces_the_waiting_one_of_its_client_and_other_clients_keep_theirs():
+    release = threading.Event()
+    ran = []
+
+    def run(job):
+        release.wait(10)
+        ran.append(job)
+        return job
+
+    lane = LiveLane(run)
+    first = lane.submit("a", "a1")  # runs (blocked until released)
+    assert wait_for(lambda: lane.running == "a")
+    waiting = lane.submit("a", "a2")
+    other = lane.submit("b", "b1")
+    newest = lane.submit("a", "a3")  # replaces a2, keeps its place before b1
+    assert waiting.result(timeout=1) is None  # answered at once: its picture is out of date
+    assert lane.pending() == {"a": 2, "b": 1}  # one running and one waiting, at most
+    release.set()
+    assert (first.result(10), newest.result(10), other.result(10)) == ("a1", "a3", "b1")
+    assert ran == ["a1", "a3", "b1"] and lane.superseded == 1
+
+
+def test_a_flood_of_clients_keeps_only_the_newest_frames_waiting():
+    release = threading.Event()
+    lane = LiveLane(lambda job: release.wait(10) and job, max_waiting=3)
+    running = lane.submit("first", 0)
+    assert wait_for(lambda: lane.running == "first")
+    frames = [lane.submit(f"c{k}", k) for k in range(6)]
+    assert [f.result(timeout=1) for f in frames[:3]] == [None] * 3  # the oldest, answered at once
+    assert len(lane.pending()) == 4  # the one running and the 3 newest waiting
+    release.set()
+    assert running.result(10) == 0 and [f.result(10) for f in frames[3:]] == [3, 4, 5]
+
+
+def test_a_live_frame_waits_while_a_full_job_waits_or_runs():
+    priority = Priority()
+    order = []
+    full_in = threading.Event()
+    finish_full = threading.Event()
+
+    def full_job():
+        with priority.full():
+            full_in.set()
+            finish_full.wait(10)
+            order.append("full")
+
+    def frame():
+        with priority.live():
+            order.append("live")
+
+    threading.Thread(target=full_job).start()
+    assert full_in.wait(10)
+    live = threading.Thread(target=frame)
+    live.start()
+    live.join(0.3)
+    assert order == []  # the frame has not run past the full job
+    finish_full.set()
+    live.join(10)
+    assert order == ["full", "live"]
+
+
+def test_a_full_job_waits_for_at_most_the_one_frame_on_the_engine(service, astronaut):
+    """Live frames from several clients keep coming; a full job that arrives runs after the frame that is on the
+    engine, before any frame still waiting."""
+    with counting_steps(service, pause_s=0.05) as steps:
+        frames = [
+            threading.Thread(target=service.live, args=(small_spec(astronaut, speed="fast", seed=k), f"c{k}"))
+            for k in range(4)
+        ]
+        for t in frames:
+            t.start()
+        assert wait_for(lambda: len(steps) > 0)  # a frame is on the engine
+        ran_before = service.live_lane.ran
+        full = final_output(service.generate(small_spec(astronaut, steps=3)))
+        frames_meanwhile = service.live_lane.ran - ran_before
+        for t in frames:
+            t.join(60)
+    assert full.params["speed"] == "full"
+    assert frames_meanwhile <= 1
