@@ -32,8 +32,7 @@ def main() -> None:
 
     engine = load_engine(OFFLINE_MODEL_DIR)
     detectors = Detectors(Settings.from_env().annotators, online=False)
-    few = OFFLINE.few_step.get(args.speed)
-    steps, guidance = (few or OFFLINE).steps, (few or OFFLINE).guidance
+    sampling = OFFLINE.sampling(args.speed)
     report = {}
     for condition in world.MAPS:
         scores = {"followed (strength 1)": [], "ignored (strength 0)": []}
@@ -50,13 +49,13 @@ def main() -> None:
                 request = Request(
                     ex.prompt,
                     [unit],
-                    steps=steps,
-                    guidance_scale=guidance,
+                    steps=sampling.steps,
+                    guidance_scale=sampling.guidance,
                     seed=i,
                     width=64,
                     height=64,
-                    scheduler=few.scheduler if few else "UniPC",
-                    lora=args.speed if few and few.lora else None,
+                    scheduler=sampling.scheduler or "UniPC",
+                    lora=sampling.lora,
                 )
                 images = engine.generate(request).images
                 check = check_control(condition, images, ex.maps[condition], "none", {}, detectors, strength)
@@ -71,7 +70,7 @@ def main() -> None:
                 p10_25_50_75_90=q, follows=round(float(np.mean(np.array(values) >= THRESHOLDS[condition])), 3)
             )
         report[condition] = dict(threshold=THRESHOLDS[condition], **row)
-    print(json.dumps(dict(n=args.n, speed=args.speed, steps=steps, conditions=report), indent=1))
+    print(json.dumps(dict(n=args.n, speed=args.speed, steps=sampling.steps, conditions=report), indent=1))
 
 
 if __name__ == "__main__":

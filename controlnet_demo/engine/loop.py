@@ -203,23 +203,21 @@ class Engine:
         return Result(images, seeds, residual_norms, calls, time.perf_counter() - started)
 
     def _use_lora(self, name: str | None):
-        """The U-Net this request runs: with its LoRA on and every other off (None: all off), whatever the last
-        request left; or the LoRA's fused copy."""
+        """The U-Net this request runs: the LoRA's fused copy, or the base's with this request's adapter on and
+        every other off (None: all off), whatever the last request left."""
         unet = self.base.unet
         if name is not None and name not in self.loras:
             raise UserInputError(f"No few-step LoRA {name!r} here; the engine has: {', '.join(self.loras) or 'none'}.")
         lora = None if name is None else self.loras[name]  # loads it on first use
         if isinstance(lora, torch.nn.Module):
-            fused, lora = lora, None
-        else:
-            fused = None
+            return lora
         if getattr(unet, "_hf_peft_config_loaded", False):
             if lora is None:
                 unet.disable_adapters()
             else:
-                unet.set_adapters(lora)  # also enables adapters
-                unet.enable_adapters()
-        return fused if fused is not None else unet
+                unet.set_adapters(lora)
+                unet.enable_adapters()  # set_adapters leaves a disabled model disabled
+        return unet
 
     def _control_tensor(self, unit: ControlUnit, batch: int, dtype) -> torch.Tensor:
         from diffusers.image_processor import VaeImageProcessor

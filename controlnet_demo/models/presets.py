@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import UserInputError
 from ..paths import OFFLINE_MODEL_DIR
 
 OFFLINE_LCM_DIR = OFFLINE_MODEL_DIR / "lcm-lora"
@@ -31,6 +32,17 @@ FULL = "full"  # the speed every preset has: the paper's path, the preset's step
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """What a speed means for a request: its default steps and guidance, its sampler (None: the request's own, the
+    full path) and the LoRA to turn on (Request.lora; None: none)."""
+
+    steps: int
+    guidance: float
+    scheduler: str | None
+    lora: str | None
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     title: str
@@ -51,6 +63,18 @@ class Preset:
 
     def speeds(self) -> tuple[str, ...]:
         return (FULL, *self.few_step)
+
+    def sampling(self, speed: str) -> Sampling:
+        """The speed's defaults, sampler and LoRA; an unknown speed is an error naming the offered ones."""
+        if speed not in self.speeds():
+            raise UserInputError(
+                f"Unknown speed {speed!r}; this model offers: {', '.join(self.speeds())} (a few-step LoRA that is "
+                "not downloaded or cached is not offered)."
+            )
+        few = self.few_step.get(speed)
+        if few is None:
+            return Sampling(self.steps, self.guidance, None, None)
+        return Sampling(few.steps, few.guidance, few.scheduler, speed if few.lora is not None else None)
 
     @property
     def live_speed(self) -> str:

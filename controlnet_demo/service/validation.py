@@ -51,17 +51,12 @@ def prepare(
         raise UserInputError("Add at least one condition with an image.")
     if len(spec.units) > limits.max_units:
         raise UserInputError(f"At most {limits.max_units} conditions can be composed; got {len(spec.units)}.")
-    if spec.speed not in preset.speeds():
-        raise UserInputError(
-            f"Unknown speed {spec.speed!r}; this model offers: {', '.join(preset.speeds())} (a few-step LoRA that "
-            "is not downloaded or cached is not offered)."
-        )
-    few = preset.few_step.get(spec.speed)
+    sampling = preset.sampling(spec.speed)
     steps = check_number(
-        (few or preset).steps if spec.steps is None else spec.steps, "Steps", 1, limits.max_steps, integer=True
+        sampling.steps if spec.steps is None else spec.steps, "Steps", 1, limits.max_steps, integer=True
     )
     guidance = check_number(
-        (few or preset).guidance if spec.guidance_scale is None else spec.guidance_scale,
+        sampling.guidance if spec.guidance_scale is None else spec.guidance_scale,
         "Guidance scale",
         0,
         limits.max_guidance,
@@ -77,9 +72,9 @@ def prepare(
     )
     if resolution % r_step:
         raise UserInputError(f"Resolution must be a multiple of {r_step}; got {resolution}.")
-    if few is None and spec.scheduler not in SCHEDULERS:
+    if sampling.scheduler is None and spec.scheduler not in SCHEDULERS:
         raise UserInputError(f"Unknown scheduler {spec.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}.")
-    scheduler = spec.scheduler if few is None else few.scheduler  # a few-step LoRA samples as it was made to
+    scheduler = sampling.scheduler or spec.scheduler  # a few-step LoRA samples as it was made to
 
     units, maps, unit_params, size, first_shape = [], [], [], None, None
     for k, u in enumerate(spec.units, start=1):
@@ -123,9 +118,8 @@ def prepare(
                 mask=mask is not None,
             )
         )
-    lora = spec.speed if few is not None and few.lora is not None else None
     request = Request(
-        prompt, tuple(units), negative, steps, guidance, seed, num_images, size[0], size[1], scheduler, lora
+        prompt, tuple(units), negative, steps, guidance, seed, num_images, size[0], size[1], scheduler, sampling.lora
     )
     params = dict(
         prompt=prompt,

@@ -95,7 +95,7 @@ def evaluate(
 
     from ...engine import ControlUnit, Request
     from ...errors import UserInputError
-    from ...models.presets import FULL, OFFLINE
+    from ...models.presets import OFFLINE
 
     if n < 2:
         raise UserInputError("n must be at least 2: the shuffled baseline pairs each scene with another.")
@@ -109,12 +109,9 @@ def evaluate(
             f"{', '.join(world.MAPS)})."
         )
     # the offline preset's defaults (or its few-step way's): the evaluation measures the model as the app serves it
-    if speed != FULL and speed not in OFFLINE.few_step:
-        raise UserInputError(f"Unknown speed {speed!r}; the offline model has: {', '.join(OFFLINE.speeds())}.")
-    few = OFFLINE.few_step.get(speed)
-    steps, guidance = steps or (few or OFFLINE).steps, guidance if guidance is not None else (few or OFFLINE).guidance
-    scheduler = few.scheduler if few is not None else scheduler
-    adapter = speed if few is not None and few.lora is not None else None
+    sampling = OFFLINE.sampling(speed)
+    steps, guidance = steps or sampling.steps, guidance if guidance is not None else sampling.guidance
+    scheduler = sampling.scheduler or scheduler
     started = time.perf_counter()
     pool: list[world.Example] = []  # scene i of the held-out stream, made on first use and shared by conditions
     base_outputs: dict[int, np.ndarray] = {}
@@ -144,7 +141,7 @@ def evaluate(
             width=size,
             height=size,
             scheduler=scheduler,
-            lora=adapter,
+            lora=sampling.lora,
         )  # the same seed with and without control
         return (engine.generate(request).images[0] * 255).round().astype(np.uint8)
 
