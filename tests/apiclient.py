@@ -171,7 +171,7 @@ class RawSession:
         config = httpx.get(f"{url}/config", timeout=30).json()
         self.fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == endpoint.strip("/"))
         self.data = raw_data(self.http, api, endpoint, values)
-        self.strokes, self.sent, self.completed, self.errors = 0, 0, 0, []
+        self.strokes, self.sent, self.completed, self.errors, self.messages = 0, 0, 0, [], []
         self._lock = threading.Lock()
         self._out = self._again = False
 
@@ -202,6 +202,7 @@ class RawSession:
                     if not line.startswith("data:"):
                         continue
                     message = json.loads(line[5:])
+                    self.messages.append(message)
                     if message.get("msg") == "process_completed":
                         with self._lock:
                             if message.get("success"):

@@ -7,6 +7,7 @@ full-quality job waits or runs: such a job waits for at most the one frame alrea
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 from collections import OrderedDict
@@ -56,12 +57,16 @@ class LiveLane:
         self._worker: threading.Thread | None = None
         self.superseded = 0  # frames replaced before they ran (for the benchmark and the load test)
         self.ran = 0
+        self._closed = False
 
     def submit(self, client: str, job) -> Future:
         """Queue `job` as `client`'s frame; the future gets run(job)'s result, its exception, or None when a newer
         frame of the same client replaced it before it ran."""
         future: Future = Future()
         with self._lock:
+            if self._closed:  # shutting down: nothing more runs
+                future.set_result(None)
+                return future
             old = self._waiting.get(client)
             if old is not None:  # keeps its place in line, with the newer content
                 old[1].set_result(None)
@@ -73,6 +78,7 @@ class LiveLane:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="live-lane", daemon=True)
                 self._worker.start()
+                atexit.register(self.close)
             self._lock.notify_all()
         return future
 
@@ -89,10 +95,24 @@ class LiveLane:
                 counts[self._running] = counts.get(self._running, 0) + 1
             return counts
 
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Answer the waiting frames with None and let the running one finish: a frame cut off inside torch at
+        interpreter exit aborts the process. Run at exit; the lane takes no frames after it."""
+        with self._lock:
+            self._closed = True
+            for _, future in self._waiting.values():
+                future.set_result(None)
+            self._waiting.clear()
+            self._lock.notify_all()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout_s)
+
     def _work(self) -> None:
         while True:
             with self._lock:
-                self._lock.wait_for(lambda: bool(self._waiting))
+                self._lock.wait_for(lambda: bool(self._waiting) or self._closed)
+                if self._closed:
+                    return
                 client, (job, future) = self._waiting.popitem(last=False)
                 self._running = client
             result, error = None, None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import CONDITIONS
+from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
+from .live import live_switch
 from .panels import (
     COMMON_NAMES,
     common_inputs,
@@ -17,7 +19,7 @@ from .panels import (
     stream,
     unit_controls,
 )
-from .widgets import GPU, client_of, image_input, name_api_parameters, on_gpu
+from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad
 
 UNIT_NAMES = [
     "enabled",
@@ -31,15 +33,18 @@ UNIT_NAMES = [
     "mode",
     "mask",
 ]  # one unit's inputs, in the API's order (each name gets the unit's number: image_1)
+# each unit's drawing pad, after the common inputs (optional: added later, so older positional calls still work)
+DRAWING = "drawing"
 
 
 def compose_tab(service: ControlNetService):
     max_units = service.settings.limits.max_units
     gr.Markdown(
         "Several conditions at once: each ControlNet reads its own image and their residuals are **added** "
-        "(the paper's rule). A mask limits a condition to the white part of the mask image."
+        "(the paper's rule). A mask limits a condition to the white part of the mask image. A condition can be "
+        "drawn instead of uploaded (its *Draw it* pad); with **Live** on, the picture follows the pen."
     )
-    unit_inputs = []
+    unit_inputs, drawings = [], []
     with gr.Row():
         with gr.Column():
             for k in range(max_units):
@@ -52,6 +57,15 @@ def compose_tab(service: ControlNetService):
                     )
                     first = CONDITIONS[condition.value]
                     image = image_input(label="Photo or control map", sources=("upload", "clipboard"))
+                    with gr.Accordion("…or draw it (used when no image is uploaded above)", open=False):
+                        drawings.append(
+                            sketchpad(
+                                label=f"Draw condition {k + 1}",
+                                canvas_size=(512, 512),
+                                image_mode="RGBA",
+                                brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
+                            )
+                        )
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown(
@@ -85,6 +99,12 @@ def compose_tab(service: ControlNetService):
                         mask,
                     ]
             common = common_inputs(service)
+            live = gr.Checkbox(
+                value=False,
+                label="Live: the picture follows the pen on a drawn condition (few-step, the seed fixed)",
+                visible=service.preset.live_speed != FULL,
+                elem_id="compose-live-switch",
+            )
             run, stop = run_buttons()
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
@@ -110,33 +130,53 @@ def compose_tab(service: ControlNetService):
         queue=False,
     )
 
+    unit_names = [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES]
+    drawing_names = [f"{DRAWING}_{k + 1}" for k in range(max_units)]
+    names = unit_names + COMMON_NAMES + drawing_names
+
+    def units_of(v: dict) -> list[UnitSpec]:
+        """The enabled units; a unit's picture is its upload, or its drawing when nothing is uploaded."""
+        units = []
+        for k in range(1, max_units + 1):
+            u = {n: v[f"{n}_{k}"] for n in UNIT_NAMES}
+            if u["enabled"]:
+                picture = u["image"] if u["image"] is not None else v.get(f"{DRAWING}_{k}")
+                units.append(
+                    UnitSpec(
+                        u["condition"],
+                        picture,
+                        u["preprocessor"],
+                        u["preprocess_resolution"],
+                        {},
+                        u["strength"],
+                        u["start"],
+                        u["end"],
+                        u["mode"],
+                        u["mask"],
+                    )
+                )
+        return units
+
     @on_gpu
     def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        units = []
-        for k in range(max_units):
-            (enabled, condition, image, preprocessor, prep_resolution, strength, start, end, mode, mask) = values[
-                k * per_unit : (k + 1) * per_unit
-            ]
-            if enabled:
-                units.append(
-                    UnitSpec(condition, image, preprocessor, prep_resolution, {}, strength, start, end, mode, mask)
-                )
-        spec = spec_of(*values[max_units * per_unit :], units)
+        v = dict(zip(names, values))
+        spec = spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
         yield from stream(service, spec, progress, client_of(request))
 
-    name_api_parameters(
-        compose, [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES] + COMMON_NAMES, required=0
-    )
+    compose = handler(compose, names, required=0)
     event = gr.on(
         [run.click, common[0].submit],
         compose,
-        [*unit_inputs, *common],
+        [*unit_inputs, *common, *drawings],
         [gallery, maps, params, common[7], residuals, check],
         api_name="compose",
         concurrency_id=GPU,
         concurrency_limit=1,
     )
     stop.click(None, cancels=[event], api_visibility="private")
+    named = dict(zip(names, [*unit_inputs, *common, *drawings]))
+    live_inputs = [n for n in names if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")]
+    live_switch(service, live, drawings, {n: named[n] for n in live_inputs}, [gallery, maps, params, check], units_of)
 
 
 def _preprocessor_choices(condition: str, current: str):

@@ -19,7 +19,7 @@ from .panels import (
     stream,
     unit_controls,
 )
-from .widgets import GPU, client_of, image_input, name_api_parameters, on_gpu, sketchpad, slider
+from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad, slider
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
@@ -151,7 +151,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
         yield from stream(service, spec, progress, client_of(request))
 
     generate.__name__ = cond.name
-    name_api_parameters(generate, names, required=len(names) - optional)
+    generate = handler(generate, names, required=len(names) - optional)
     event = gr.on(
         [run.click, prompt.submit],
         generate,
@@ -164,4 +164,11 @@ def condition_tab(cond: Condition, service: ControlNetService):
     stop.click(None, cancels=[event], api_visibility="private")
     if upload is not None:  # the drawing pad's tab
         live_inputs = [n for n in names if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")]
-        live_switch(service, live, image, {n: named[n] for n in live_inputs}, [gallery, maps, params, check], unit_of)
+        live_switch(
+            service,
+            live,
+            [image],
+            {n: named[n] for n in live_inputs},
+            [gallery, maps, params, check],
+            lambda v: [unit_of(v)],
+        )

@@ -16,7 +16,7 @@ from ..errors import DemoError, EmptyDrawingError
 from ..service import ControlNetService, GenerateSpec, UnitSpec, user_message
 from ..service.validation import editor_image
 from .panels import MODE_CHOICES, check_text
-from .widgets import client_of, image_input, name_api_parameters, on_gpu, sketchpad, slider
+from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,11 @@ def session_of(request: gr.Request | None) -> str:
     return f"{client_of(request)}/{getattr(request, 'session_hash', None)}"
 
 
-def live_spec(service: ControlNetService, prompt, negative, seed, unit: UnitSpec) -> GenerateSpec:
+def live_spec(service: ControlNetService, prompt, negative, seed, units: list[UnitSpec]) -> GenerateSpec:
     """One frame: the preset's live speed with its own steps and guidance, one image, the given seed."""
     return GenerateSpec(
         prompt=prompt,
-        units=[unit],
+        units=units,
         negative_prompt=negative or "",
         seed=0 if seed is None else seed,
         speed=service.preset.live_speed,
@@ -100,11 +100,11 @@ def live_endpoint(service: ControlNetService) -> None:
             1.0 if v["end"] is None else v["end"],
             v["mode"] or "balanced",
         )
-        output = run_frame(service, live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], unit), request)
+        output = run_frame(service, live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], [unit]), request)
         # a replaced frame: the last one stands
         return gr.skip() if output is None else output.files[0]
 
-    name_api_parameters(live, LIVE_NAMES, required=0)
+    live = handler(live, LIVE_NAMES, required=0, progress=False)
     trigger.click(
         live,
         [image, drawing, prompt, condition, preprocessor, strength, start, end, mode, seed, negative],
@@ -115,29 +115,37 @@ def live_endpoint(service: ControlNetService) -> None:
     )
 
 
-def live_switch(service: ControlNetService, live: gr.Checkbox, picture, inputs: dict, outputs: list, unit_of) -> None:
-    """While the `live` checkbox is on, every change of `picture` (a stroke) makes a frame.
+WAITING = "**Live** is on: it draws once every condition in use has a picture (upload one, draw it, or untick it)."
 
-    inputs: the tab's named components the frame reads (prompt, negative_prompt, seed and the unit's); unit_of(values)
-    builds the UnitSpec from them, or None when there is nothing to draw from; outputs: (gallery, maps, params,
-    check)."""
+
+def live_switch(
+    service: ControlNetService, live: gr.Checkbox, pads: list, inputs: dict, outputs: list, units_of
+) -> None:
+    """While the `live` checkbox is on, every stroke on one of the drawing `pads` makes a frame.
+
+    inputs: the tab's named components the frame reads (prompt, negative_prompt, seed and the units'); units_of(values)
+    builds the frame's UnitSpecs from them; outputs: (gallery, maps, params, check). A unit with no picture yet
+    makes no frame: the check line says what Live waits for."""
     names = list(inputs)
 
     @on_gpu
     def frame(on, *values, request: gr.Request | None = None):
         skip = (gr.skip(),) * len(outputs)
-        v = dict(zip(names, values))
-        unit = unit_of(v) if on else None
-        if unit is None or editor_image(unit.image) is None:
+        if not on:
             return skip
-        spec = live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], unit)
+        v = dict(zip(names, values))
+        units = units_of(v)
+        if not units or any(editor_image(u.image) is None for u in units):
+            return *skip[:-1], WAITING
+        spec = live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], units)
         output = run_frame(service, spec, request, empty_ok=True)
         if output is None:  # a newer stroke replaced this frame (its own frame follows), or nothing drawn yet
             return skip
         return output.files, list(output.maps), output.params, check_text(output.checks)
 
+    frame = handler(frame, ["on", *names], progress=False)
     gr.on(
-        [picture.input, live.change],
+        [*(pad.input for pad in pads), live.change],
         frame,
         [live, *inputs.values()],
         outputs,

@@ -1,5 +1,6 @@
 """Gradio work-arounds, each pinned by a test: widgets that refuse bad API values in words, uploads that reach the
-service undecoded, named API parameters for *args handlers, and the ZeroGPU wrapper."""
+service undecoded, named API parameters for *args handlers (with the request gradio fills in), and the
+ZeroGPU wrapper."""
 
 from __future__ import annotations
 
@@ -72,15 +73,42 @@ def client_of(request: gr.Request | None) -> str:
     return getattr(getattr(request, "client", None), "host", None) or "unknown"
 
 
-def name_api_parameters(fn, names: list[str], required: int | None = None) -> None:
-    """Give a *args handler named parameters, so the API page and gradio_client show real names.
+def handler(fn, names: list[str], required: int | None = None, progress: bool = True):
+    """A *args handler `fn(*values, progress=..., request=...)` as gradio must see it: one named parameter per
+    input (the API page and gradio_client show real names), then `progress` and `request`, which gradio fills in.
 
-    An input whose widget starts empty (an image, the prompt) is required by gradio_client unless its parameter
-    has a default: the parameters after the first `required` ones (all when None) get the default None.
+    gradio injects the progress tracker and the gr.Request only into positional parameters, so a keyword-only
+    `request` stays None (every user would look like one client). An input whose widget starts empty (an image,
+    the prompt) is required by gradio_client unless its parameter has a default: the parameters after the first
+    `required` ones (all when None) get the default None.
     """
     P = inspect.Parameter
-    required = len(names) if required is None else required
-    params = [P(n, P.POSITIONAL_OR_KEYWORD, **({} if k < required else {"default": None})) for k, n in enumerate(names)]
-    params.append(P("progress", P.KEYWORD_ONLY, default=gr.Progress()))
-    params.append(P("request", P.KEYWORD_ONLY, default=None, annotation=gr.Request))  # gradio fills it in
-    fn.__signature__ = inspect.Signature(params)
+    n = len(names)
+    required = n if required is None else required
+    params = [P(x, P.POSITIONAL_OR_KEYWORD, **({} if k < required else {"default": None})) for k, x in enumerate(names)]
+    if progress:
+        params.append(P("progress", P.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+    params.append(P("request", P.POSITIONAL_OR_KEYWORD, default=None))
+
+    def split(args, kwargs):
+        values = [*args[:n], *(kwargs.get(x) for x in names[len(args) :])]
+        extra = dict(zip(["progress", "request"][1 - progress :], args[n:]))
+        extra.update({k: v for k, v in kwargs.items() if k in ("progress", "request")})
+        return values, extra
+
+    if inspect.isgeneratorfunction(fn):
+
+        def wrapper(*args, **kwargs):
+            values, extra = split(args, kwargs)
+            yield from fn(*values, **extra)
+    else:
+
+        def wrapper(*args, **kwargs):
+            values, extra = split(args, kwargs)
+            return fn(*values, **extra)
+
+    wrapper.__name__ = wrapper.__qualname__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__signature__ = inspect.Signature(params)
+    wrapper.__annotations__ = {"request": gr.Request}  # what gradio reads to inject the request
+    return wrapper

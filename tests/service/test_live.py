@@ -63,6 +63,30 @@ def test_a_newer_frame_replaces_the_waiting_one_of_its_client_and_other_clients_
     assert ran == ["a1", "a3", "b1"] and lane.superseded == 1
 
 
+def test_closing_the_lane_lets_the_running_frame_finish_and_answers_the_rest_with_none():
+    """At exit (atexit) the lane waits for the frame inside torch (cut off there, the process aborts) and runs no
+    more."""
+    release, ran = threading.Event(), []
+
+    def run(job):
+        release.wait(10)
+        ran.append(job)
+        return job
+
+    lane = LiveLane(run)
+    running = lane.submit("a", "a1")
+    assert wait_for(lambda: lane.running == "a")
+    waiting = lane.submit("b", "b1")
+    closer = threading.Thread(target=lane.close)
+    closer.start()
+    assert waiting.result(timeout=10) is None
+    assert closer.is_alive()  # still waiting for the running frame
+    release.set()
+    closer.join(10)
+    assert not closer.is_alive() and running.result(1) == "a1" and ran == ["a1"]
+    assert lane.submit("c", "c1").result(timeout=1) is None and ran == ["a1"]
+
+
 def test_a_flood_of_clients_keeps_only_the_newest_frames_waiting():
     release = threading.Event()
     lane = LiveLane(lambda job: release.wait(10) and job, max_waiting=3)

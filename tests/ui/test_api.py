@@ -27,6 +27,7 @@ from tests.apiclient import (
     PROMPT,
     QUICK,
     Drawing,
+    RawSession,
     Upload,
     counting_steps,
     generate,
@@ -354,3 +355,44 @@ def test_a_rate_limited_server_refuses_the_extra_request_in_words(files):
         assert "request" not in [p["parameter_name"] for p in params]  # filled in by gradio, not an API input
     finally:
         blocks.close()
+
+
+def test_each_handler_sees_its_caller_and_the_page_gets_the_denoising_progress(launched_app, api, files, monkeypatch):
+    """gradio fills in the gr.Request and the progress tracker only where they are positional parameters: every
+    handler sees its own caller (the rate limit is per host and the live lane per session, not one "unknown" for
+    all), and the page gets a progress bar while the engine denoises."""
+    url, demo = launched_app
+    clients = []
+    real_generate, real_live = demo.generate, demo.live
+    monkeypatch.setattr(
+        demo, "generate", lambda spec, client=None: (clients.append(client), real_generate(spec, client))[1]
+    )
+    monkeypatch.setattr(demo, "live", lambda spec, client: (clients.append(client), real_live(spec, client))[1])
+
+    with counting_steps(demo, pause_s=0.05):  # long enough for gradio's progress updates to go out
+        tab = RawSession(url, api, "/canny", request("/canny", files, steps=8))
+        tab.stroke()
+        tab.read(lambda: True)
+    assert not tab.errors and tab.completed == 1, tab.errors
+    progress = [m for m in tab.messages if m.get("msg") == "progress"]
+    assert progress and "Denoising" in json.dumps(progress), [m.get("msg") for m in tab.messages]
+
+    live = [RawSession(url, api, "/live", request("/live", files, seed=k)) for k in range(2)]
+    for session in live:
+        session.stroke()
+        session.read(lambda: True)
+    assert all(s.completed == 1 and not s.errors for s in live), [s.errors for s in live]
+    host = "127.0.0.1"
+    assert clients == [host, *(f"{host}/{s.session}" for s in live)], clients
+
+
+def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploaded(client, files):
+    """/compose's `drawing_k`: a condition drawn instead of uploaded (a sketchpad value) is used where `image_k` is
+    left out, and gives the same picture as the drawing's composite uploaded as the image."""
+    drawn = generate(client, "/compose", files, image_2=None, drawing_2=Drawing("house"))
+    uploaded = generate(client, "/compose", files, image_2=Upload("house.png"))
+    assert [u["condition"] for u in drawn.params["units"]] == ["canny", "scribble"]
+    assert np.array_equal(pixels(drawn.images[0]), pixels(uploaded.images[0]))
+    assert np.array_equal(pixels(drawn.maps[1]), pixels(uploaded.maps[1]))
+    ignored = generate(client, "/compose", files, drawing_2=Drawing("blank"))  # an upload goes first
+    assert np.array_equal(pixels(ignored.images[0]), pixels(generate(client, "/compose", files).images[0]))

@@ -237,3 +237,33 @@ def test_live_drawing_shows_a_picture_without_generate_and_changes_it_after_the_
     wait_loaded(control_map)
     second_map = fetch_image(page, control_map)
     assert (second_map.max(axis=2) > 128).sum() > (first_map.max(axis=2) > 128).sum()  # the new line is in it
+
+
+def test_compose_live_follows_the_pen_on_a_drawn_condition_beside_an_uploaded_one(page):
+    """Compose with Live on: the example's pose stays uploaded, the scribble's upload is cleared and drawn on its
+    pad instead; each stroke makes a frame of both conditions, no Generate press."""
+    panel = open_tab(page, "Compose")
+    panel.get_by_role("button", name="Load an example: a pose and a scribble, composed").click()
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+    unit = panel.locator(".gr-accordion").filter(has=page.get_by_role("button", name="Condition 2", exact=False))
+    unit = unit.filter(has_not=page.get_by_role("button", name="Condition 1")).first
+    second = block(unit, "Photo or control map")
+    sync_api.expect(second.locator("img")).to_be_visible()
+    second.get_by_role("button", name="Remove Image").click()
+    sync_api.expect(second.locator("img")).to_have_count(0)
+    unit.get_by_role("button", name="…or draw it (used when no image is uploaded above)").click()
+    panel.locator("#compose-live-switch input").check()
+    pad = block(unit, "Draw condition 2")
+    pad.get_by_role("button", name="Brush", exact=True).click()
+    canvas = pad.locator("canvas").first
+    canvas.scroll_into_view_if_needed()
+    draw_house(page, canvas)
+
+    params = block(panel, "Parameters (also stored in each PNG)")
+    sync_api.expect(params).to_contain_text('"speed"', timeout=GENERATE_TIMEOUT_MS)  # a frame, no Generate press
+    sync_api.expect(params).to_contain_text('"fast"')
+    maps = block(panel, "Control map(s) used").locator("img")
+    sync_api.expect(maps).to_have_count(2)  # the uploaded pose and the drawn scribble
+    drawn = maps.nth(1)
+    wait_loaded(drawn)
+    assert (fetch_image(page, drawn).max(axis=2) > 128).sum() > 100  # the strokes are the scribble's map

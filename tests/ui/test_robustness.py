@@ -1,7 +1,7 @@
 """The served app under load, faults and hostile HTTP (tiny preset: a random tiny model, so only pixels matter).
 
 - Load: 8 clients at once get exactly their own images (each equal to its serial reference), a full queue says
-  so and recovers, and 200 requests leave no memory growth and no files behind.
+  so and recovers, and 120 requests leave no memory growth and no files behind.
 - Faults: an exception or out-of-memory error inside the denoising loop, a client that goes away, a request past
   its deadline, missing or damaged model files, a detector without weights: each ends in a clear message to
   that user, and the next three requests succeed.
@@ -63,7 +63,7 @@ def message_of(client: Client, endpoint: str, files: Path, **overrides) -> str:
 # -- 1. load ---------------------------------------------------------------------------------------------------
 
 
-def _plan(clients: int = 8, per_client: int = 5) -> dict[tuple[int, int], tuple[str, dict]]:
+def _plan(clients: int = 8, per_client: int = 3) -> dict[tuple[int, int], tuple[str, dict]]:
     """(client, request) -> (endpoint, overrides): every tab in turn, a unique seed and prompt per request."""
     return {
         (c, j): (MIX[(c + j) % len(MIX)], dict(seed=1000 + 10 * c + j, prompt=f"client {c}, request {j}: a red circle"))
@@ -87,7 +87,7 @@ def test_concurrent_clients_each_get_their_own_results(launched_app, files, capl
     references = {}
     for key, (endpoint, overrides) in plan.items():
         references[key] = pixels(generate(serial, endpoint, files, **overrides).images[0])
-    # the check can tell results apart: all 40 references differ, so any crossed pair would be caught
+    # the check can tell results apart: all 24 references differ, so any crossed pair would be caught
     assert len({ref.tobytes() for ref in references.values()}) == len(plan)
     crossed = dict(references)
     crossed[0, 0], crossed[1, 0] = references[1, 0], references[0, 0]
@@ -101,7 +101,7 @@ def test_concurrent_clients_each_get_their_own_results(launched_app, files, capl
         try:
             client = Client(url, verbose=False)
             start.wait()
-            for j in range(5):
+            for j in range(3):
                 endpoint, overrides = plan[c, j]
                 out = generate(client, endpoint, files, **overrides)
                 results[c, j] = pixels(out.images[0])
@@ -159,22 +159,22 @@ def _live_files(demo: ControlNetService, blocks) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_soak_200_requests_no_memory_growth_no_files_left(files):
+def test_soak_120_requests_no_memory_growth_no_files_left(files):
     url, demo, blocks = serve(Settings(preset="tiny", cache_ttl_s=2))
     try:
         client = Client(url, verbose=False)
         rss = []
-        for k in range(200):
+        for k in range(120):
             endpoint = MIX[k % 4]  # the four single-condition tabs
             assert generate(client, endpoint, files, seed=k, steps=1).images
-            if k in (49, 199):  # warm-up: the first 50 fill the caches (maps, allocator pools, gradio's state)
+            if k in (39, 119):  # warm-up: the first 40 fill the caches (maps, allocator pools, gradio's state)
                 rss.append(_rss_mb())
         growth = rss[1] / rss[0] - 1
         assert growth < 0.05, f"resident memory grew {growth:.1%} ({rss[0]:.0f} -> {rss[1]:.0f} MB)"
 
         time.sleep(3.5)  # > the 2 s TTL + gradio's 1 s sweep
         generate(client, "/canny", files, seed=999, steps=1)  # our own outputs are pruned when the next is saved
-        # 200 requests wrote 600 result and map files; the uploads are content-addressed (the same few inputs)
+        # 120 requests wrote 360 result and map files; the uploads are content-addressed (the same few inputs)
         inputs = {
             "astronaut.jpg",
             "pose_waving.png",
@@ -209,9 +209,10 @@ def _drawing(files: Path, k: int) -> dict:
 
 
 def test_eight_live_clients_drawing_for_30_s_keep_one_frame_each_and_the_tabs_served(files):
-    """8 browser tabs draw for 30 s, a stroke every 100 ms each (the page sends one event at a time, the latest
-    drawing: trigger_mode="always_last"): no session ever has more than one frame on the server, no event fails,
-    memory stays flat, and a full-quality request meanwhile is served."""
+    """8 browser tabs draw a stroke every 100 ms each (the page sends one event at a time, the latest drawing:
+    trigger_mode="always_last") for 30 s and until each has seen 2 frames, however slow the machine, with a
+    full-quality request from another tab in the middle: no session ever has more than one frame on the server,
+    no event fails, bursts of strokes make one job, memory stays flat, and the full request is served."""
     url, demo, blocks = serve(Settings(preset="tiny"))
     try:
         client = Client(url, verbose=False)
@@ -232,24 +233,30 @@ def test_eight_live_clients_drawing_for_30_s_keep_one_frame_each_and_the_tabs_se
                 most[0] = max([most[0], *demo.live_lane.pending().values()])
                 time.sleep(0.01)
 
+        def frames_each(n: int) -> bool:
+            return all(s.completed >= n for s in sessions) or any(s.errors for s in sessions)
+
         threads = [threading.Thread(target=draw, args=(s,)) for s in sessions]
         threads += [threading.Thread(target=s.read, args=(stop.is_set,)) for s in sessions]
         threads.append(threading.Thread(target=watch))
+        began = time.monotonic()
         for t in threads:
             t.start()
-        time.sleep(10)
+        assert wait_for(lambda: frames_each(1), timeout_s=600), "a session never got its first frame"
         rss.append(_rss_mb())  # after the warm-up
         full = generate(client, "/canny", files, seed=77)  # another tab, while the frames keep coming
-        time.sleep(20)
+        drawn = wait_for(lambda: frames_each(2) and time.monotonic() - began >= 30, timeout_s=600)
+        assert drawn, [s.completed for s in sessions]
         rss.append(_rss_mb())
         stop.set()
         for t in threads:
             t.join(600)
         assert not [e for s in sessions for e in s.errors], [s.errors[:2] for s in sessions]
         counts = [(s.strokes, s.sent, s.completed) for s in sessions]
-        assert all(st >= 250 and 0 < sent == done < st for st, sent, done in counts), counts  # bursts made one job
+        assert all(2 <= sent == done <= strokes for strokes, sent, done in counts), counts  # every event answered
+        assert sum(sent for _, sent, _ in counts) < sum(strokes for strokes, _, _ in counts), counts  # bursts: one job
         assert most[0] <= 2  # per session: one frame on the engine and at most one waiting, never a backlog
-        assert demo.live_lane.ran >= 8
+        assert demo.live_lane.ran >= 2 * 8  # every session its own frames: none took another's place
         assert full.images and full.params["speed"] == "full"
         growth = rss[1] / rss[0] - 1
         assert growth < 0.05, f"resident memory grew {growth:.1%} ({rss[0]:.0f} -> {rss[1]:.0f} MB)"
