@@ -127,7 +127,9 @@ def api_round_trip(url: str, files: dict, reps: int) -> dict:
 
 
 def browser_stroke_to_screen(url: str, strokes: int) -> dict:
-    """In chromium: Live on, then strokes; each timed from the mouse's release to the new result on screen."""
+    """In chromium: Live on, then strokes; each timed from the mouse's release to the new result on screen, and
+    split by the page's own requests: the page's work until it sends the frame's event (queue/join), the server
+    (join until the page asks for the result file) less the engine, and the result's download and display."""
     import io
     import shutil
 
@@ -136,11 +138,20 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
 
     from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, open_tab, stroke
 
-    times, engine = [], []
+    rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(600_000)
+        sent: list[tuple[float, str]] = []  # (when, "join" | "file") of the page's requests
+        page.on(
+            "request",
+            lambda r: (
+                sent.append((time.perf_counter(), "join" if "/queue/join" in r.url else "file"))
+                if "/queue/join" in r.url or "/file=" in r.url
+                else None
+            ),
+        )
         page.goto(url)
         panel = open_tab(page, "Scribble")
         panel.get_by_label("Prompt", exact=True).fill("a purple square and a red triangle")
@@ -153,6 +164,7 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
         for k in range(strokes + 1):
             old = result.evaluate("el => el.currentSrc || el.src") if result.count() else None
             y = cy - 100 + 12 * k
+            sent.clear()
             stroke(page, [(cx - 100, y), (cx + 100, y + 5)])
             t0 = time.perf_counter()
             while True:  # polled every 5 ms: the Results gallery's first image, once a new one has loaded
@@ -160,20 +172,36 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
                 if now and now != old:
                     break
                 time.sleep(0.005)
-            elapsed = time.perf_counter() - t0
+            screen = time.perf_counter() - t0
             if k:
-                times.append(elapsed)
                 src = result.evaluate("el => el.currentSrc || el.src")
                 with Image.open(io.BytesIO(page.request.get(src).body())) as im:  # the frame's own parameters
-                    engine.append(json.loads(im.text["parameters"])["seconds"])
+                    engine = json.loads(im.text["parameters"])["seconds"]
+                fetched = [t for t, kind in sent if kind == "file"]
+                file_at = (fetched[-1] if fetched else t0 + screen) - t0
+                joined = [t - t0 for t, kind in sent if kind == "join" and t - t0 <= file_at]
+                join_at = max(joined[-1], 0.0) if joined else 0.0  # a frame sent during the stroke: 0
+                rows.append(
+                    dict(
+                        screen=screen,
+                        engine=engine,
+                        page=join_at,
+                        server=file_at - join_at - engine,
+                        download=screen - file_at,
+                    )
+                )
         browser.close()
-    screen, inside = _median(times), _median(engine)
+    m = {key: _median([r[key] for r in rows]) for key in rows[0]}
+    outside = m["screen"] - m["engine"]
     return dict(
         strokes=strokes,
-        stroke_to_screen_s=screen,
-        engine_s=inside,
-        outside_s=round(screen - inside, 4),
-        outside_share=round((screen - inside) / screen, 3),
+        stroke_to_screen_s=m["screen"],
+        engine_s=m["engine"],
+        outside_s=round(outside, 4),
+        outside_share=round(outside / m["screen"], 3),
+        page_until_event_sent_s=m["page"],  # the editor exporting its layers and uploading them
+        server_outside_engine_s=m["server"],  # queue, preprocessing, map, check, PNG, postprocessing, the event
+        result_download_and_display_s=m["download"],
     )
 
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,10 @@ class ControlNetService:
         self._engine_lock = threading.Lock()
         self.priority = Priority()  # full-quality jobs go before live frames
         self.live_lane = LiveLane(self._live_frame, max_waiting=self.settings.queue_size)
+        # requests run on one kept thread, not a new thread each: torch's first work on a thread costs (on 2 CPU
+        # cores a fresh thread made the offline model's 20 steps 0.5-0.8 s slower; docs/performance.md). One is
+        # enough: the engine runs one job at a time, and the UI sends one full-quality job at a time
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
 
     @property
     def preset(self):
@@ -93,7 +98,7 @@ class ControlNetService:
 
     def generate(self, spec: GenerateSpec, client: str | None = None) -> Iterator[Event]:
         """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then Done; or Failed at the
-        first error. The work runs in a thread of its own; closing the stream (the user pressed Stop or went away)
+        first error. The work runs on the service's request thread, in turn; closing the stream (the user pressed Stop or went away)
         stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
         events: queue.Queue = queue.Queue()
         stop = threading.Event()
@@ -115,7 +120,7 @@ class ControlNetService:
             except BaseException as exc:  # handed to the request's own thread; never kills the server
                 events.put(Failed(exc))
 
-        threading.Thread(target=work, daemon=True).start()
+        self._worker.submit(work)
         try:
             while True:
                 event = events.get()

@@ -97,3 +97,15 @@ def test_only_the_results_the_service_wrote_are_pruned_never_other_files_in_its_
     second = final_output(service.generate(small_spec(astronaut, steps=1))).files[0]
     assert theirs.exists()  # never the service's to delete
     assert not os.path.exists(first) and os.path.exists(second)  # its own, past the TTL, went when the next came
+
+
+def test_requests_run_on_kept_threads_not_a_new_one_each(service, astronaut, monkeypatch):
+    """torch's first work on a fresh thread is slower (docs/performance.md#live-drawing): one request after another
+    runs on the same kept thread, never on the caller's."""
+    import threading
+
+    threads, real_run = [], service.run
+    monkeypatch.setattr(service, "run", lambda *a, **k: (threads.append(threading.get_ident()), real_run(*a, **k))[1])
+    for seed in (1, 2, 3):
+        final_output(service.generate(small_spec(astronaut, seed=seed)))
+    assert len(threads) == 3 and len(set(threads)) == 1 and threads[0] != threading.get_ident()
