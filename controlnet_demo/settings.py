@@ -52,6 +52,8 @@ class Settings:
     cache_ttl_s: int = 3600  # result and upload files are deleted this long after they were written
     public: bool = False  # public hosting: no tracebacks, rate limit on
     rate_limit_per_minute: int = 0  # 0 = off
+    # the named endpoints as MCP tools (gradio's MCP server): on for `python app.py` unless public, off in tests
+    mcp: bool = False
     server_name: str = "127.0.0.1"
     server_port: int | None = None
     limits: Limits = field(default_factory=Limits)
@@ -71,6 +73,7 @@ class Settings:
             if key.startswith(ENV_PREFIX) and key.endswith("_MODEL") and key != ENV_PREFIX + "BASE_MODEL" and value
         }
         on_spaces = bool(env.get("SPACE_ID"))
+        public = _truthy(get("PUBLIC", "1" if on_spaces else "0"))
         values = dict(
             preset=get("PRESET", "auto"),
             base_model=get("BASE_MODEL"),
@@ -84,8 +87,9 @@ class Settings:
             request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),
             max_file_size=get("MAX_FILE_SIZE", cls.max_file_size),
             cache_ttl_s=int(get("CACHE_TTL", cls.cache_ttl_s)),
-            public=_truthy(get("PUBLIC", "1" if on_spaces else "0")),
+            public=public,
             rate_limit_per_minute=int(get("RATE_LIMIT", cls.rate_limit_per_minute)),
+            mcp=_truthy(get("MCP", "0" if public else "1")),
             server_name=get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1")),
             server_port=_int_or_none(get("PORT", env.get("GRADIO_SERVER_PORT"))),
         )

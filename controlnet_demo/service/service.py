@@ -150,6 +150,13 @@ class ControlNetService:
 
     # -- its steps ---------------------------------------------------------------------------------------
 
+    def detect(self, unit: UnitSpec, client: str | None = None) -> np.ndarray:
+        """The unit's control map alone, no generation: what `generate` would give its ControlNet (HxWx3 uint8).
+        `client` is rate-limited like a generation; None (the CLI) is not."""
+        if client is not None:
+            self.limiter.check(client)
+        return self.control_map(unit)
+
     def control_map(self, unit: UnitSpec) -> np.ndarray:
         """The unit's control map, detected once per (image content, preprocessor, settings)."""
         limits = self.settings.limits

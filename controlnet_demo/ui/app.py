@@ -15,6 +15,7 @@ from ..paths import EXAMPLES_DIR, shown
 from ..service import ControlNetService
 from .compose_tab import compose_tab
 from .condition_tab import condition_tab
+from .detect import detect_endpoint
 from .how_tab import how_tab
 from .live import live_endpoint
 
@@ -61,6 +62,7 @@ def build(service: ControlNetService) -> gr.Blocks:
             with gr.Tab("How ControlNet works", id="how"):
                 how_tab(service)
         live_endpoint(service)
+        detect_endpoint(service)
     return blocks
 
 
@@ -77,6 +79,7 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, **overri
         enable_monitoring=False,
         css=CSS,
         allowed_paths=[str(EXAMPLES_DIR)],
+        mcp_server=s.mcp,  # the named endpoints as MCP tools, at /gradio_api/mcp/ (docs/using-the-app.md)
     )
     kwargs.update(overrides)
     return blocks.launch(**kwargs)

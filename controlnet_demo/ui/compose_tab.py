@@ -8,6 +8,7 @@ from ..conditions import CONDITIONS
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
+from .api_docs import GENERATED, docstring
 from .live import live_switch
 from .panels import (
     COMMON_NAMES,
@@ -163,6 +164,12 @@ def compose_tab(service: ControlNetService):
         spec = spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
         yield from stream(service, spec, progress, client_of(request))
 
+    compose.__doc__ = docstring(
+        f"Generate images steered by up to {max_units} ControlNets at once (conditions 1 to {max_units}, each "
+        "with its own picture, settings and optional mask): their residuals are added, the paper's rule.",
+        names,
+        GENERATED,
+    )
     compose = handler(compose, names, required=0)
     event = gr.on(
         [run.click, common[0].submit],

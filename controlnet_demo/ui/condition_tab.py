@@ -8,6 +8,7 @@ from ..conditions import Condition
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
+from .api_docs import GENERATED, docstring
 from .live import live_switch
 from .panels import (
     COMMON_NAMES,
@@ -151,6 +152,13 @@ def condition_tab(cond: Condition, service: ControlNetService):
         yield from stream(service, spec, progress, client_of(request))
 
     generate.__name__ = cond.name
+    generate.__doc__ = docstring(
+        f"Generate images with Stable Diffusion steered by the {cond.label} ControlNet: the picture's "
+        f"{cond.label.lower()} map (detected by the preprocessor, or the picture itself with 'none') fixes the "
+        "layout, the prompt says what is in it.",
+        names,
+        GENERATED,
+    )
     generate = handler(generate, names, required=len(names) - optional)
     event = gr.on(
         [run.click, prompt.submit],

@@ -15,6 +15,7 @@ from ..conditions import CONDITIONS
 from ..errors import DemoError, EmptyDrawingError
 from ..service import ControlNetService, GenerateSpec, UnitSpec, user_message
 from ..service.validation import editor_image
+from .api_docs import docstring
 from .panels import MODE_CHOICES, check_text
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
 
@@ -104,6 +105,12 @@ def live_endpoint(service: ControlNetService) -> None:
         # a replaced frame: the last one stands
         return gr.skip() if output is None else output.files[0]
 
+    live.__doc__ = docstring(
+        "One quick image in the model's few-step speed (what the live canvas shows at each stroke): a picture or "
+        "a drawing, a prompt and one condition's controls in.",
+        LIVE_NAMES,
+        "one PNG that carries its parameters and its control check",
+    )
     live = handler(live, LIVE_NAMES, required=0, progress=False)
     trigger.click(
         live,

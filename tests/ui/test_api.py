@@ -15,13 +15,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from controlnet_demo.service import read_parameters
 from tests.apiclient import (
     ENDPOINTS,
+    EXAMPLES,
     FAST_S,
     NAN,
     PROMPT,
@@ -282,14 +283,17 @@ def test_a_detector_without_weights_says_what_to_do(client, launched_app, files)
 # -- 5. the API page -------------------------------------------------------------------------------------------------
 
 
-def test_the_api_lists_exactly_the_tabs_endpoints_and_live(api):
-    assert sorted(api["named_endpoints"]) == sorted([*ENDPOINTS, "/live"])
+def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
+    assert sorted(api["named_endpoints"]) == sorted([*ENDPOINTS, "/live", "/detect"])
     assert not api["unnamed_endpoints"]  # Stop buttons and the compose condition change stay private
     canny = [p["parameter_name"] for p in api["named_endpoints"]["/canny"]["parameters"]]
     assert canny[:3] == ["image", "prompt", "negative_prompt"] and "low_threshold" in canny
     compose = {p["parameter_name"]: p for p in api["named_endpoints"]["/compose"]["parameters"]}
     # an optional unit's image and every mask may be left out
-    assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask") for k in (1, 2, 3))
+    assert all(
+        compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "drawing") for k in (1, 2, 3)
+    )
+    assert list(compose)[-3:] == ["drawing_1", "drawing_2", "drawing_3"]  # last: older positional calls still work
 
 
 # -- 6. Stop ---------------------------------------------------------------------------------------------------
@@ -396,3 +400,14 @@ def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploade
     assert np.array_equal(pixels(drawn.maps[1]), pixels(uploaded.maps[1]))
     ignored = generate(client, "/compose", files, drawing_2=Drawing("blank"))  # an upload goes first
     assert np.array_equal(pixels(ignored.images[0]), pixels(generate(client, "/compose", files).images[0]))
+
+
+def test_detect_returns_the_map_the_generation_used_and_refuses_bad_input_in_words(client, files):
+    """/detect's map is the detector's, at the preprocessor's resolution: the one a generation at that size uses."""
+    out = generate(client, "/canny", files, resolution=128)  # the tiny preset's preprocessor resolution
+    detected = client.predict(api_name="/detect", image=handle_file(str(EXAMPLES / "astronaut.jpg")), condition="canny")
+    assert np.array_equal(pixels(detected), pixels(out.maps[0]))
+    started = time.monotonic()
+    with pytest.raises(AppError, match="bogus.*canny"):
+        client.predict(api_name="/detect", image=handle_file(str(EXAMPLES / "astronaut.jpg")), condition="bogus")
+    assert time.monotonic() - started < FAST_S

@@ -1,0 +1,62 @@
+"""/detect: a picture in, its control map out (no generation), for programs and agents (an MCP tool) that want
+to see or keep the map a ControlNet would read."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from ..conditions import CONDITIONS
+from ..errors import DemoError
+from ..service import ControlNetService, UnitSpec, user_message
+from .api_docs import docstring
+from .widgets import GPU, client_of, handler, image_input, on_gpu, slider
+
+log = logging.getLogger(__name__)
+
+NAMES = ["image", "condition", "preprocessor", "preprocess_resolution"]
+
+
+def detect_endpoint(service: ControlNetService) -> None:
+    with gr.Column(visible=False):
+        image = image_input(label="image")
+        condition = gr.Dropdown(list(CONDITIONS), value="canny", label="condition", allow_custom_value=True)
+        preprocessor = gr.Textbox(label="preprocessor")
+        resolution = slider(64, 2048, value=service.preset.detect_resolution, step=1, label="preprocess_resolution")
+        out = gr.Image(label="control map", format="png")
+        trigger = gr.Button("detect")
+
+    @on_gpu
+    def detect(image, condition, preprocessor, preprocess_resolution, request: gr.Request | None = None):
+        unit = UnitSpec(
+            condition,
+            image,
+            preprocessor or None,
+            service.preset.detect_resolution if preprocess_resolution is None else preprocess_resolution,
+        )
+        try:
+            return service.detect(unit, client_of(request))
+        except DemoError as exc:
+            raise gr.Error(user_message(exc), print_exception=False) from None
+        except Exception as exc:
+            log.error("detect failed", exc_info=exc)
+            raise gr.Error(user_message(exc), print_exception=False) from None
+
+    detect.__doc__ = docstring(
+        "Detect the control map of a picture, without generating anything: canny edges, an OpenPose skeleton, a "
+        "MiDaS depth map or scribble lines, exactly as the generation endpoints would give it to their ControlNet. "
+        "The preprocessor defaults to the condition's own.",
+        NAMES,
+        "the control map as a PNG (white lines on black for edges and scribbles, a grey depth map, a coloured "
+        "skeleton for pose)",
+    )
+    detect = handler(detect, NAMES, required=1, progress=False)
+    trigger.click(
+        detect,
+        [image, condition, preprocessor, resolution],
+        out,
+        api_name="detect",
+        concurrency_id=GPU,
+        concurrency_limit=1,
+    )
