@@ -98,8 +98,8 @@ class ControlNetService:
 
     def generate(self, spec: GenerateSpec, client: str | None = None) -> Iterator[Event]:
         """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then Done; or Failed at the
-        first error. The work runs on the service's request thread, in turn; closing the stream (the user pressed Stop or went away)
-        stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
+        first error. The work runs on the service's request thread, in turn; closing the stream (the user pressed
+        Stop or went away) stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
         events: queue.Queue = queue.Queue()
         stop = threading.Event()
 
@@ -117,7 +117,7 @@ class ControlNetService:
                         on_preview=lambda i, n, images: events.put(PreviewReady(i, n, images)),
                     )
                 events.put(Done(output))
-            except BaseException as exc:  # handed to the request's own thread; never kills the server
+            except BaseException as exc:  # handed to the request's stream; never kills the server
                 events.put(Failed(exc))
 
         self._worker.submit(work)

@@ -182,8 +182,7 @@ def compose_tab(service: ControlNetService):
     )
     stop.click(None, cancels=[event], api_visibility="private")
     named = dict(zip(names, [*unit_inputs, *common, *drawings]))
-    live_inputs = [n for n in names if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")]
-    live_switch(service, live, drawings, {n: named[n] for n in live_inputs}, [gallery, maps, params, check], units_of)
+    live_switch(service, live, drawings, named, [gallery, maps, params, check], units_of)
 
 
 def _preprocessor_choices(condition: str, current: str):

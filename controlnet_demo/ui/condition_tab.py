@@ -11,7 +11,6 @@ from ..service import ControlNetService, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
 from .panels import (
-    COMMON_NAMES,
     common_inputs,
     outputs,
     preprocessor_resolution,
@@ -171,12 +170,11 @@ def condition_tab(cond: Condition, service: ControlNetService):
     )
     stop.click(None, cancels=[event], api_visibility="private")
     if upload is not None:  # the drawing pad's tab
-        live_inputs = [n for n in names if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")]
         live_switch(
             service,
             live,
             [image],
-            {n: named[n] for n in live_inputs},
+            named,
             [gallery, maps, params, check],
             lambda v: [unit_of(v)],
         )

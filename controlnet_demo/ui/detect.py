@@ -3,17 +3,13 @@ to see or keep the map a ControlNet would read."""
 
 from __future__ import annotations
 
-import logging
-
 import gradio as gr
 
 from ..conditions import CONDITIONS
-from ..errors import DemoError
-from ..service import ControlNetService, UnitSpec, user_message
+from ..service import ControlNetService, UnitSpec
 from .api_docs import docstring
+from .panels import user_error
 from .widgets import GPU, client_of, handler, image_input, on_gpu, slider
-
-log = logging.getLogger(__name__)
 
 NAMES = ["image", "condition", "preprocessor", "preprocess_resolution"]
 
@@ -37,11 +33,8 @@ def detect_endpoint(service: ControlNetService) -> None:
         )
         try:
             return service.detect(unit, client_of(request))
-        except DemoError as exc:
-            raise gr.Error(user_message(exc), print_exception=False) from None
         except Exception as exc:
-            log.error("detect failed", exc_info=exc)
-            raise gr.Error(user_message(exc), print_exception=False) from None
+            raise user_error(exc, "detect") from None
 
     detect.__doc__ = docstring(
         "Detect the control map of a picture, without generating anything: canny edges, an OpenPose skeleton, a "

@@ -7,19 +7,15 @@ request to the same engine as the tabs: the same validation, maps, PNG with its 
 
 from __future__ import annotations
 
-import logging
-
 import gradio as gr
 
 from ..conditions import CONDITIONS
-from ..errors import DemoError, EmptyDrawingError
-from ..service import ControlNetService, GenerateSpec, UnitSpec, user_message
+from ..errors import EmptyDrawingError
+from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.validation import editor_image
 from .api_docs import docstring
-from .panels import MODE_CHOICES, check_text
+from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
-
-log = logging.getLogger(__name__)
 
 LIVE = "live"  # the live frames' concurrency id: apart from the GPU queue, bounded by the service's lane
 LIVE_NAMES = [
@@ -58,15 +54,10 @@ def run_frame(service: ControlNetService, spec: GenerateSpec, request: gr.Reques
     yet); errors as gr.Error in words, the unexpected ones logged."""
     try:
         return service.live(spec, session_of(request))
-    except EmptyDrawingError as exc:
-        if empty_ok:  # a cleared canvas: nothing to draw from yet
-            return None
-        raise gr.Error(user_message(exc), print_exception=False) from None
-    except DemoError as exc:
-        raise gr.Error(user_message(exc), print_exception=False) from None
     except Exception as exc:
-        log.error("live frame failed", exc_info=exc)
-        raise gr.Error(user_message(exc), print_exception=False) from None
+        if empty_ok and isinstance(exc, EmptyDrawingError):  # a cleared canvas: nothing to draw from yet
+            return None
+        raise user_error(exc, "live frame") from None
 
 
 def live_endpoint(service: ControlNetService) -> None:
@@ -126,13 +117,15 @@ WAITING = "**Live** is on: it draws once every condition in use has a picture (u
 
 
 def live_switch(
-    service: ControlNetService, live: gr.Checkbox, pads: list, inputs: dict, outputs: list, units_of
+    service: ControlNetService, live: gr.Checkbox, pads: list, named: dict, outputs: list, units_of
 ) -> None:
     """While the `live` checkbox is on, every stroke on one of the drawing `pads` makes a frame.
 
-    inputs: the tab's named components the frame reads (prompt, negative_prompt, seed and the units'); units_of(values)
-    builds the frame's UnitSpecs from them; outputs: (gallery, maps, params, check). A unit with no picture yet
-    makes no frame: the check line says what Live waits for."""
+    named: the tab's API names -> components, of which a frame reads the units' and the prompt, negative prompt
+    and seed (the live speed brings the rest); units_of(values) builds the frame's UnitSpecs from them; outputs:
+    (gallery, maps, params, check). A unit with no picture yet makes no frame: the check line says what Live
+    waits for."""
+    inputs = {n: c for n, c in named.items() if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")}
     names = list(inputs)
 
     @on_gpu

@@ -56,9 +56,14 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
             elif isinstance(event, Failed):
                 if isinstance(event.error, GenerationCancelled):
                     return
-                if not isinstance(event.error, DemoError):
-                    log.error("generation failed", exc_info=event.error)
-                raise gr.Error(user_message(event.error), print_exception=False)
+                raise user_error(event.error, "generation")
+
+
+def user_error(exc: BaseException, what: str) -> gr.Error:
+    """The error to show the user, in words; an unexpected one (not a DemoError) is logged with its traceback."""
+    if not isinstance(exc, DemoError):
+        log.error("%s failed", what, exc_info=exc)
+    return gr.Error(user_message(exc), print_exception=False)
 
 
 def common_inputs(service: ControlNetService):

@@ -90,21 +90,20 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
         params.append(P("progress", P.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
     params.append(P("request", P.POSITIONAL_OR_KEYWORD, default=None))
 
-    def split(args, kwargs):
-        values = [*args[:n], *(kwargs.get(x) for x in names[len(args) :])]
-        extra = dict(zip(["progress", "request"][1 - progress :], args[n:]))
-        extra.update({k: v for k, v in kwargs.items() if k in ("progress", "request")})
-        return values, extra
+    extras = ["progress", "request"] if progress else ["request"]
+
+    def split(args):  # gradio passes every input, then what it fills in, by position
+        return args[:n], dict(zip(extras, args[n:]))
 
     if inspect.isgeneratorfunction(fn):
 
-        def wrapper(*args, **kwargs):
-            values, extra = split(args, kwargs)
+        def wrapper(*args):
+            values, extra = split(args)
             yield from fn(*values, **extra)
     else:
 
-        def wrapper(*args, **kwargs):
-            values, extra = split(args, kwargs)
+        def wrapper(*args):
+            values, extra = split(args)
             return fn(*values, **extra)
 
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
