@@ -136,7 +136,7 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, open_tab, stroke
+    from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, open_tab, pad_canvas, stroke
 
     rows = []
     with sync_playwright() as p:
@@ -156,9 +156,7 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
         panel = open_tab(page, "Scribble")
         panel.get_by_label("Prompt", exact=True).fill("a purple square and a red triangle")
         panel.locator("#live-switch input").check()
-        pad = block(panel, "Draw here: pick the brush on the left, then draw")
-        pad.get_by_role("button", name="Brush", exact=True).click()
-        box = pad.locator("canvas").first.bounding_box()
+        box = pad_canvas(panel, "scribble-pad").bounding_box()
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         result = block(panel, "Results").locator("img").first
         for k in range(strokes + 1):
@@ -199,7 +197,7 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
         engine_s=m["engine"],
         outside_s=round(outside, 4),
         outside_share=round(outside / m["screen"], 3),
-        page_until_event_sent_s=m["page"],  # the editor exporting its layers and uploading them
+        page_until_event_sent_s=m["page"],  # the pad encoding its PNG and the page sending the event
         server_outside_engine_s=m["server"],  # queue, preprocessing, map, check, PNG, postprocessing, the event
         result_download_and_display_s=m["download"],
     )

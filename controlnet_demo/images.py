@@ -1,14 +1,17 @@
 """One normalisation for every input image: whatever arrives becomes uint8 RGB (H, W, 3).
 
 The convention of the whole package: uint8 RGB numpy arrays up to and out of the preprocessors, PIL images
-only at the pipeline boundary. Every upload (path, bytes, PIL, numpy) goes through `load_rgb`, which also
+only at the pipeline boundary. Every upload (path, bytes, a data: URL, PIL, numpy) goes through `load_rgb`, which also
 enforces the size limits before any pixel is decoded, so a decompression bomb is refused cheaply.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -20,6 +23,8 @@ from .errors import UserInputError
 from .settings import Limits
 
 ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
+
+_DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)  # a drawing pad's PNG, sent inline
 
 _HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
@@ -62,7 +67,28 @@ def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str = "image") -
             pil.close()  # release the upload's file handle (animations keep it open)
 
 
+def _from_data_url(url: str, limits: Limits, what: str) -> bytes:
+    header = _DATA_URL.match(url)
+    if header is None:
+        raise UserInputError(
+            f"The {what} is a data: URL but not a base64 image; send it as data:image/png;base64,... (or as a file)."
+        )
+    if len(url) - header.end() > limits.max_inline_bytes * 4 // 3 + 4:
+        raise UserInputError(
+            f"The {what} sent inline is {len(url) / 2**20:.1f} MB; the limit is "
+            f"{limits.max_inline_bytes / 2**20:.0f} MB of image data. Upload it as a file instead."
+        )
+    try:
+        return base64.b64decode(url[header.end() :], validate=True)
+    except (binascii.Error, ValueError):
+        raise UserInputError(
+            f"The {what}'s data: URL is not valid base64. Send the picture again (or upload it as a file)."
+        ) from None
+
+
 def _open(source, limits: Limits, what: str) -> Image.Image:
+    if isinstance(source, str) and source[:5].lower() == "data:":
+        source = _from_data_url(source, limits, what)
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)) and not Path(source).is_file():

@@ -24,6 +24,7 @@ class Limits:
     max_strength: float = 2.0
     max_units: int = 3
     max_pixels: int = 4096 * 4096  # 16.8 MP
+    max_inline_bytes: int = 20 * 2**20  # an image sent inside the request as a data: URL (the drawing pad's PNG)
     min_side: int = 64
     max_side: int = 4096
     max_aspect: float = 4.0

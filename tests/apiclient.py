@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -38,11 +39,24 @@ class Drawing:
     name: str  # "house" (strokes of scribble_house.png), "blank" (an untouched canvas) or "text" (a text file)
 
 
+@dataclass(frozen=True)
+class Pad:
+    """The page's drawing pad value: a generated file's PNG as a data: URL."""
+
+    name: str
+
+
+def data_url(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def resolve(value, files: Path):
-    """Upload / Drawing markers to what gradio_client sends; anything else as is."""
+    """Upload / Drawing / Pad markers to what gradio_client sends; anything else as is."""
     if isinstance(value, Upload):
         path = files / value.name
         return handle_file(str(path if path.exists() else EXAMPLES / value.name))
+    if isinstance(value, Pad):
+        return data_url(files / value.name)
     if isinstance(value, Drawing):
         if value.name == "text":  # an upload of a text file named .png
             return {"background": None, "layers": [], "composite": handle_file(str(files / "text.png"))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import struct
 import time
 import zlib
@@ -300,6 +302,40 @@ def test_limits_are_reported_from_the_given_limits(tmp_path):
 
     with pytest.raises(UserInputError, match=r"1\.0 megapixels"):
         load_rgb(png_header(20000, 20000), Limits(max_pixels=1_000_000))
+
+
+def data_url(image: Image.Image, kind: str = "png") -> str:
+    out = io.BytesIO()
+    image.save(out, kind)
+    return f"data:image/{kind};base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def test_a_data_url_decodes_like_the_file_it_holds(tmp_path, astronaut):
+    pil = Image.fromarray(astronaut)
+    np.testing.assert_array_equal(load_rgb(data_url(pil)), load_rgb(save(tmp_path, "a.png", pil)))
+    assert load_rgb(data_url(pil, "jpeg").replace("data:image/", "DATA:image/")).shape == astronaut.shape
+
+
+def test_a_data_url_over_the_inline_limit_is_refused_before_decoding():
+    from controlnet_demo.settings import Limits
+
+    url = data_url(Image.new("RGB", (512, 512), "white"))
+    with pytest.raises(UserInputError, match=r"limit is 0 MB.*[Uu]pload it as a file"):
+        load_rgb(url, Limits(max_inline_bytes=100))
+
+
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("data:text/plain;base64,aGk=", ["not a base64 image", "data:image/png;base64"]),
+        ("data:image/png,plain-text", ["not a base64 image"]),
+        ("data:image/png;base64,not base64!", ["not valid base64"]),
+        ("data:image/png;base64,aGk=", ["not an image", "png"]),
+        ("data:image/png;base64," + base64.b64encode(png_header(30000, 30000)).decode(), ["megapixels"]),
+    ],
+)
+def test_a_bad_data_url_is_refused_in_words(url, words):
+    rejected(url, *words)
 
 
 # --- sizes --------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Driving the app in Debian chromium through playwright: the launch flags that work on machines without network,
-finding a component by its label, and pen strokes on a sketchpad. Used by the browser tests and tools.screenshot."""
+finding a component by its label, the drawing pads, and pen strokes on them. Used by the browser tests and tools.screenshot."""
 
 from __future__ import annotations
 
@@ -33,11 +33,16 @@ def block(panel, label: str):
     return panel.locator(".block").filter(has=title)
 
 
-def stroke(page, points, steps: int = 2):
-    """One pen stroke: press at the first point, drag through the rest in a few moves each, release.
+def pad_canvas(scope, elem_id: str):
+    """The canvas of the drawing pad with this elem_id (scribble-pad, compose-pad-2), scrolled into view."""
+    canvas = scope.locator(f"#{elem_id} canvas")
+    canvas.scroll_into_view_if_needed()
+    return canvas
 
-    Each move repaints the WebGL editor (software-rendered here), so moves are kept few: the brush joins them.
-    """
+
+def stroke(page, points, steps: int = 2):
+    """One pen stroke: press at the first point, drag through the rest in a few moves each, release (the pad
+    joins the moves with straight lines and sends the drawing on release)."""
     page.mouse.move(*points[0])
     page.mouse.down()
     for x, y in points[1:]:

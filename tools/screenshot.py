@@ -11,7 +11,7 @@ from controlnet_demo.paths import ASSETS_DIR
 from controlnet_demo.service import ControlNetService
 from controlnet_demo.settings import Settings
 from controlnet_demo.ui import build, launch
-from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab
+from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab, pad_canvas
 
 PROMPT = "a red triangle and a blue square on a yellow background"
 
@@ -30,9 +30,7 @@ def main() -> None:
             page = browser.new_context(viewport=VIEWPORT).new_page()
             page.goto(blocks.local_url)
             panel = open_tab(page, "Scribble")
-            sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
-            sketchpad.get_by_role("button", name="Brush", exact=True).click()
-            draw_shapes(page, sketchpad.locator("canvas").first)
+            draw_shapes(page, pad_canvas(panel, "scribble-pad"))
             panel.get_by_label("Prompt", exact=True).fill(PROMPT)
             panel.get_by_role("button", name="Generate", exact=True).click()
             expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(PROMPT, timeout=600_000)

@@ -10,7 +10,9 @@ from ..conditions import CONDITIONS
 PARAMETERS = {
     "image": "The photo or control map, as a file (an MCP client sends a data: URI of a PNG or JPEG).",
     "drawing": "A drawing: a sketchpad value (background, layers, composite), used where image is left out.",
-    "upload": "A drawing or photo to use instead of the drawing pad (image).",
+    "pad": "The drawing pad's picture: a PNG as a data: URL (data:image/png;base64,...), black lines on white; "
+    "used where no image is uploaded.",
+    "upload": "A drawing or photo, used instead of the drawing pad (pad, or image as a sketchpad value).",
     "enabled": "Whether this condition is used.",
     "condition": f"Which ControlNet reads the picture: one of {', '.join(CONDITIONS)}.",
     "preprocessor": "How the picture becomes the control map; 'none' uses it as the map itself.",

@@ -10,6 +10,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
+from .pad import drawing_pad, pad_value
 from .panels import (
     COMMON_NAMES,
     common_inputs,
@@ -20,7 +21,7 @@ from .panels import (
     stream,
     unit_controls,
 )
-from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad
+from .widgets import GPU, client_of, handler, image_input, on_gpu
 
 UNIT_NAMES = [
     "enabled",
@@ -35,7 +36,7 @@ UNIT_NAMES = [
     "mask",
 ]  # one unit's inputs, in the API's order (each name gets the unit's number: image_1)
 # each unit's drawing pad, after the common inputs (optional: added later, so older positional calls still work)
-DRAWING = "drawing"
+PAD = "pad"
 
 
 def compose_tab(service: ControlNetService):
@@ -59,14 +60,7 @@ def compose_tab(service: ControlNetService):
                     first = CONDITIONS[condition.value]
                     image = image_input(label="Photo or control map", sources=("upload", "clipboard"))
                     with gr.Accordion("…or draw it (used when no image is uploaded above)", open=False):
-                        drawings.append(
-                            sketchpad(
-                                label=f"Draw condition {k + 1}",
-                                canvas_size=(512, 512),
-                                image_mode="RGBA",
-                                brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
-                            )
-                        )
+                        drawings.append(drawing_pad(f"Draw condition {k + 1}", elem_id=f"compose-pad-{k + 1}"))
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown(
@@ -132,8 +126,8 @@ def compose_tab(service: ControlNetService):
     )
 
     unit_names = [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES]
-    drawing_names = [f"{DRAWING}_{k + 1}" for k in range(max_units)]
-    names = unit_names + COMMON_NAMES + drawing_names
+    pad_names = [f"{PAD}_{k + 1}" for k in range(max_units)]
+    names = unit_names + COMMON_NAMES + pad_names
 
     def units_of(v: dict) -> list[UnitSpec]:
         """The enabled units; a unit's picture is its upload, or its drawing when nothing is uploaded."""
@@ -141,7 +135,7 @@ def compose_tab(service: ControlNetService):
         for k in range(1, max_units + 1):
             u = {n: v[f"{n}_{k}"] for n in UNIT_NAMES}
             if u["enabled"]:
-                picture = u["image"] if u["image"] is not None else v.get(f"{DRAWING}_{k}")
+                picture = u["image"] if u["image"] is not None else pad_value(v.get(f"{PAD}_{k}"))
                 units.append(
                     UnitSpec(
                         u["condition"],

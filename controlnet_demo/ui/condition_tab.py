@@ -10,6 +10,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
+from .pad import drawing_pad, pad_value
 from .panels import (
     common_inputs,
     outputs,
@@ -23,18 +24,16 @@ from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad, sl
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
-    upload = None
+    upload = pad = None
     with gr.Row():
         with gr.Column():
             gr.Markdown(cond.help)
             if cond.name == "scribble":
+                # the page draws on a plain canvas (its PNG comes inline: light enough for Live); API clients
+                # may still send a sketchpad value as `image`, so that input stays, out of sight
+                pad = drawing_pad("Draw here: pen and eraser, then Generate (or turn Live on)", elem_id="scribble-pad")
+                image = sketchpad(label="drawing (API)", visible=False)
                 # uploads go to their own input below, so a photo never ends up under the strokes
-                image = sketchpad(
-                    label="Draw here: pick the brush on the left, then draw",
-                    canvas_size=(512, 512),
-                    image_mode="RGBA",
-                    brush=gr.Brush(colors=["#000000", "#ffffff"], default_size=6, color_mode="fixed"),
-                )
                 upload = image_input(
                     label="…or upload a drawing or photo (used instead of the pad when present)",
                     sources=("upload", "clipboard"),
@@ -112,13 +111,14 @@ def condition_tab(cond: Condition, service: ControlNetService):
         "randomize_seed": randomize,
         # optional from here (an API call may leave them out)
         "speed": speed,
-        **({"upload": upload} if upload is not None else {}),
+        **({"upload": upload, "pad": pad} if upload is not None else {}),
     }
     names = list(named)
-    optional = 1 + (upload is not None)
+    optional = 1 + 2 * (upload is not None)
 
     def unit_of(v: dict) -> UnitSpec:
-        picture = v.get("upload") if v.get("upload") is not None else v["image"]
+        """The picture: an upload, else what the page's pad holds, else the API's sketchpad value."""
+        picture = next((p for p in (v.get("upload"), pad_value(v.get("pad"))) if p is not None), v["image"])
         return UnitSpec(
             cond.name,
             picture,
@@ -173,7 +173,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
         live_switch(
             service,
             live,
-            [image],
+            [pad],
             named,
             [gallery, maps, params, check],
             lambda v: [unit_of(v)],

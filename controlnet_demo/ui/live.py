@@ -14,6 +14,7 @@ from ..errors import EmptyDrawingError
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.validation import editor_image
 from .api_docs import docstring
+from .pad import pad_value
 from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
 
@@ -30,6 +31,7 @@ LIVE_NAMES = [
     "mode",
     "seed",
     "negative_prompt",
+    "pad",
 ]  # /live's parameters, in its order
 
 
@@ -61,7 +63,7 @@ def run_frame(service: ControlNetService, spec: GenerateSpec, request: gr.Reques
 
 
 def live_endpoint(service: ControlNetService) -> None:
-    """/live: an image or a drawing (a sketchpad's value), a prompt, the condition and the unit's controls in; one
+    """/live: an image or a drawing (the pad's PNG as a data: URL, or a sketchpad's value), a prompt, the condition and the unit's controls in; one
     image out."""
     with gr.Column(visible=False):
         image = image_input(label="image")
@@ -75,6 +77,7 @@ def live_endpoint(service: ControlNetService) -> None:
         mode = gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True)
         seed = gr.Number(value=0, precision=0, label="seed")
         negative = gr.Textbox(label="negative_prompt")
+        pad = gr.Textbox(label="pad")  # the drawing pad's value: its PNG as a data: URL
         out = gr.Image(label="frame", format="png")
         trigger = gr.Button("live")
 
@@ -83,7 +86,7 @@ def live_endpoint(service: ControlNetService) -> None:
         v = dict(zip(LIVE_NAMES, values))
         unit = UnitSpec(
             v["condition"],
-            v["image"] if v["image"] is not None else v["drawing"],
+            next((p for p in (v["image"], pad_value(v["pad"])) if p is not None), v["drawing"]),
             v["preprocessor"] or None,
             service.preset.detect_resolution,
             {},
@@ -105,7 +108,7 @@ def live_endpoint(service: ControlNetService) -> None:
     live = handler(live, LIVE_NAMES, required=0, progress=False)
     trigger.click(
         live,
-        [image, drawing, prompt, condition, preprocessor, strength, start, end, mode, seed, negative],
+        [image, drawing, prompt, condition, preprocessor, strength, start, end, mode, seed, negative, pad],
         out,
         api_name="live",
         concurrency_id=LIVE,

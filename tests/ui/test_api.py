@@ -28,6 +28,7 @@ from tests.apiclient import (
     PROMPT,
     QUICK,
     Drawing,
+    Pad,
     RawSession,
     Upload,
     counting_steps,
@@ -139,6 +140,10 @@ BAD = [
     ("no-image", "/canny", {"image": None}, ["no canny edges image", "upload"]),  # service
     ("no-drawing", "/scribble", {"image": None}, ["no scribble image", "draw"]),  # service
     ("untouched-sketchpad", "/scribble", {"image": Drawing("blank")}, ["scribble is empty", "draw"]),  # service
+    ("blank-pad", "/scribble", {"image": None, "pad": Pad("canvas.png")}, ["scribble is empty", "draw"]),  # service
+    ("pad-not-base64", "/scribble", {"image": None, "pad": "data:image/png;base64,@@"}, ["not valid base64"]),
+    ("pad-not-image", "/scribble", {"image": None, "pad": "data:text/plain;base64,aGk="}, ["not a base64 image"]),
+    ("pad-text-as-png", "/scribble", {"image": None, "pad": "data:image/png;base64,aGk="}, ["not an image", "png"]),
     ("image-1x1", "/canny", {"image": Upload("one.png")}, ["1x1", "64"]),  # service
     ("image-4000x10", "/canny", {"image": Upload("wide.png")}, ["4000x10", "64"]),  # service
     ("text-named-png", "/canny", {"image": Upload("text.png")}, ["not an image", "png"]),  # service
@@ -257,6 +262,8 @@ def test_live_returns_one_few_step_image_from_a_drawing_with_its_parameters(clie
     assert read_parameters(photo)["units"][0]["preprocessor"] == "sketch"  # or an image instead of a drawing
     again = client.predict(api_name="/live", **request("/live", files))
     assert np.array_equal(pixels(path), pixels(again))  # a fixed seed: the same stroke, the same frame
+    padded = client.predict(api_name="/live", **request("/live", files, drawing=None, pad=Pad("house.png")))
+    assert np.array_equal(pixels(path), pixels(padded))  # the pad's PNG inline: the same drawing, the same frame
 
 
 # -- 4. a detector without its weights ---------------------------------------------------------------------------
@@ -290,10 +297,10 @@ def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
     assert canny[:3] == ["image", "prompt", "negative_prompt"] and "low_threshold" in canny
     compose = {p["parameter_name"]: p for p in api["named_endpoints"]["/compose"]["parameters"]}
     # an optional unit's image and every mask may be left out
-    assert all(
-        compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "drawing") for k in (1, 2, 3)
-    )
-    assert list(compose)[-3:] == ["drawing_1", "drawing_2", "drawing_3"]  # last: older positional calls still work
+    assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "pad") for k in (1, 2, 3))
+    assert list(compose)[-3:] == ["pad_1", "pad_2", "pad_3"]  # last: older positional calls still work
+    scribble = [p["parameter_name"] for p in api["named_endpoints"]["/scribble"]["parameters"]]
+    assert scribble[0] == "image" and scribble[-2:] == ["upload", "pad"]
 
 
 # -- 6. Stop ---------------------------------------------------------------------------------------------------
@@ -390,15 +397,26 @@ def test_each_handler_sees_its_caller_and_the_page_gets_the_denoising_progress(l
     assert clients == [host, *(f"{host}/{s.session}" for s in live)], clients
 
 
+def test_a_drawing_sent_as_the_pads_png_is_the_same_as_the_drawing_uploaded_or_sent_as_a_sketchpad(client, files):
+    """/scribble's `pad`: the page's drawing pad sends its PNG inline (a data: URL); it is used where no upload is
+    given, and gives the images and map of the same drawing as a sketchpad value (`image`) or an upload."""
+    padded = generate(client, "/scribble", files, image=None, pad=Pad("house.png"))
+    sketched = generate(client, "/scribble", files)  # image=Drawing("house")
+    uploaded = generate(client, "/scribble", files, image=None, upload=Upload("house.png"), pad=Pad("canvas.png"))
+    for other in (sketched, uploaded):  # (an upload goes before the pad)
+        assert np.array_equal(pixels(padded.images[0]), pixels(other.images[0]))
+        assert np.array_equal(pixels(padded.maps[0]), pixels(other.maps[0]))
+
+
 def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploaded(client, files):
-    """/compose's `drawing_k`: a condition drawn instead of uploaded (a sketchpad value) is used where `image_k` is
-    left out, and gives the same picture as the drawing's composite uploaded as the image."""
-    drawn = generate(client, "/compose", files, image_2=None, drawing_2=Drawing("house"))
+    """/compose's `pad_k`: a condition drawn instead of uploaded (the pad's PNG as a data: URL) is used where
+    `image_k` is left out, and gives the same picture as the drawing uploaded as the image."""
+    drawn = generate(client, "/compose", files, image_2=None, pad_2=Pad("house.png"))
     uploaded = generate(client, "/compose", files, image_2=Upload("house.png"))
     assert [u["condition"] for u in drawn.params["units"]] == ["canny", "scribble"]
     assert np.array_equal(pixels(drawn.images[0]), pixels(uploaded.images[0]))
     assert np.array_equal(pixels(drawn.maps[1]), pixels(uploaded.maps[1]))
-    ignored = generate(client, "/compose", files, drawing_2=Drawing("blank"))  # an upload goes first
+    ignored = generate(client, "/compose", files, pad_2=Pad("canvas.png"))  # an upload goes first
     assert np.array_equal(pixels(ignored.images[0]), pixels(generate(client, "/compose", files).images[0]))
 
 

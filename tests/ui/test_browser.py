@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from controlnet_demo.paths import REPO_ROOT
-from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab, stroke
+from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab, pad_canvas, stroke
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +58,7 @@ def page(browser, launched_app):
 def draw_house(page, canvas):
     """A house with a door, a tree and a sun, in page coordinates around the canvas's centre.
 
-    The 512 px canvas is shown at about 56 % (~290 px) in the middle of the editor, so keep within +-140 px.
+    Keeps within +-140 px of the centre: the pad's 512 px canvas is shown at its column's width (about 600 px).
     """
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -92,13 +92,10 @@ def test_scribble_drawn_with_the_mouse_generates(page):
     sync_api.expect(page.locator("#offline-banner")).to_be_visible()
     panel = open_tab(page, "Scribble")
 
-    sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
-    # gradio's editor starts with no tool selected ("select the draw tool to start"): pick the brush
-    sketchpad.get_by_role("button", name="Brush", exact=True).click()
-    canvas = sketchpad.locator("canvas").first
+    canvas = pad_canvas(panel, "scribble-pad")
     sync_api.expect(canvas).to_be_visible()
     draw_house(page, canvas)
-    sync_api.expect(sketchpad.get_by_role("button", name="Undo")).to_be_enabled()  # the strokes registered
+    sync_api.expect(panel.locator("#scribble-pad").get_by_role("button", name="Undo")).to_be_enabled()
 
     panel.get_by_label("Prompt", exact=True).fill(PROMPT)
     panel.get_by_role("button", name="Generate", exact=True).click()
@@ -183,11 +180,8 @@ def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, o
         page.goto(offline_url)
         sync_api.expect(page.locator("#offline-banner")).to_contain_text("synthetic world")
         panel = open_tab(page, "Scribble")
-        sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
-        sketchpad.get_by_role("button", name="Brush", exact=True).click()
-        canvas = sketchpad.locator("canvas").first
-        draw_shapes(page, canvas)
-        sync_api.expect(sketchpad.get_by_role("button", name="Undo")).to_be_enabled()  # the strokes registered
+        draw_shapes(page, pad_canvas(panel, "scribble-pad"))
+        sync_api.expect(panel.locator("#scribble-pad").get_by_role("button", name="Undo")).to_be_enabled()
         panel.get_by_label("Prompt", exact=True).fill("a red triangle and a blue square on a yellow background")
         panel.get_by_role("button", name="Generate", exact=True).click()
         # the parameters arrive with the finished images (live previews come before them)
@@ -215,10 +209,7 @@ def test_live_drawing_shows_a_picture_without_generate_and_changes_it_after_the_
     panel = open_tab(page, "Scribble")
     panel.get_by_label("Prompt", exact=True).fill(PROMPT)
     panel.locator("#live-switch input").check()
-    sketchpad = block(panel, "Draw here: pick the brush on the left, then draw")
-    sketchpad.get_by_role("button", name="Brush", exact=True).click()
-    canvas = sketchpad.locator("canvas").first
-    box = canvas.bounding_box()
+    box = pad_canvas(panel, "scribble-pad").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     stroke(page, [(cx - 80, cy - 60), (cx + 60, cy - 60), (cx + 60, cy + 60)])
 
@@ -253,11 +244,7 @@ def test_compose_live_follows_the_pen_on_a_drawn_condition_beside_an_uploaded_on
     sync_api.expect(second.locator("img")).to_have_count(0)
     unit.get_by_role("button", name="…or draw it (used when no image is uploaded above)").click()
     panel.locator("#compose-live-switch input").check()
-    pad = block(unit, "Draw condition 2")
-    pad.get_by_role("button", name="Brush", exact=True).click()
-    canvas = pad.locator("canvas").first
-    canvas.scroll_into_view_if_needed()
-    draw_house(page, canvas)
+    draw_house(page, pad_canvas(unit, "compose-pad-2"))
 
     params = block(panel, "Parameters (also stored in each PNG)")
     sync_api.expect(params).to_contain_text('"speed"', timeout=GENERATE_TIMEOUT_MS)  # a frame, no Generate press

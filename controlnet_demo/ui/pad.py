@@ -1,0 +1,64 @@
+"""The drawing pad: a plain canvas (`gr.HTML` with its own script, assets/pad.js) whose value is the drawing as one
+PNG data URL. Light enough for live drawing: a stroke sends one request with the picture inside it, where gradio's
+image editor exports its layers as PNGs and uploads them first (1.8 s per stroke on a 2-core machine, measured
+with benchmarks/live.py)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import gradio as gr
+
+TEMPLATE = """
+<div class="pad" role="group" aria-label="{label}">
+  <div class="pad-caption">{label}</div>
+  <div class="pad-tools" role="toolbar" aria-label="Drawing tools">
+    <button type="button" data-action="pen" aria-pressed="true" title="Pen (B)">Pen</button>
+    <button type="button" data-action="eraser" aria-pressed="false" title="Eraser (E)">Eraser</button>
+    <label>Size <input type="range" min="1" max="40" value="{brush}" aria-label="Brush size"></label>
+    <button type="button" data-action="undo" title="Undo (Ctrl+Z)" disabled>Undo</button>
+    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z)" disabled>Redo</button>
+    <button type="button" data-action="clear" title="Start again on a blank page">Clear</button>
+  </div>
+  <canvas width="{size}" height="{size}" tabindex="0" role="img" aria-label="{label}: drawing canvas"></canvas>
+</div>
+"""
+
+CSS = """
+.pad { display: flex; flex-direction: column; gap: 6px; }
+.pad-caption { font-size: var(--block-label-text-size); color: var(--block-label-text-color); }
+.pad-tools { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; font-size: var(--text-sm); }
+.pad-tools button { padding: 2px 10px; border: 1px solid var(--border-color-primary); border-radius: 6px;
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
+.pad-tools button[aria-pressed="true"] { border-color: var(--color-accent); box-shadow: 0 0 0 1px var(--color-accent); }
+.pad-tools button:disabled { opacity: 0.45; }
+.pad canvas { width: 100%; max-width: 512px; aspect-ratio: 1; background: #fff; cursor: crosshair;
+  border: 1px solid var(--border-color-primary); border-radius: 6px; touch-action: none; }
+"""
+
+
+@cache
+def _script() -> str:
+    return (Path(__file__).parent / "assets" / "pad.js").read_text(encoding="utf-8")
+
+
+def drawing_pad(label: str, size: int = 512, brush: int = 6, **kwargs) -> gr.HTML:
+    """A square drawing pad of `size` pixels; its value is "" until something is drawn, then a
+    data:image/png;base64 URL of the page (black on white). Its `input` event fires once per finished stroke,
+    undo, redo and clear. The template has no ${value}: a new value never redraws (and so wipes) the canvas."""
+    return gr.HTML(
+        value="",
+        html_template=TEMPLATE.format(label=label, size=int(size), brush=int(brush)),
+        css_template=CSS,
+        js_on_load=_script(),
+        label=label,
+        show_label=False,
+        padding=False,
+        **kwargs,
+    )
+
+
+def pad_value(value):
+    """The picture a pad holds, or None while it is blank (its value is "")."""
+    return value or None
