@@ -126,10 +126,40 @@ def api_round_trip(url: str, files: dict, reps: int) -> dict:
     return out
 
 
+# Installed before each stroke, resolved in the page itself (no polling from outside, which would take CPU from the
+# server on the same cores): from the pointer's release to the Results' first image changed and loaded, with the
+# page's own requests in the same clock (Resource Timing): the frame's event sent (queue/join), the file fetched.
+FRAME_TIMER = """results => {
+  const src = () => { const img = results.querySelector("img"); return img ? img.currentSrc || img.src : null; };
+  const old = src();
+  performance.clearResourceTimings();
+  window.__frame = new Promise(resolve => {
+    let released = null;
+    document.addEventListener("pointerup", () => { released = performance.now(); }, { once: true, capture: true });
+    const done = () => {
+      const img = results.querySelector("img");
+      if (released === null || !img || !img.complete || !img.naturalWidth || src() === old) return;
+      observer.disconnect();
+      const shown = performance.now();
+      const starts = kind => performance.getEntriesByType("resource")
+        .filter(e => e.name.includes(kind) && e.startTime >= released).map(e => e.startTime - released);
+      resolve({ screen: shown - released, joins: starts("/queue/join"), files: starts("/file="), src: src() });
+    };
+    const observer = new MutationObserver(() => {
+      const img = results.querySelector("img");
+      if (img) img.addEventListener("load", done, { once: true });
+      done();
+    });
+    observer.observe(results, { subtree: true, childList: true, attributes: true });
+  });
+}"""
+
+
 def browser_stroke_to_screen(url: str, strokes: int) -> dict:
-    """In chromium: Live on, then strokes; each timed from the mouse's release to the new result on screen, and
-    split by the page's own requests: the page's work until it sends the frame's event (queue/join), the server
-    (join until the page asks for the result file) less the engine, and the result's download and display."""
+    """In chromium: Live on, then strokes; each timed in the page from the pointer's release to the new result on
+    screen, and split by the page's own requests: the page's work until it sends the frame's event (queue/join),
+    the server (join until the page asks for the result file) less the engine, and the result's download and
+    display."""
     import io
     import shutil
 
@@ -143,42 +173,24 @@ def browser_stroke_to_screen(url: str, strokes: int) -> dict:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(600_000)
-        sent: list[tuple[float, str]] = []  # (when, "join" | "file") of the page's requests
-        page.on(
-            "request",
-            lambda r: (
-                sent.append((time.perf_counter(), "join" if "/queue/join" in r.url else "file"))
-                if "/queue/join" in r.url or "/file=" in r.url
-                else None
-            ),
-        )
         page.goto(url)
         panel = open_tab(page, "Scribble")
         panel.get_by_label("Prompt", exact=True).fill("a purple square and a red triangle")
         panel.locator("#live-switch input").check()
         box = pad_canvas(panel, "scribble-pad").bounding_box()
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        result = block(panel, "Results").locator("img").first
+        results = block(panel, "Results").element_handle()
         for k in range(strokes + 1):
-            old = result.evaluate("el => el.currentSrc || el.src") if result.count() else None
+            page.evaluate(FRAME_TIMER, results)
             y = cy - 100 + 12 * k
-            sent.clear()
             stroke(page, [(cx - 100, y), (cx + 100, y + 5)])
-            t0 = time.perf_counter()
-            while True:  # polled every 5 ms: the Results gallery's first image, once a new one has loaded
-                now = result.evaluate("el => el.complete && el.naturalWidth > 0 && (el.currentSrc || el.src)")
-                if now and now != old:
-                    break
-                time.sleep(0.005)
-            screen = time.perf_counter() - t0
-            if k:
-                src = result.evaluate("el => el.currentSrc || el.src")
-                with Image.open(io.BytesIO(page.request.get(src).body())) as im:  # the frame's own parameters
+            frame = page.evaluate("window.__frame")
+            if k:  # the first frame pays first-call costs
+                with Image.open(io.BytesIO(page.request.get(frame["src"]).body())) as im:  # its own parameters
                     engine = json.loads(im.text["parameters"])["seconds"]
-                fetched = [t for t, kind in sent if kind == "file"]
-                file_at = (fetched[-1] if fetched else t0 + screen) - t0
-                joined = [t - t0 for t, kind in sent if kind == "join" and t - t0 <= file_at]
-                join_at = max(joined[-1], 0.0) if joined else 0.0  # a frame sent during the stroke: 0
+                screen = frame["screen"] / 1000
+                file_at = (frame["files"][-1] / 1000) if frame["files"] else screen
+                join_at = (frame["joins"][-1] / 1000) if frame["joins"] else 0.0
                 rows.append(
                     dict(
                         screen=screen,
