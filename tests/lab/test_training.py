@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 
 import cv2
@@ -677,3 +678,63 @@ def test_train_lcm_trains_only_a_lora_that_the_engine_loads_and_its_consistency_
     assert (float(c_skip), float(c_out)) == (1.0, 0.0)
     solver = DDIMSolver(torch.linspace(0.99, 0.01, 1000), 1000, 50)
     assert solver.timesteps[0] == 19 and solver.timesteps[-1] == 999 and solver.skip == 20
+
+
+@pytest.mark.slow
+def test_train_on_two_processes_reads_each_share_once_and_matches_one_process_with_the_same_global_batch(
+    base, tmp_path
+):
+    """`torchrun --nproc_per_node 2 -m controlnet_demo train ...` (gloo on the CPU): both processes read their own
+    share of each step's examples, both hold the same weights after every step (the gradients averaged), the model is
+    written once, and the loss follows one process with the same global
+    batch (their noise differs, so within a tolerance)."""
+    import subprocess
+    import sys
+
+    from controlnet_demo.paths import REPO_ROOT
+
+    args = ["train", "controlnet", "--base", str(base), "--steps", "3", "--resolution", "32", "--device", "cpu"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    two = tmp_path / "two"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "controlnet_demo",
+        ]
+        + [*args, "--batch-size", "4", "--quiet", "--out", str(two)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    one = tmp_path / "one"
+    assert main([*args, "--batch-size", "8", "--quiet", "--out", str(one)]) == 0
+
+    assert (two / "diffusion_pytorch_model.safetensors").is_file()
+    steps_two, steps_one = _metrics(two), _metrics(one)
+    assert [(r["num_processes"], r["global_batch_size"]) for r in steps_two] == [(2, 8)] * 3
+    assert [(r["num_processes"], r["global_batch_size"]) for r in steps_one] == [(1, 8)] * 3
+    config = training.TrainConfig(kind="controlnet", out=str(two), resolution=32, batch_size=4)
+    data = training.Examples(config, with_condition=True)
+    for step, row in enumerate(steps_two):  # process p of step s read the stream's batch 2s + p: its own half
+        expected = [float(data.batch(2 * step + p, 4, torch.device("cpu"))["pixels"].double().sum()) for p in (0, 1)]
+        assert row["batch_checksums"] == expected and expected[0] != expected[1]
+        first, second = row["weights_checksums"]  # the gradients averaged: both processes hold the same model
+        assert first == second, row
+    mean_two, mean_one = (np.mean([r["loss"] for r in rows]) for rows in (steps_two, steps_one))
+    assert abs(mean_two - mean_one) < 0.1 * mean_one, (mean_two, mean_one)
+
+
+def test_each_process_reads_its_own_share_and_together_what_one_process_reads():
+    from controlnet_demo.lab.training.data import shard
+
+    assert list(shard(3, 6)) == [3, 4, 5]  # one process: the stream as it is
+    two = [list(shard(3, 6, p, 2)) for p in (0, 1)]
+    assert two == [[6, 8, 10], [7, 9, 11]]  # micro-step s: batches 2s and 2s+1, i.e. one process's batch s twice as big

@@ -115,15 +115,24 @@ class _Batches(torch.utils.data.Dataset):
         return self.data.arrays(step, self.batch_size)
 
 
-def batches(data: Examples, config: TrainConfig, start: int, stop: int):
-    """Batches start .. stop - 1 as CPU arrays, made by `config.workers` processes (0: here, one by one)."""
+def shard(start: int, stop: int, process: int = 0, processes: int = 1) -> range:
+    """The stream's batches that one of `processes` training processes reads for micro-steps start .. stop - 1:
+    every process's k-th, so a micro-step of N processes reads the examples one process would read with N times
+    the batch, each process its own contiguous share."""
+    return range(start * processes + process, stop * processes + process, processes)
+
+
+def batches(data: Examples, config: TrainConfig, start: int, stop: int, process: int = 0, processes: int = 1):
+    """This process's batches for micro-steps start .. stop - 1 (`shard`) as CPU arrays, made by `config.workers`
+    processes (0: here, one by one)."""
+    steps = shard(start, stop, process, processes)
     if config.workers == 0:
-        return (data.arrays(index, config.batch_size) for index in range(start, stop))
+        return (data.arrays(index, config.batch_size) for index in steps)
     return iter(
         torch.utils.data.DataLoader(
             _Batches(data, config.batch_size),
             batch_size=None,
-            sampler=range(start, stop),
+            sampler=steps,
             num_workers=config.workers,
             collate_fn=_as_made,
             prefetch_factor=4,

@@ -2,12 +2,15 @@
 diffusers, and checkpoints (`save_state` / `load_state`) from which a run resumes exactly.
 
 Every step draws its data and noise from (seed, step) alone, so a resumed run continues as if it had never stopped.
-The same command runs on a CPU and a GPU.
+The same command runs on a CPU and a GPU, and on N processes (`torchrun --nproc_per_node N -m controlnet_demo train
+...`, `accelerate launch --multi_gpu ...`): data parallel, each process its own share of every step's examples
+(`--batch-size` each), the gradients averaged over the processes before each optimizer step.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, fields
@@ -30,16 +33,22 @@ def checkpoints(out: Path) -> list[Path]:
 
 
 def save_checkpoint(accelerator, out: Path, step: int, config: TrainConfig) -> Path:
-    """accelerate's state (weights, optimizer, schedule, loss scaler, RNG) and the step, written whole or not at all."""
+    """accelerate's state (weights, optimizer, schedule, loss scaler, every process's RNG) and the step, written
+    whole or not at all. Called by every process; the main one does the file moves."""
     folder = out / "checkpoints" / f"step-{step:08d}"
     partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
-    (partial / "state.json").write_text(json.dumps(dict(step=step, config=asdict(config)), indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    for old in checkpoints(out)[: -config.keep_checkpoints]:
-        shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / "state.json").write_text(json.dumps(dict(step=step, config=asdict(config)), indent=1))
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+        for old in checkpoints(out)[: -config.keep_checkpoints]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
     return folder
 
 
@@ -68,9 +77,28 @@ def load_checkpoint(accelerator, folder: Path, config: TrainConfig) -> int:
     return state["step"]
 
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    """The step's randomness (timesteps, noise, empty prompts, VAE samples), a function of (seed, step) only."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
+def _step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
+    """The step's randomness (timesteps, noise, empty prompts, VAE samples), a function of (seed, step) only, and
+    of the process for all but the first (so one process draws as it always has)."""
+    key = [seed, step] if process == 0 else [seed, step, process]
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+
+
+def _average_gradients(accelerator, params: list[torch.nn.Parameter]) -> None:
+    """Data parallel: every process's gradients become their mean over the processes, in one all-reduce.
+
+    Not torch's DistributedDataParallel: it averages only what passes through its wrapper's forward, and the
+    tasks call their models' own methods (vae.encode, pipe.encode_prompt, a LoRA-carrying U-Net)."""
+    if accelerator.num_processes == 1:
+        return
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    grads = [p.grad for p in params]
+    if any(g is None for g in grads):  # every process must send the same buffer
+        raise RuntimeError("a trained parameter got no gradient in this step")
+    mean = accelerator.reduce(_flatten_dense_tensors(grads), reduction="mean")
+    for grad, synced in zip(grads, _unflatten_dense_tensors(mean, grads)):
+        grad.copy_(synced)
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
@@ -97,14 +125,11 @@ def _accelerator(config: TrainConfig):
 
     if config.device and config.device.startswith("cuda:"):  # accelerate's one process runs on the current device
         torch.cuda.set_device(int(config.device[5:]))
-    accelerator = Accelerator(
+    return Accelerator(
         mixed_precision=config.mixed_precision,
         cpu=config.device == "cpu",
         gradient_accumulation_steps=config.gradient_accumulation,
     )
-    if accelerator.num_processes > 1:
-        raise UserInputError("train runs in one process; start it without torchrun / accelerate launch.")
-    return accelerator
 
 
 def _release(accelerator) -> None:
@@ -137,8 +162,12 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         raise UserInputError(
             f"--out {out} holds checkpoints of an earlier run: pass --resume to continue it, or choose another --out."
         )
-    out.mkdir(parents=True, exist_ok=True)
     accelerator = _accelerator(config)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    processes, rank = accelerator.num_processes, accelerator.process_index
+    global_batch = config.batch_size * config.gradient_accumulation * processes
     device, dtype = accelerator.device, DTYPES[config.mixed_precision]  # the locked parts in dtype, trained float32
 
     data = Examples(config, kind.condition)
@@ -149,42 +178,52 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             (getattr(module, "enable_gradient_checkpointing", None) or module.gradient_checkpointing_enable)()
     params = [p for m in task.trainable.values() for p in m.parameters() if p.requires_grad]  # a LoRA's only
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+    # accelerate's prepared schedule moves once per process at each step (as diffusers' training scripts count)
     schedule = get_scheduler(
-        config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps, num_training_steps=config.steps
+        config.lr_scheduler,
+        optimizer,
+        num_warmup_steps=config.lr_warmup_steps * processes,
+        num_training_steps=config.steps * processes,
     )
-    # one process: prepare wraps nothing, the task's closures keep using the very modules it returns
-    *_, optimizer, schedule = accelerator.prepare(*task.trainable.values(), optimizer, schedule)
+    # registered for the checkpoints (and mixed precision), never wrapped: the task's closures keep using these very
+    # modules, and _average_gradients does the data parallel part
+    for module in task.trainable.values():
+        accelerator.prepare_model(module, evaluation_mode=True)
+    optimizer, schedule = accelerator.prepare(optimizer, schedule)
 
     start = 0
     if config.resume and checkpoints(out):
         start = load_checkpoint(accelerator, checkpoints(out)[-1], config)
 
-    log = _metrics_log(out, start)
-    if task.probe is not None and config.eval_every and start == 0:  # the starting point of the curve
+    main = accelerator.is_main_process  # writes the metrics, probes and saves the model
+    log = _metrics_log(out, start) if main else open(os.devnull, "w")
+    if main and task.probe is not None and config.eval_every and start == 0:  # the starting point of the curve
         log.write(json.dumps(dict(step=0, controllability=task.probe())) + "\n")
     bar = tqdm(
         total=config.steps,
         initial=start,
         desc=f"train {config.kind}",
         unit="step",
-        disable=not progress,
+        disable=not (progress and main),
         dynamic_ncols=True,
     )
     micro = config.gradient_accumulation
-    stream = batches(data, config, start * micro, config.steps * micro)
+    stream = batches(data, config, start * micro, config.steps * micro, rank, processes)
     deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
     try:
         for step in range(start, config.steps):
             began = time.perf_counter()
             lr = schedule.get_last_lr()[0]  # the rate this step runs at (the schedule moves on after it)
-            losses = []
+            losses, checksums = [], []
             for k in range(micro):  # the micro-batches of one optimizer step; the last one syncs and steps
                 with accelerator.accumulate(*task.trainable.values()):
                     batch = data.on_device(next(stream), device)
+                    checksums.append(float(batch["pixels"].double().sum()))
                     with _autocast(accelerator, config, dtype):
-                        loss = task.loss(batch, _step_generator(config.seed, step * micro + k))
+                        loss = task.loss(batch, _step_generator(config.seed, step * micro + k, rank))
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
+                        _average_gradients(accelerator, params)
                         accelerator.clip_grad_norm_(params, config.max_grad_norm)
                     optimizer.step()
                     schedule.step()
@@ -193,25 +232,28 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
             done = step + 1
             value = float(np.mean(losses))
-            log.write(
-                json.dumps(
-                    dict(
-                        step=done,
-                        loss=value,
-                        lr=lr,
-                        seconds_per_step=time.perf_counter() - began,
-                        peak_memory_mb=peak_memory_mb(device),
-                    )
+            line = dict(step=done, loss=value, lr=lr, num_processes=processes, global_batch_size=global_batch)
+            if processes > 1:  # the mean loss over the processes, what each read and what each holds now (checksums of
+                # its pixels and of its trained weights: the first differ, the second are equal)
+                weights = float(sum(p.detach().double().sum() for p in params))
+                mine = torch.tensor([[value, sum(checksums), weights]], dtype=torch.float64, device=device)
+                per_process = accelerator.gather(mine).tolist()
+                line.update(
+                    loss=float(np.mean([row[0] for row in per_process])),
+                    batch_checksums=[row[1] for row in per_process],
+                    weights_checksums=[row[2] for row in per_process],
                 )
-                + "\n"
-            )
+            line.update(seconds_per_step=time.perf_counter() - began, peak_memory_mb=peak_memory_mb(device))
+            log.write(json.dumps(line) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{value:.4f}")
             bar.update()
-            if task.probe is not None and config.eval_every and done % config.eval_every == 0:
+            if main and task.probe is not None and config.eval_every and done % config.eval_every == 0:
                 log.write(json.dumps(dict(step=done, controllability=task.probe())) + "\n")
                 log.flush()
             stopping = deadline is not None and time.monotonic() > deadline
+            if processes > 1:  # all stop at the same step, when any one's time is up
+                stopping = bool(accelerator.reduce(torch.tensor(float(stopping), device=device), "max"))
             if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 save_checkpoint(accelerator, out, done, config)
             if stopping:
@@ -226,5 +268,6 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         _release(accelerator)
     for module in task.trainable.values():
         module.eval()
-    task.save(out, data)
+    if main:
+        task.save(out, data)
     return out
