@@ -232,6 +232,16 @@ def test_nan_is_refused_by_gradio_client_itself(client, files):
         client.predict(api_name="/canny", **request("/canny", files, steps=NAN))
 
 
+def test_a_pad_over_the_inline_limit_is_refused_in_words_and_the_app_serves_on(client, launched_app, api, files):
+    """A drawing sent inline that is bigger than Limits.max_inline_bytes (20 MB of image data): refused before any
+    decoding, in words (no time bound: sending 28 MB takes what the machine takes)."""
+    limit = launched_app[1].settings.limits.max_inline_bytes
+    huge = "data:image/png;base64," + "A" * (limit * 4 // 3 + 1024)
+    message = refusal(client, launched_app, api, files, "/scribble", {"image": None, "pad": huge})
+    assert "limit is 20 MB" in message and "upload it as a file" in message.lower(), message
+    assert len(generate(client, "/scribble", files).images) == 1
+
+
 def test_still_serves_after_bad_input(client, launched_app, api, files):
     for endpoint, overrides in [
         ("/canny", {"image": Upload("text.png")}),
