@@ -18,6 +18,11 @@ MAX_JSON_CHARS = 1_000_000
 MAX_CANVAS = 4096
 
 
+def is_pose_json(value) -> bool:
+    """Whether an image input holds OpenPose JSON text instead of a picture (no file path starts with "{")."""
+    return isinstance(value, str) and value.lstrip().startswith("{")
+
+
 def parse_pose(text: str) -> tuple[int, int, list[list[tuple[float, float] | None]]]:
     """(canvas width, canvas height, people): each person 18 (x, y) pixel positions or None for a hidden joint.
     Anything else is refused in words that say what to fix."""

@@ -24,6 +24,7 @@ import torch
 
 from ..conditions import Detectors, condition, detect
 from ..conditions.check import ControlCheck, check_control
+from ..conditions.openpose_json import is_pose_json, render_pose
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
 from ..engine.fast_mode import default_compile_mode
 from ..errors import GenerationTimeout, ModelUnavailableError, UserInputError, check_number
@@ -161,7 +162,14 @@ class ControlNetService:
         """The unit's control map, detected once per (image content, preprocessor, settings)."""
         limits = self.settings.limits
         spec = condition(unit.condition)
-        image = load_rgb(editor_image(unit.image), limits, what=f"{spec.label.lower()} image")
+        picture = editor_image(unit.image)
+        if unit.condition == "pose" and is_pose_json(picture):  # a pose from a program: drawn, it is the map
+            if spec.preprocessor(unit.preprocessor).name != "none":
+                raise UserInputError(
+                    "A pose given as OpenPose JSON is the map itself: choose the preprocessor 'none' for it."
+                )
+            picture = render_pose(picture)
+        image = load_rgb(picture, limits, what=f"{spec.label.lower()} image")
         resolution = check_number(
             unit.preprocess_resolution, "Preprocessor resolution", *limits.preprocess_resolutions, integer=True
         )

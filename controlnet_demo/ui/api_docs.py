@@ -12,6 +12,8 @@ PARAMETERS = {
     "drawing": "A drawing: a sketchpad value (background, layers, composite), used where image is left out.",
     "pad": "The drawing pad's picture: a PNG as a data: URL (data:image/png;base64,...), black lines on white; "
     "used where no image is uploaded.",
+    "pose_json": "A pose as OpenPose JSON ({people: [{pose_keypoints_2d: [x, y, confidence] x 18}], canvas_width, "
+    "canvas_height}, in pixels; confidence 0 hides a joint), used instead of image; drawn as the map itself.",
     "upload": "A drawing or photo, used instead of the drawing pad (pad, or image as a sketchpad value).",
     "enabled": "Whether this condition is used.",
     "condition": f"Which ControlNet reads the picture: one of {', '.join(CONDITIONS)}.",

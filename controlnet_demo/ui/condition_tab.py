@@ -24,7 +24,7 @@ from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad, sl
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
-    upload = pad = None
+    upload = pad = pose_json = None
     with gr.Row():
         with gr.Column():
             gr.Markdown(cond.help)
@@ -49,6 +49,14 @@ def condition_tab(cond: Condition, service: ControlNetService):
                 image = image_input(
                     label=f"{cond.label}: photo or control map", sources=("upload", "clipboard", "webcam")
                 )
+            if cond.name == "pose":
+                with gr.Accordion("…or an OpenPose JSON (used instead of the image)", open=False):
+                    pose_json = gr.Textbox(
+                        label="OpenPose JSON: people[].pose_keypoints_2d (x, y, confidence x 18), canvas_width, "
+                        "canvas_height, as the A1111 OpenPose editor saves it",
+                        lines=4,
+                        max_lines=12,
+                    )
             preprocessor = gr.Dropdown(
                 [(p.label, p.name) for p in cond.preprocessors.values()],
                 value=cond.default_preprocessor,
@@ -112,17 +120,19 @@ def condition_tab(cond: Condition, service: ControlNetService):
         # optional from here (an API call may leave them out)
         "speed": speed,
         **({"upload": upload, "pad": pad} if upload is not None else {}),
+        **({"pose_json": pose_json} if pose_json is not None else {}),
     }
     names = list(named)
-    optional = 1 + 2 * (upload is not None)
+    optional = 1 + 2 * (upload is not None) + (pose_json is not None)
 
     def unit_of(v: dict) -> UnitSpec:
         """The picture: an upload, else what the page's pad holds, else the API's sketchpad value."""
         picture = next((p for p in (v.get("upload"), pad_value(v.get("pad"))) if p is not None), v["image"])
+        drawn_pose = (v.get("pose_json") or "").strip()  # a pose from a program or another editor: the map itself
         return UnitSpec(
             cond.name,
-            picture,
-            v["preprocessor"],
+            drawn_pose or picture,
+            "none" if drawn_pose else v["preprocessor"],
             v["preprocess_resolution"],
             {p: v[p] for p in cond.params},
             v["strength"],

@@ -136,6 +136,11 @@ def test_a_random_seed_differs_and_is_reported(client, files):
 # (id, endpoint, overrides, words the message must contain). The comment says who refuses it: "service" is
 # service/validation.py: prepare / load_rgb / the preprocessors; "gradio" is the component's own check (Dropdown or Radio choices).
 # The sliders' range checks are gradio's too, but re-worded by ui._refuse_number to name the slider.
+POSE_SHORT = '{"people": [{"pose_keypoints_2d": [1, 2, 1]}], "canvas_width": 512, "canvas_height": 512}'
+POSE_NAN = '{"people": [{"pose_keypoints_2d": [NaN' + ", 0" * 53 + ']}], "canvas_width": 512, "canvas_height": 512}'
+POSE_FAR = (
+    '{"people": [{"pose_keypoints_2d": [1e9, 5, 1' + ", 0" * 51 + ']}], "canvas_width": 512, "canvas_height": 512}'
+)
 BAD = [
     ("no-image", "/canny", {"image": None}, ["no canny edges image", "upload"]),  # service
     ("no-drawing", "/scribble", {"image": None}, ["no scribble image", "draw"]),  # service
@@ -144,6 +149,10 @@ BAD = [
     ("pad-not-base64", "/scribble", {"image": None, "pad": "data:image/png;base64,@@"}, ["not valid base64"]),
     ("pad-not-image", "/scribble", {"image": None, "pad": "data:text/plain;base64,aGk="}, ["not a base64 image"]),
     ("pad-text-as-png", "/scribble", {"image": None, "pad": "data:image/png;base64,aGk="}, ["not an image", "png"]),
+    ("pose-json-short", "/pose", {"image": None, "pose_json": POSE_SHORT}, ["person 1", "18 keypoints"]),  # service
+    ("pose-json-nan", "/pose", {"image": None, "pose_json": POSE_NAN}, ["finite", "nan"]),  # service
+    ("pose-json-far", "/pose", {"image": None, "pose_json": POSE_FAR}, ["far outside", "512x512"]),  # service
+    ("pose-json-broken", "/pose", {"image": None, "pose_json": "{people"}, ["not valid json"]),  # service
     ("image-1x1", "/canny", {"image": Upload("one.png")}, ["1x1", "64"]),  # service
     ("image-4000x10", "/canny", {"image": Upload("wide.png")}, ["4000x10", "64"]),  # service
     ("text-named-png", "/canny", {"image": Upload("text.png")}, ["not an image", "png"]),  # service
@@ -416,6 +425,20 @@ def test_a_drawing_sent_as_the_pads_png_is_the_same_as_the_drawing_uploaded_or_s
     for other in (sketched, uploaded):  # (an upload goes before the pad)
         assert np.array_equal(pixels(padded.images[0]), pixels(other.images[0]))
         assert np.array_equal(pixels(padded.maps[0]), pixels(other.maps[0]))
+
+
+def test_a_pose_given_as_openpose_json_is_the_same_as_its_skeleton_uploaded(client, files):
+    """/pose's `pose_json` (the A1111 OpenPose editor's layout): drawn with controlnet-aux's OpenPose colours, it
+    gives the map and images of the same skeleton uploaded as a picture (assets/examples/pose_waving.png)."""
+    from controlnet_demo.conditions.openpose_json import pose_json
+    from tests.conditions.test_openpose_json import PIXELS
+
+    text = pose_json([PIXELS], 512, 512)
+    given = generate(client, "/pose", files, image=None, pose_json=text, preprocessor="openpose")  # used as is
+    uploaded = generate(client, "/pose", files)  # pose_waving.png, preprocessor none
+    assert given.params["units"][0]["preprocessor"] == "none"
+    assert np.array_equal(pixels(given.maps[0]), pixels(uploaded.maps[0]))
+    assert np.array_equal(pixels(given.images[0]), pixels(uploaded.images[0]))
 
 
 def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploaded(client, files):
