@@ -20,35 +20,37 @@ def save(name: str, rgb: np.ndarray, quality: int | None = None) -> None:
     print(path, rgb.shape, path.stat().st_size)
 
 
+# x, y in [0, 1]: nose, neck, r-shoulder, r-elbow, r-wrist, l-shoulder, l-elbow, l-wrist, r-hip, r-knee,
+# r-ankle, l-hip, l-knee, l-ankle, r-eye, l-eye, r-ear, l-ear
+WAVING = [
+    (0.50, 0.16),
+    (0.50, 0.28),
+    (0.40, 0.29),
+    (0.33, 0.42),
+    (0.30, 0.56),
+    (0.60, 0.29),
+    (0.70, 0.20),
+    (0.74, 0.08),
+    (0.44, 0.56),
+    (0.43, 0.74),
+    (0.42, 0.92),
+    (0.56, 0.56),
+    (0.58, 0.74),
+    (0.60, 0.92),
+    (0.48, 0.14),
+    (0.52, 0.14),
+    (0.46, 0.15),
+    (0.54, 0.15),
+]  # the waving figure of pose_waving.png
+
+
 def pose_skeleton() -> np.ndarray:
     """An OpenPose-format skeleton (18 keypoints, OpenPose colours) of a person waving, drawn with controlnet-aux."""
     from controlnet_aux.open_pose.body import Keypoint
     from controlnet_aux.open_pose.util import draw_bodypose
 
-    # x, y in [0, 1]: nose, neck, r-shoulder, r-elbow, r-wrist, l-shoulder, l-elbow, l-wrist, r-hip, r-knee,
-    # r-ankle, l-hip, l-knee, l-ankle, r-eye, l-eye, r-ear, l-ear
-    points = [
-        (0.50, 0.16),
-        (0.50, 0.28),
-        (0.40, 0.29),
-        (0.33, 0.42),
-        (0.30, 0.56),
-        (0.60, 0.29),
-        (0.70, 0.20),
-        (0.74, 0.08),
-        (0.44, 0.56),
-        (0.43, 0.74),
-        (0.42, 0.92),
-        (0.56, 0.56),
-        (0.58, 0.74),
-        (0.60, 0.92),
-        (0.48, 0.14),
-        (0.52, 0.14),
-        (0.46, 0.15),
-        (0.54, 0.15),
-    ]
     canvas = np.zeros((512, 512, 3), np.uint8)
-    return draw_bodypose(canvas, [Keypoint(x, y) for x, y in points])
+    return draw_bodypose(canvas, [Keypoint(x, y) for x, y in WAVING])
 
 
 def drawing(strokes, seed: int = 0, side: int = 512) -> np.ndarray:

@@ -10,15 +10,9 @@ import pytest
 
 from controlnet_demo.conditions.openpose_json import MAX_PEOPLE, parse_pose, pose_json, render_pose
 from controlnet_demo.errors import UserInputError
-from tools.make_assets import pose_skeleton
+from tools.make_assets import WAVING, pose_skeleton
 
-# the waving figure of assets/examples/pose_waving.png, in pixels of a 512 x 512 canvas (OpenPose's order)
-WAVING = [
-    (0.50, 0.16), (0.50, 0.28), (0.40, 0.29), (0.33, 0.42), (0.30, 0.56), (0.60, 0.29), (0.70, 0.20), (0.74, 0.08),
-    (0.44, 0.56), (0.43, 0.74), (0.42, 0.92), (0.56, 0.56), (0.58, 0.74), (0.60, 0.92), (0.48, 0.14), (0.52, 0.14),
-    (0.46, 0.15), (0.54, 0.15),
-]  # fmt: skip
-PIXELS = [(x * 512, y * 512) for x, y in WAVING]
+PIXELS = [(x * 512, y * 512) for x, y in WAVING]  # the waving figure of pose_waving.png on a 512 x 512 canvas
 R_WRIST = 4
 
 

@@ -218,7 +218,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             for k in range(micro):  # the micro-batches of one optimizer step; the last one syncs and steps
                 with accelerator.accumulate(*task.trainable.values()):
                     batch = data.on_device(next(stream), device)
-                    checksums.append(float(batch["pixels"].double().sum()))
+                    if processes > 1:  # what this process read, for the metrics (one process: nothing to compare)
+                        checksums.append(float(batch["pixels"].double().sum()))
                     with _autocast(accelerator, config, dtype):
                         loss = task.loss(batch, _step_generator(config.seed, step * micro + k, rank))
                     accelerator.backward(loss)
