@@ -1,7 +1,8 @@
 """OpenPose JSON in, the pose ControlNet's colour map out: the layout the A1111 OpenPose editor and sd-webui-controlnet
 write (`people[].pose_keypoints_2d` as x, y, confidence triples of OpenPose's 18 body keypoints, in pixels of
-`canvas_width` x `canvas_height`; confidence 0 is a hidden joint), so a pose can come from a program or another
-editor. Drawn with controlnet-aux's own OpenPose drawing, the colours the ControlNet was trained on."""
+`canvas_width` x `canvas_height`, or normalised to 0..1 when every value is within [-1, 1], the same rule the
+A1111 editor applies when it opens a file; confidence 0 is a hidden joint; hands, face and `animals` are not read),
+so a pose can come from a program or another editor. Drawn with controlnet-aux's own OpenPose drawing, the colours the ControlNet was trained on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,26 @@ KEYPOINTS = 18  # OpenPose's COCO body: nose, neck, right shoulder ... left ear
 MAX_PEOPLE = 20
 MAX_JSON_CHARS = 1_000_000
 MAX_CANVAS = 4096
+STANDING = [
+    (0.50, 0.16),
+    (0.50, 0.28),
+    (0.40, 0.29),
+    (0.37, 0.42),
+    (0.35, 0.55),
+    (0.60, 0.29),
+    (0.63, 0.42),
+    (0.65, 0.55),
+    (0.44, 0.56),
+    (0.43, 0.74),
+    (0.42, 0.92),
+    (0.56, 0.56),
+    (0.57, 0.74),
+    (0.58, 0.92),
+    (0.48, 0.14),
+    (0.52, 0.14),
+    (0.46, 0.15),
+    (0.54, 0.15),
+]  # the editor's default figure (0..1), facing the viewer: its right side on the left
 
 
 def is_pose_json(value) -> bool:
@@ -40,7 +61,8 @@ def parse_pose(text: str) -> tuple[int, int, list[list[tuple[float, float] | Non
     people = data["people"]
     if len(people) > MAX_PEOPLE:
         raise UserInputError(f"The pose JSON has {len(people):,} people; at most {MAX_PEOPLE} are drawn.")
-    return width, height, [_person(p, k + 1, width, height) for k, p in enumerate(people)]
+    people = [_person(p, k + 1, width, height) for k, p in enumerate(people)]
+    return width, height, [p for p in people if any(j is not None for j in p)]  # as the editor: no empty figures
 
 
 def _canvas_side(data: dict, key: str) -> int:
@@ -62,9 +84,11 @@ def _person(person, k: int, width: int, height: int) -> list[tuple[float, float]
         )
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         raise UserInputError(f"Person {k}: every keypoint value must be a finite number (no NaN, text or null).")
+    scale = (width, height) if all(abs(v) <= 1 for v in values) else (1, 1)  # normalised, as A1111 reads it
     joints = []
     for j in range(KEYPOINTS):
         x, y, confidence = values[3 * j : 3 * j + 3]
+        x, y = x * scale[0], y * scale[1]
         if confidence <= 0:
             joints.append(None)
             continue
@@ -93,3 +117,12 @@ def pose_json(people: list[list[tuple[float, float] | None]], width: int, height
     """The JSON for people's keypoints (pixels; None = hidden), in the layout parse_pose reads."""
     rows = [[v for p in person for v in ((0, 0, 0) if p is None else (p[0], p[1], 1))] for person in people]
     return json.dumps(dict(people=[dict(pose_keypoints_2d=r) for r in rows], canvas_width=width, canvas_height=height))
+
+
+def detected_json(poses, width: int, height: int) -> str:
+    """controlnet-aux's detected poses (`OpenposeDetector.detect_poses`: 0..1 positions) as the JSON, in pixels of
+    a `width` x `height` canvas."""
+    people = [
+        [None if k is None else (k.x * width, k.y * height) for k in pose.body.keypoints] for pose in poses[:MAX_PEOPLE]
+    ]
+    return pose_json(people, width, height)

@@ -24,7 +24,7 @@ import torch
 
 from ..conditions import Detectors, condition, detect
 from ..conditions.check import ControlCheck, check_control
-from ..conditions.openpose_json import is_pose_json, render_pose
+from ..conditions.openpose_json import detected_json, is_pose_json, render_pose
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
 from ..engine.fast_mode import default_compile_mode
 from ..errors import GenerationTimeout, ModelUnavailableError, UserInputError, check_number
@@ -157,6 +157,22 @@ class ControlNetService:
         if client is not None:
             self.limiter.check(client)
         return self.control_map(unit)
+
+    def detect_pose(self, picture, resolution: int, client: str | None = None, side: int = 512) -> str:
+        """The people OpenPose finds in `picture`, as OpenPose JSON on a canvas of the picture's shape with the
+        longer side `side` (the pose editor's starting point). Raises ModelUnavailableError without its weights."""
+        if client is not None:
+            self.limiter.check(client)
+        limits = self.settings.limits
+        image = load_rgb(editor_image(picture), limits, what="pose image")
+        resolution = check_number(resolution, "Preprocessor resolution", *limits.preprocess_resolutions, integer=True)
+        model = self.detectors.get("openpose")
+        from controlnet_aux.util import HWC3, resize_image
+
+        poses = model.detect_poses(resize_image(HWC3(image), resolution))
+        h, w = image.shape[:2]
+        scale = side / max(w, h)
+        return detected_json(poses, max(1, round(w * scale)), max(1, round(h * scale)))
 
     def control_map(self, unit: UnitSpec) -> np.ndarray:
         """The unit's control map, detected once per (image content, preprocessor, settings)."""

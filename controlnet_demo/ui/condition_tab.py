@@ -20,6 +20,7 @@ from .panels import (
     stream,
     unit_controls,
 )
+from .pose_editor import pose_inputs, wire_pose_editor
 from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad, slider
 
 
@@ -50,13 +51,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
                     label=f"{cond.label}: photo or control map", sources=("upload", "clipboard", "webcam")
                 )
             if cond.name == "pose":
-                with gr.Accordion("…or an OpenPose JSON (used instead of the image)", open=False):
-                    pose_json = gr.Textbox(
-                        label="OpenPose JSON: people[].pose_keypoints_2d (x, y, confidence x 18), canvas_width, "
-                        "canvas_height, as the A1111 OpenPose editor saves it",
-                        lines=4,
-                        max_lines=12,
-                    )
+                pose_json, start_pose, json_text = pose_inputs()
             preprocessor = gr.Dropdown(
                 [(p.label, p.name) for p in cond.preprocessors.values()],
                 value=cond.default_preprocessor,
@@ -88,6 +83,8 @@ def condition_tab(cond: Condition, service: ControlNetService):
             inputs=[upload or image, prompt, preprocessor],
             label="Examples (click one, then Generate)",
         )
+    if pose_json is not None:
+        wire_pose_editor(service, pose_json, start_pose, json_text, image, prep_resolution)
     if param_sliders:  # show only the settings the chosen preprocessor reads
         preprocessor.change(
             lambda name: [

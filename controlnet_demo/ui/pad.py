@@ -29,7 +29,7 @@ CSS = """
 .pad { display: flex; flex-direction: column; gap: 6px; }
 .pad-caption { font-size: var(--block-label-text-size); color: var(--block-label-text-color); }
 .pad-tools { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; font-size: var(--text-sm); }
-.pad-tools button { padding: 2px 10px; border: 1px solid var(--border-color-primary); border-radius: 6px;
+.pad-tools button { font: inherit; font-size: var(--text-sm); padding: 2px 10px; border: 1px solid var(--border-color-primary); border-radius: 6px;
   background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
 .pad-tools button[aria-pressed="true"] { border-color: var(--color-accent); box-shadow: 0 0 0 1px var(--color-accent); }
 .pad-tools button:disabled { opacity: 0.45; }

@@ -43,6 +43,24 @@ def test_a_hidden_joint_drops_its_limbs_and_two_people_draw_two_figures_at_any_s
     assert two[:, :128].any() and two[:, 128:].any()
 
 
+def test_normalised_keypoints_and_the_editor_s_extra_fields_read_as_the_a1111_editor_reads_them():
+    """Its files may hold 0..1 positions (it scales them by the canvas when every value is within [-1, 1]), hands,
+    a face and animals; the body is what the pose ControlNet reads."""
+    data = json.loads(pose_json([WAVING], 768, 512))  # WAVING is normalised
+    person = data["people"][0]
+    person.update(hand_left_keypoints_2d=[0.5, 0.5, 1.0] * 21, hand_right_keypoints_2d=None, face_keypoints_2d=None)
+    data["animals"] = []
+    width, height, people = parse_pose(json.dumps(data))
+    assert (width, height) == (768, 512)
+    assert people[0][R_WRIST] == pytest.approx((WAVING[R_WRIST][0] * 768, WAVING[R_WRIST][1] * 512))
+    in_pixels = pose_json([[(x * 768, y * 512) for x, y in WAVING]], 768, 512)
+    np.testing.assert_array_equal(render_pose(json.dumps(data)), render_pose(in_pixels))
+
+
+def test_a_person_with_every_joint_hidden_is_left_out():
+    assert parse_pose(pose_json([[None] * 18, PIXELS], 512, 512))[2] == [[tuple(p) for p in PIXELS]]
+
+
 def bad(**changes) -> str:
     data = json.loads(pose_json([PIXELS], 512, 512))
     data.update(changes)
@@ -91,3 +109,19 @@ def test_a_malformed_pose_is_refused_in_words_at_once(text, words):
 
 def test_at_most_max_people_are_accepted():
     assert len(parse_pose(pose_json([PIXELS] * MAX_PEOPLE, 512, 512))[2]) == MAX_PEOPLE
+
+
+def test_a_detected_pose_becomes_the_editor_s_json_in_pixels_of_its_canvas():
+    """controlnet-aux's detector gives 0..1 positions (its PoseResult); the editor gets pixels of its canvas."""
+    from controlnet_aux.open_pose import BodyResult, PoseResult
+    from controlnet_aux.open_pose.body import Keypoint
+
+    from controlnet_demo.conditions.openpose_json import detected_json
+
+    keypoints = [Keypoint(x, y) for x, y in WAVING]
+    keypoints[R_WRIST] = None
+    found = [PoseResult(BodyResult(keypoints, 1.0, 17), None, None, None)]
+    width, height, people = parse_pose(detected_json(found, 512, 341))
+    assert (width, height) == (512, 341)
+    assert people[0][R_WRIST] is None
+    assert people[0][0] == pytest.approx((WAVING[0][0] * 512, WAVING[0][1] * 341))

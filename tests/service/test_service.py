@@ -109,3 +109,14 @@ def test_requests_run_on_kept_threads_not_a_new_one_each(service, astronaut, mon
     for seed in (1, 2, 3):
         final_output(service.generate(small_spec(astronaut, seed=seed)))
     assert len(threads) == 3 and len(set(threads)) == 1 and threads[0] != threading.get_ident()
+
+
+def test_the_pose_editor_s_start_is_refused_in_words_without_the_openpose_weights(service, astronaut):
+    """Offline the detector has no weights: the editor's "start from the image's pose" is told so (the page then
+    starts from a standing figure), naming the file it would need; a bad image is refused before that."""
+    from controlnet_demo.errors import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="body_pose_model.pth"):
+        service.detect_pose(astronaut, 512)
+    with pytest.raises(UserInputError, match="Preprocessor resolution"):
+        service.detect_pose(astronaut, 10)

@@ -254,3 +254,56 @@ def test_compose_live_follows_the_pen_on_a_drawn_condition_beside_an_uploaded_on
     drawn = maps.nth(1)
     wait_loaded(drawn)
     assert (fetch_image(page, drawn).max(axis=2) > 128).sum() > 100  # the strokes are the scribble's map
+
+
+# -- editing what the ControlNet reads ---------------------------------------------------------------------------
+
+
+def test_pose_editor_drags_the_right_wrist_and_generates_from_the_moved_pose(page):
+    """Offline there are no OpenPose weights: the editor starts from its standing figure. Dragging the right
+    wrist 40 px changes the map the ControlNet reads around the forearm only, Generate uses it, and the saved
+    JSON holds the moved wrist."""
+    from controlnet_demo.conditions.openpose_json import STANDING, parse_pose, pose_json, render_pose
+    from controlnet_demo.images import resize
+
+    panel = open_tab(page, "Human pose")
+    editor = panel.locator("#pose-editor")
+    panel.get_by_role("button", name="Start from the image's pose").click()
+    sync_api.expect(page.get_by_text("starts from a standing figure")).to_be_visible()
+    sync_api.expect(editor.locator(".pose-status")).to_contain_text("Generate reads this pose (1 person)")
+
+    canvas = editor.locator("canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    per_px = box["width"] / 512  # the canvas is 512 px of pose, shown at this many screen px each
+    wrist = STANDING[4]
+    x, y = box["x"] + wrist[0] * box["width"], box["y"] + wrist[1] * box["height"]
+    stroke(page, [(x, y), (x + 40 * per_px, y)], steps=5)
+    sync_api.expect(editor.locator(".pose-live")).to_contain_text("right wrist")
+
+    with page.expect_download() as download:
+        editor.get_by_role("button", name="Save JSON").click()
+    saved = download.value.path().read_text()
+    _, _, people = parse_pose(saved)
+    moved = people[0][4]
+    assert moved == pytest.approx((wrist[0] * 512 + 40, wrist[1] * 512), abs=1.5), moved
+    assert people[0][3] == pytest.approx((STANDING[3][0] * 512, STANDING[3][1] * 512), abs=0.01)  # elbow stays
+
+    panel.get_by_label("Prompt", exact=True).fill("a dancer on a stage")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    sync_api.expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(
+        "a dancer on a stage", timeout=GENERATE_TIMEOUT_MS
+    )
+    wait_loaded(block(panel, "Results").locator("img").first)
+    control_map = block(panel, "Control map(s) used").locator("img").first
+    wait_loaded(control_map)
+    used = fetch_image(page, control_map)
+    size = used.shape[1], used.shape[0]  # drawn on the JSON's canvas, resized to the output as every map is
+    before = resize(render_pose(pose_json([[(a * 512, b * 512) for a, b in STANDING]], 512, 512)), size)
+    np.testing.assert_array_equal(used, resize(render_pose(saved), size))  # the edited pose
+    ys, xs = np.nonzero((used != before).any(axis=2))
+    sx, sy = used.shape[1] / 512, used.shape[0] / 512
+    elbow = STANDING[3][0] * 512, STANDING[3][1] * 512
+    assert len(xs) > 50
+    assert (min(elbow[0], wrist[0] * 512) - 8) * sx <= xs.min() and xs.max() <= (moved[0] + 8) * sx
+    assert (elbow[1] - 8) * sy <= ys.min() and ys.max() <= (wrist[1] * 512 + 8) * sy
