@@ -93,17 +93,34 @@ def _stored_parameters(path: str) -> dict:
 
 
 def _reproduced_units(params: dict, units: list[dict], path: str):
-    from ..service import spec_from_parameters
+    """The stored units with the command line's on top: one --image per unit, in order; a unit whose edited map
+    the PNG keeps (an edited map, a pose JSON) needs none, so those may all be left out."""
+    from ..service import read_maps, spec_from_parameters
 
-    stored = params["units"]
-    if len(units) != len(stored):
+    stored, kept = params["units"], read_maps(path)
+    needing = [k for k, old in enumerate(stored) if old.get("edited_map") not in kept]
+    if len(units) == len(stored):
+        given = dict(enumerate(units))
+    elif len(units) == len(needing):
+        given = dict(zip(needing, units))
+    else:
         names = ", ".join(u["condition"] for u in stored)
+        keeps = [str(k + 1) for k in range(len(stored)) if k not in needing]
         raise UserInputError(
             f"{path} was made with {len(stored)} condition(s) ({names}): give their original "
             f"images with --image, one each in that order; got {len(units)}."
+            + (f" Condition(s) {', '.join(keeps)} keep their edited map in the PNG: leave them out." if keeps else "")
         )
     overrides = []
-    for k, (unit, old) in enumerate(zip(units, stored), start=1):
+    for k, old in enumerate(stored, start=1):
+        unit = given.get(k - 1)
+        if unit is None:  # the map as it was edited, from the PNG
+            if old.get("mask"):
+                raise UserInputError(
+                    f"Condition {k} of {path} used a region mask: give every condition's --image, and its --mask."
+                )
+            overrides.append({"image": kept[old["edited_map"]]})
+            continue
         if unit.get("condition", old["condition"]) != old["condition"]:
             raise UserInputError(f"Condition {k} of {path} is {old['condition']}, not {unit['condition']}.")
         unit = {**unit, "condition": old["condition"]}

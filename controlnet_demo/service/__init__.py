@@ -1,6 +1,6 @@
 """The one service the UI and the CLI call: specs in, typed events out, PNGs with their parameters written."""
 
-from .metadata import read_parameters, spec_from_parameters
+from .metadata import read_maps, read_parameters, spec_from_parameters
 from .service import ControlNetService, user_message
 from .specs import (
     DEFAULT_NEGATIVE,
@@ -33,6 +33,7 @@ __all__ = [
     "StepDone",
     "UnitSpec",
     "final_output",
+    "read_maps",
     "read_parameters",
     "spec_from_parameters",
     "user_message",

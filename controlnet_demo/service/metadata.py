@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 
+import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -12,13 +16,31 @@ from ..models.presets import FULL
 from .specs import GenerateSpec, UnitSpec
 
 METADATA_KEY = "parameters"
+MAPS_KEY = "control maps"  # {key: base64 PNG} of the edited maps, compressed; a unit names its map's key
 
 
-def save_png(image: Image.Image, path, params: dict) -> None:
-    """The image as a PNG with `params` (JSON) in its text chunk."""
+def save_png(image: Image.Image, path, params: dict, maps: tuple[tuple[str, bytes], ...] = ()) -> None:
+    """The image as a PNG with `params` (JSON) in its text chunk, and the edited control maps in another."""
     info = PngInfo()
     info.add_text(METADATA_KEY, json.dumps(params))
+    if maps:
+        info.add_text(MAPS_KEY, json.dumps({k: base64.b64encode(png).decode() for k, png in maps}), zip=True)
     image.save(path, pnginfo=info)
+
+
+def map_png(control: np.ndarray) -> tuple[str, bytes]:
+    """(key, PNG bytes) of a control map: the key is the start of the PNG's SHA-256."""
+    buffer = io.BytesIO()
+    Image.fromarray(control).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    return hashlib.sha256(png).hexdigest()[:16], png
+
+
+def read_maps(path: str) -> dict[str, bytes]:
+    """The edited control maps a result PNG keeps, by key ({} when it keeps none)."""
+    with Image.open(path) as im:
+        stored = im.text.get(MAPS_KEY)
+    return {k: base64.b64decode(v) for k, v in json.loads(stored).items()} if stored else {}
 
 
 def read_parameters(path: str) -> dict:
@@ -40,6 +62,7 @@ def spec_from_parameters(params: dict, images: list[ImageLike]) -> GenerateSpec:
             u["start"],
             u["end"],
             u["mode"],
+            edited=bool(u.get("edited_map")),
         )
         for u, img in zip(params["units"], images)
     ]

@@ -223,7 +223,7 @@ class ControlNetService:
             "seconds": round(result.seconds, 2),
             "control_check": [c.as_dict() for c in checks],
         }
-        files = self._save(result, params)
+        files = self._save(result, params, prepared.kept_maps)
         return Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))
 
     def check(self, prepared: Prepared, result) -> list[ControlCheck]:
@@ -243,13 +243,13 @@ class ControlNetService:
             for unit, given in zip(prepared.request.units, prepared.params["units"])
         ]
 
-    def _save(self, result, params: dict) -> list[str]:
+    def _save(self, result, params: dict, maps=()) -> list[str]:
         self._prune_outputs()
         files = []
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for image, seed in zip(result.pil_images(), result.seeds):
             path = self.output_dir / f"{stamp}-{seed}-{secrets.token_hex(3)}.png"
-            save_png(image, path, {**params, "seed": seed, "num_images": 1, "batch_seed": params["seed"]})
+            save_png(image, path, {**params, "seed": seed, "num_images": 1, "batch_seed": params["seed"]}, maps)
             with self._written_lock:
                 self._written.append((time.monotonic(), path))
             files.append(str(path))

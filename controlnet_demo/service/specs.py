@@ -30,6 +30,7 @@ class UnitSpec:
     end: float = 1.0
     mode: str = "balanced"
     mask: ImageLike | dict | None = None
+    edited: bool = False  # the image is a map edited by hand, or a pose JSON: the result PNG keeps the map
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Prepared:
     request: Request
     maps: tuple[np.ndarray, ...]  # the control maps as used (output size), uint8 RGB
     params: dict  # everything needed to reproduce the images (the PNG metadata); never changed after
+    kept_maps: tuple[tuple[str, bytes], ...] = ()  # (key, PNG) of each edited map: stored in the result PNGs
 
 
 @dataclass(frozen=True)

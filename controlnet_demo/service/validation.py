@@ -14,6 +14,7 @@ from ..images import fit_resolution, load_rgb, resize
 from ..models.presets import Preset
 from ..paths import shown
 from ..settings import Limits
+from .metadata import map_png
 from .specs import MAX_SEED, GenerateSpec, Prepared, UnitSpec
 
 
@@ -76,7 +77,7 @@ def prepare(
         raise UserInputError(f"Unknown scheduler {spec.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}.")
     scheduler = sampling.scheduler or spec.scheduler  # a few-step LoRA samples as it was made to
 
-    units, maps, unit_params, size, first_shape = [], [], [], None, None
+    units, maps, unit_params, kept, size, first_shape = [], [], [], [], None, None
     for k, u in enumerate(spec.units, start=1):
         strength = check_number(u.strength, f"Condition {k}: control strength", 0, limits.max_strength)
         start = check_number(u.start, f"Condition {k}: start", 0, 1)
@@ -88,6 +89,8 @@ def prepare(
                 f"Condition {k}: unknown control mode {u.mode!r}; choose one of: {', '.join(CONTROL_MODES)}."
             )
         control = control_map(u)
+        if u.edited:  # no picture to detect it from again: the map itself goes into the result's PNG
+            kept.append(map_png(control))
         h, w = control.shape[:2]
         if first_shape is None:
             first_shape, size = (h, w), fit_resolution((w, h), resolution)
@@ -116,6 +119,7 @@ def prepare(
                 end=end,
                 mode=u.mode,
                 mask=mask is not None,
+                **({"edited_map": kept[-1][0]} if u.edited else {}),
             )
         )
     request = Request(
@@ -138,4 +142,4 @@ def prepare(
         units=unit_params,
         **(extra_params or {}),
     )
-    return Prepared(request, tuple(maps), params)
+    return Prepared(request, tuple(maps), params, tuple(kept))

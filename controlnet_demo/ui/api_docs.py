@@ -13,7 +13,11 @@ PARAMETERS = {
     "pad": "The drawing pad's picture: a PNG as a data: URL (data:image/png;base64,...), black lines on white; "
     "used where no image is uploaded.",
     "pose_json": "A pose as OpenPose JSON ({people: [{pose_keypoints_2d: [x, y, confidence] x 18}], canvas_width, "
-    "canvas_height}, in pixels; confidence 0 hides a joint), used instead of image; drawn as the map itself.",
+    "canvas_height}, in pixels or 0..1; confidence 0 hides a joint), used instead of image; drawn as the map "
+    "itself, kept in the result PNGs.",
+    "edited_map": "A control map edited by hand, as a PNG data: URL (data:image/png;base64,...): read by the "
+    "ControlNet as it is, instead of detecting one from image, when use_edited_map is true; the result PNGs keep it.",
+    "use_edited_map": "Use edited_map (true) or detect the map from the image (false, the default).",
     "upload": "A drawing or photo, used instead of the drawing pad (pad, or image as a sketchpad value).",
     "enabled": "Whether this condition is used.",
     "condition": f"Which ControlNet reads the picture: one of {', '.join(CONDITIONS)}.",

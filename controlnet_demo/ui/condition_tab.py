@@ -10,6 +10,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
+from .map_editor import edited_map, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
 from .panels import (
     common_inputs,
@@ -25,7 +26,7 @@ from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad, sl
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
-    upload = pad = pose_json = None
+    upload = pad = pose_json = editor = None
     with gr.Row():
         with gr.Column():
             gr.Markdown(cond.help)
@@ -50,8 +51,10 @@ def condition_tab(cond: Condition, service: ControlNetService):
                 image = image_input(
                     label=f"{cond.label}: photo or control map", sources=("upload", "clipboard", "webcam")
                 )
-            if cond.name == "pose":
+            if cond.name == "pose":  # its map is edited as keypoints
                 pose_json, start_pose, json_text = pose_inputs()
+            else:
+                editor, detect_map, use_map, map_note = map_inputs(cond)
             preprocessor = gr.Dropdown(
                 [(p.label, p.name) for p in cond.preprocessors.values()],
                 value=cond.default_preprocessor,
@@ -118,24 +121,27 @@ def condition_tab(cond: Condition, service: ControlNetService):
         "speed": speed,
         **({"upload": upload, "pad": pad} if upload is not None else {}),
         **({"pose_json": pose_json} if pose_json is not None else {}),
+        **({"edited_map": editor, "use_edited_map": use_map} if editor is not None else {}),
     }
     names = list(named)
-    optional = 1 + 2 * (upload is not None) + (pose_json is not None)
+    optional = 1 + 2 * (upload is not None) + (pose_json is not None) + 2 * (editor is not None)
 
     def unit_of(v: dict) -> UnitSpec:
-        """The picture: an upload, else what the page's pad holds, else the API's sketchpad value."""
+        """The picture: an edited map or a pose JSON (each is the map itself), else an upload, else what the
+        page's pad holds, else the API's sketchpad value."""
         picture = next((p for p in (v.get("upload"), pad_value(v.get("pad"))) if p is not None), v["image"])
-        drawn_pose = (v.get("pose_json") or "").strip()  # a pose from a program or another editor: the map itself
+        drawn = (v.get("pose_json") or "").strip() or edited_map(v)
         return UnitSpec(
             cond.name,
-            drawn_pose or picture,
-            "none" if drawn_pose else v["preprocessor"],
+            drawn or picture,
+            "none" if drawn else v["preprocessor"],
             v["preprocess_resolution"],
             {p: v[p] for p in cond.params},
             v["strength"],
             v["start"],
             v["end"],
             v["mode"],
+            edited=bool(drawn),
         )
 
     @on_gpu
@@ -176,6 +182,9 @@ def condition_tab(cond: Condition, service: ControlNetService):
         concurrency_limit=1,
     )
     stop.click(None, cancels=[event], api_visibility="private")
+    if editor is not None:
+        sources = [upload or image, preprocessor, prep_resolution, *param_sliders]
+        wire_map_editor(service, named, unit_of, editor, detect_map, use_map, map_note, sources)
     if upload is not None:  # the drawing pad's tab
         live_switch(
             service,

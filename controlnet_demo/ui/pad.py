@@ -11,17 +11,21 @@ from pathlib import Path
 import gradio as gr
 
 TEMPLATE = """
-<div class="pad" role="group" aria-label="{label}">
+<div class="pad" role="group" aria-label="{label}" data-paper="{paper}">
   <div class="pad-caption">{label}</div>
   <div class="pad-tools" role="toolbar" aria-label="Drawing tools">
     <button type="button" data-action="pen" aria-pressed="true" title="Pen (B)">Pen</button>
-    <button type="button" data-action="eraser" aria-pressed="false" title="Eraser (E)">Eraser</button>
-    <label>Size <input type="range" min="1" max="40" value="{brush}" aria-label="Brush size"></label>
+    {swatches}
+    <button type="button" data-action="eraser" aria-pressed="false" title="Eraser (E): paints the paper colour">
+      Eraser</button>
+    {fill}
+    <label>Size <input type="range" min="1" max="{max_brush}" value="{brush}" aria-label="Brush size"></label>
     <button type="button" data-action="undo" title="Undo (Ctrl+Z)" disabled>Undo</button>
     <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z)" disabled>Redo</button>
     <button type="button" data-action="clear" title="Start again on a blank page">Clear</button>
   </div>
-  <canvas width="{size}" height="{size}" tabindex="0" role="img" aria-label="{label}: drawing canvas"></canvas>
+  <canvas width="{size}" height="{size}" tabindex="0" role="img" aria-label="{label}: drawing canvas"
+    style="background: {paper}"></canvas>
 </div>
 """
 
@@ -33,7 +37,8 @@ CSS = """
   background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
 .pad-tools button[aria-pressed="true"] { border-color: var(--color-accent); box-shadow: 0 0 0 1px var(--color-accent); }
 .pad-tools button:disabled { opacity: 0.45; }
-.pad canvas { width: 100%; max-width: 512px; aspect-ratio: 1; background: #fff; cursor: crosshair;
+.pad-tools button[data-color] { width: 24px; height: 24px; padding: 0; }
+.pad canvas { width: 100%; max-width: 512px; aspect-ratio: 1; cursor: crosshair;
   border: 1px solid var(--border-color-primary); border-radius: 6px; touch-action: none; }
 """
 
@@ -43,13 +48,38 @@ def _script() -> str:
     return (Path(__file__).parent / "assets" / "pad.js").read_text(encoding="utf-8")
 
 
-def drawing_pad(label: str, size: int = 512, brush: int = 6, **kwargs) -> gr.HTML:
+def drawing_pad(
+    label: str,
+    size: int = 512,
+    brush: int = 6,
+    *,
+    paper: str = "#ffffff",
+    inks: tuple[tuple[str, str], ...] = (),
+    fill: bool = False,
+    **kwargs,
+) -> gr.HTML:
     """A square drawing pad of `size` pixels; its value is "" until something is drawn, then a
-    data:image/png;base64 URL of the page (black on white). Its `input` event fires once per finished stroke,
-    undo, redo and clear. The template has no ${value}: a new value never redraws (and so wipes) the canvas."""
+    data:image/png;base64 URL of the page. The pen draws black, or in `inks` ((name, "#rrggbb") swatches, the
+    first chosen); the eraser paints `paper`; `fill` adds a flood fill. Its `input` event fires once per finished
+    stroke, fill, undo, redo and clear. The template has no ${value}: a value from the page never redraws (and so
+    wipes) the canvas; a PNG data URL sent by the server becomes the page (its size), with no undo history."""
+    swatches = "".join(
+        f'<button type="button" data-color="{color}" title="{name}" aria-label="{name} ink" '
+        f'style="background: {color}"></button>'
+        for name, color in inks
+    )
+    fill_button = '<button type="button" data-action="fill" aria-pressed="false" title="Fill (F)">Fill</button>'
     return gr.HTML(
         value="",
-        html_template=TEMPLATE.format(label=label, size=int(size), brush=int(brush)),
+        html_template=TEMPLATE.format(
+            label=label,
+            size=int(size),
+            brush=int(brush),
+            max_brush=max(40, 4 * int(brush)),
+            paper=paper,
+            swatches=swatches,
+            fill=fill_button if fill else "",
+        ),
         css_template=CSS,
         js_on_load=_script(),
         label=label,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -321,3 +322,39 @@ def test_from_png_of_the_offline_model_reproduces_from_any_folder(tmp_path):
     )  # the stored repo-relative folders resolve from anywhere
     assert printed(made, "seed") == printed(again, "seed") == ["8"]
     assert np.array_equal(pixels(first / "a.png"), pixels(elsewhere / "b.png"))
+
+
+def test_from_png_reproduces_edited_maps_kept_in_the_png_without_any_image(tmp_path):
+    """A map edited by hand has no picture to detect it from again, nor has a pose given as JSON: the result PNG
+    keeps them (compressed, by key), and --from-png reproduces the image from them alone."""
+    from controlnet_demo.conditions.openpose_json import STANDING, pose_json
+    from controlnet_demo.service import ControlNetService, GenerateSpec, UnitSpec, final_output, read_maps
+    from controlnet_demo.settings import Settings
+
+    edges = np.zeros((64, 64, 3), np.uint8)
+    edges[10:50, 20] = edges[10, 20:50] = 255  # an edited canny map: two lines
+    pose = pose_json([[(x * 64, y * 64) for x, y in STANDING]], 64, 64)
+    (tmp_path / "made").mkdir()
+    service = ControlNetService(Settings(preset="tiny", device="cpu"), output_dir=str(tmp_path / "made"))
+    spec = GenerateSpec(
+        "a chair by a window",
+        [UnitSpec("canny", edges, "none", edited=True), UnitSpec("pose", pose, "none", edited=True)],
+        steps=2,
+        seed=77,
+        resolution=64,
+    )
+    (original,) = final_output(service.generate(spec, "test")).files
+    units = metadata(original)["units"]
+    assert [len(u["edited_map"]) for u in units] == [16, 16]
+    kept = read_maps(original)
+    assert set(kept) == {u["edited_map"] for u in units}
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(kept[units[0]["edited_map"]]))), edges)
+
+    again = ok(cli("generate", "--from-png", original, "--device", "cpu", "--out", "again", "-q", cwd=tmp_path))
+    (copy,) = printed(again, "image")
+    assert np.array_equal(pixels(tmp_path / copy), pixels(original))
+    assert metadata(tmp_path / copy)["units"] == units
+
+    wrong = cli("generate", "--from-png", original, "--image", EXAMPLES / "coffee.jpg", cwd=tmp_path)
+    assert wrong.returncode != 0
+    assert "keep their edited map in the PNG" in wrong.stderr

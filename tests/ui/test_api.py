@@ -7,6 +7,7 @@ which the app goes on serving.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -319,7 +320,9 @@ def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
     assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "pad") for k in (1, 2, 3))
     assert list(compose)[-3:] == ["pad_1", "pad_2", "pad_3"]  # last: older positional calls still work
     scribble = [p["parameter_name"] for p in api["named_endpoints"]["/scribble"]["parameters"]]
-    assert scribble[0] == "image" and scribble[-2:] == ["upload", "pad"]
+    assert scribble[0] == "image" and scribble[-4:] == ["upload", "pad", "edited_map", "use_edited_map"]
+    assert canny[-2:] == ["edited_map", "use_edited_map"]  # added last: older positional calls still work
+    assert api["named_endpoints"]["/pose"]["parameters"][-1]["parameter_name"] == "pose_json"
 
 
 # -- 6. Stop ---------------------------------------------------------------------------------------------------
@@ -431,14 +434,36 @@ def test_a_pose_given_as_openpose_json_is_the_same_as_its_skeleton_uploaded(clie
     """/pose's `pose_json` (the A1111 OpenPose editor's layout): drawn with controlnet-aux's OpenPose colours, it
     gives the map and images of the same skeleton uploaded as a picture (assets/examples/pose_waving.png)."""
     from controlnet_demo.conditions.openpose_json import pose_json
+    from controlnet_demo.service import read_maps
     from tests.conditions.test_openpose_json import PIXELS
 
     text = pose_json([PIXELS], 512, 512)
     given = generate(client, "/pose", files, image=None, pose_json=text, preprocessor="openpose")  # used as is
     uploaded = generate(client, "/pose", files)  # pose_waving.png, preprocessor none
     assert given.params["units"][0]["preprocessor"] == "none"
+    assert given.params["units"][0]["edited_map"] in read_maps(given.images[0])  # kept: --from-png needs no image
     assert np.array_equal(pixels(given.maps[0]), pixels(uploaded.maps[0]))
     assert np.array_equal(pixels(given.images[0]), pixels(uploaded.images[0]))
+
+
+def test_an_edited_map_is_read_instead_of_detecting_and_kept_in_the_result_png(client, files):
+    """/canny's `edited_map` (the map editor's PNG as a data: URL): the map used, not the photo's edges, and the
+    result PNG keeps it; with `use_edited_map` false (its default) the photo's edges are detected."""
+    from controlnet_demo.service import read_maps
+
+    edited = generate(client, "/canny", files, edited_map=Pad("house.png"), use_edited_map=True, preprocessor="canny")
+    unit = edited.params["units"][0]
+    assert unit["preprocessor"] == "none" and len(unit["edited_map"]) == 16
+    house = pixels(str(files / "house.png"))
+    assert np.array_equal(
+        pixels(edited.maps[0]),
+        pixels(generate(client, "/canny", files, image=Upload("house.png"), preprocessor="none").maps[0]),
+    )
+    kept = read_maps(edited.images[0])
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(kept[unit["edited_map"]])).convert("RGB")), house)
+    off = generate(client, "/canny", files, edited_map=Pad("house.png"))
+    assert off.params["units"][0]["preprocessor"] == "canny" and "edited_map" not in off.params["units"][0]
+    assert read_maps(off.images[0]) == {}
 
 
 def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploaded(client, files):

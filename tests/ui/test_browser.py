@@ -295,7 +295,9 @@ def test_pose_editor_drags_the_right_wrist_and_generates_from_the_moved_pose(pag
         "a dancer on a stage", timeout=GENERATE_TIMEOUT_MS
     )
     wait_loaded(block(panel, "Results").locator("img").first)
-    control_map = block(panel, "Control map(s) used").locator("img").first
+    maps = block(panel, "Control map(s) used")
+    maps.scroll_into_view_if_needed()  # the gallery's images load lazily: only once they are on screen
+    control_map = maps.locator("img").first
     wait_loaded(control_map)
     used = fetch_image(page, control_map)
     size = used.shape[1], used.shape[0]  # drawn on the JSON's canvas, resized to the output as every map is
@@ -307,3 +309,45 @@ def test_pose_editor_drags_the_right_wrist_and_generates_from_the_moved_pose(pag
     assert len(xs) > 50
     assert (min(elbow[0], wrist[0] * 512) - 8) * sx <= xs.min() and xs.max() <= (moved[0] + 8) * sx
     assert (elbow[1] - 8) * sy <= ys.min() and ys.max() <= (wrist[1] * 512 + 8) * sy
+
+
+def test_canny_map_edited_in_the_page_is_the_map_used(page):
+    """Detect canny edges on the example photo, erase a region of the map with the eraser, generate: the map the
+    ControlNet read has no edges in that region, and still has them elsewhere."""
+    panel = open_tab(page, "Canny edges")
+    panel.locator(".block", has_text="Examples (click one, then Generate)").locator(
+        "tbody tr, .gallery-item"
+    ).first.click()
+    sync_api.expect(block(panel, "Canny edges: photo or control map").locator("img").first).to_be_visible()
+    panel.get_by_text("Edit the map the ControlNet reads").click()
+    panel.get_by_role("button", name="Detect the map to edit it").click()
+    sync_api.expect(panel.locator("#canny-map-note")).to_contain_text("Detected with")
+    sync_api.expect(panel.locator("#canny-use-map input")).to_be_checked()
+
+    editor = panel.locator("#canny-map-editor")
+    editor.get_by_role("button", name="Eraser").click()
+    editor.get_by_label("Brush size").fill("40")
+    canvas = pad_canvas(panel, "canny-map-editor")
+    sync_api.expect(editor.get_by_role("button", name="Undo")).to_be_disabled()  # the detected map: no history
+    box = canvas.bounding_box()
+    region = (0.1, 0.1, 0.5, 0.5)  # left, top, right, bottom of what is erased, as fractions of the map
+    x0, x1 = box["x"] + region[0] * box["width"], box["x"] + region[2] * box["width"]
+    for f in np.linspace(region[1], region[3], 12):
+        y = box["y"] + f * box["height"]
+        stroke(page, [(x0, y), (x1, y)], steps=6)
+    sync_api.expect(editor.get_by_role("button", name="Undo")).to_be_enabled()
+
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    params = block(panel, "Parameters (also stored in each PNG)")
+    sync_api.expect(params).to_contain_text('"edited_map"', timeout=GENERATE_TIMEOUT_MS)
+    sync_api.expect(params).to_contain_text('"preprocessor": "none"')
+    maps = block(panel, "Control map(s) used")
+    maps.scroll_into_view_if_needed()  # the gallery's images load lazily: only once they are on screen
+    control_map = maps.locator("img").first
+    wait_loaded(control_map)
+    used = fetch_image(page, control_map).max(axis=2)
+    h, w = used.shape
+    inside = used[int(0.15 * h) : int(0.45 * h), int(0.15 * w) : int(0.45 * w)]  # the erased region, less its rim
+    assert inside.max() < 64, f"edges left in the erased region: {(inside > 128).mean():.1%}"
+    outside = used[int(0.55 * h) :, :]
+    assert (outside > 128).mean() > 0.02, "the rest of the map lost its edges too"

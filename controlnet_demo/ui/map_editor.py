@@ -1,0 +1,113 @@
+"""The detected map as something to edit: the drawing pad (ui/pad.py) on the map's own black, with inks in the map's
+own colours (white and black lines for edges and scribbles, grey levels and a fill for depth), an eraser that
+paints "nothing here", and undo. "Use my edited map" makes the ControlNet read it instead of detecting again; the
+result PNG keeps it (service/metadata.py), so `--from-png` reproduces the image.
+
+gradio's ImageEditor was tried first: its eraser cannot touch the background (where the map must be, to be
+edited), and a map handed to it as a layer came out misplaced and empty in gradio 6.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ..conditions import Condition
+from ..errors import DemoError
+from ..service import ControlNetService, user_message
+from .pad import drawing_pad, pad_value
+from .panels import user_error
+from .widgets import GPU, client_of, handler, on_gpu
+
+LINES = (("White: a line", "#ffffff"), ("Black: no line", "#000000"))
+DEPTH = (
+    ("Near: white", "#ffffff"),
+    ("Grey 192", "#c0c0c0"),
+    ("Grey 128", "#808080"),
+    ("Grey 64", "#404040"),
+    ("Far: black", "#000000"),
+)
+INKS = {"depth": DEPTH}  # every other map: white lines on black
+
+USE_LABEL = "Use my edited map (the ControlNet reads it; nothing is detected again)"
+
+
+def map_inputs(cond: Condition):
+    """The map editor of a condition tab, its Detect button, the "Use my edited map" switch and a note."""
+    with gr.Accordion("Edit the map the ControlNet reads", open=False):
+        gr.Markdown(
+            "Detectors make mistakes: **Detect** puts the map here, then paint over what is wrong "
+            + (
+                "(white is near, black is far; Fill paints one region)."
+                if cond.name == "depth"
+                else "(white draws a line, black or the eraser removes one)."
+            )
+        )
+        detect = gr.Button("Detect the map to edit it", size="sm")
+        editor = drawing_pad(
+            f"{cond.label} map editor",
+            brush=4 if cond.name != "depth" else 12,
+            paper="#000000",
+            inks=INKS.get(cond.name, LINES),
+            fill=cond.name == "depth",
+            elem_id=f"{cond.name}-map-editor",
+        )
+        use = gr.Checkbox(value=False, label=USE_LABEL, elem_id=f"{cond.name}-use-map")
+        note = gr.Markdown(elem_id=f"{cond.name}-map-note")
+    return editor, detect, use, note
+
+
+def edited_map(values: dict):
+    """The edited map a tab's values say to use ("Use my edited map" ticked), or None."""
+    picture = pad_value(values.get("edited_map"))
+    return picture if picture is not None and values.get("use_edited_map") else None
+
+
+def png_data_url(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, detect, use, note, sources) -> None:
+    """Detect fills the editor and ticks "use"; a new picture, preprocessor or setting (`sources`: their
+    components) detects again into an editor that holds a map, and says so. Editing never runs the detector."""
+    names, inputs = list(named), list(named.values())
+
+    def fresh(v: dict, request, why: str):
+        unit = unit_of({**v, "use_edited_map": False})  # the map as detected from the picture
+        try:
+            control = service.detect(unit, client_of(request))
+        except DemoError as exc:
+            return "", False, f"⚠️ No map to edit: {user_message(exc)}"
+        except Exception as exc:
+            raise user_error(exc, "map detection") from None
+        return png_data_url(control), True, why
+
+    @on_gpu
+    def start(*values, request: gr.Request | None = None):
+        v = dict(zip(names, values))
+        return fresh(
+            v,
+            request,
+            f"Detected with **{v['preprocessor']}**. Edit it; Generate reads it while *Use my edited map* is ticked.",
+        )
+
+    @on_gpu
+    def again(*values, request: gr.Request | None = None):
+        v = dict(zip(names, values))
+        if pad_value(v.get("edited_map")) is None:  # nothing being edited: nothing to redo
+            return gr.skip(), gr.skip(), gr.skip()
+        return fresh(
+            v, request, "**Detected again** for the new picture or settings: the edits to the last map were set aside."
+        )
+
+    common = dict(api_visibility="private", concurrency_id=GPU)
+    detect.click(handler(start, names, progress=False), inputs, [editor, use, note], **common)
+    for component in sources:
+        event = component.release if isinstance(component, gr.Slider) else component.change
+        event(handler(again, names, progress=False), inputs, [editor, use, note], **common)
