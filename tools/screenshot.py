@@ -1,6 +1,9 @@
 """Re-make the README's pictures of the running app: `python -m tools.screenshot` (needs Debian chromium and the
 embedded offline model; about a minute on 2 CPU cores). Writes assets/screenshot.png (a triangle and a square drawn
-in the Scribble tab, generated) and assets/convergence.png (the How tab's sudden-convergence plot)."""
+in the Scribble tab, generated) and assets/convergence.png (the How tab's sudden-convergence plot).
+`python -m tools.screenshot --editors` writes docs/using-the-app.md's pictures of the two editors instead:
+assets/pose-editor.png (the standing figure, its right wrist dragged up) and assets/map-editor.png (the example
+photo's canny map, a region erased)."""
 
 from __future__ import annotations
 
@@ -49,5 +52,59 @@ def main() -> None:
     print(f"wrote {ASSETS_DIR / 'screenshot.png'} and {ASSETS_DIR / 'convergence.png'}")
 
 
+def editors() -> None:
+    """The pose editor and the map editor, as a user leaves them after a first edit (no generation)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from controlnet_demo.conditions.openpose_json import STANDING
+    from tools.browser import stroke
+
+    service = ControlNetService(Settings(preset="offline" if offline_fallback() is OFFLINE else "tiny"))
+    blocks = build(service)
+    launch(service, blocks, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.goto(blocks.local_url)
+            panel = open_tab(page, "Human pose")
+            editor = panel.locator("#pose-editor")
+            canvas = editor.locator("canvas")
+            canvas.scroll_into_view_if_needed()
+            box = canvas.bounding_box()
+            x, y = box["x"] + STANDING[4][0] * box["width"], box["y"] + STANDING[4][1] * box["height"]
+            stroke(page, [(x, y), (x - 60, y - 150)], steps=5)  # the right wrist up: a wave
+            expect(editor.locator(".pose-status")).to_contain_text("Generate reads this pose")
+            page.mouse.move(0, 0)
+            editor.screenshot(path=str(ASSETS_DIR / "pose-editor.png"))
+
+            panel = open_tab(page, "Canny edges")
+            examples = panel.locator(".block", has_text="Examples (click one, then Generate)")
+            examples.locator("tbody tr, .gallery-item").first.click()
+            panel.get_by_text("Edit the map the ControlNet reads").click()
+            panel.get_by_role("button", name="Detect the map to edit it").click()
+            expect(panel.locator("#canny-map-note")).to_contain_text("Detected with")
+            editor = panel.locator("#canny-map-editor")
+            editor.get_by_role("button", name="Eraser").click()
+            editor.get_by_label("Brush size").fill("40")
+            box = pad_canvas(panel, "canny-map-editor").bounding_box()
+            for f in (0.62, 0.7, 0.78, 0.86):  # the lower left: the badge and the arm's folds
+                y = box["y"] + f * box["height"]
+                stroke(page, [(box["x"] + 0.1 * box["width"], y), (box["x"] + 0.45 * box["width"], y)], steps=6)
+            page.mouse.move(0, 0)
+            top = panel.get_by_role("button", name="Detect the map to edit it").bounding_box()
+            bottom = panel.locator("#canny-use-map").bounding_box()
+            scrolled = page.evaluate("window.scrollY")  # boxes are in the window, a full-page clip in the page
+            clip = dict(x=top["x"] - 8, y=top["y"] - 8 + scrolled, width=top["width"] + 16)
+            clip["height"] = bottom["y"] + scrolled + bottom["height"] + 8 - clip["y"]
+            page.screenshot(path=str(ASSETS_DIR / "map-editor.png"), clip=clip, full_page=True)
+            browser.close()
+    finally:
+        blocks.close()
+    print(f"wrote {ASSETS_DIR / 'pose-editor.png'} and {ASSETS_DIR / 'map-editor.png'}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    editors() if "--editors" in sys.argv[1:] else main()
