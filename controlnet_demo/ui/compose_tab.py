@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import CONDITIONS
+from ..conditions.openpose_json import MAX_JSON_CHARS
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
@@ -35,8 +36,10 @@ UNIT_NAMES = [
     "mode",
     "mask",
 ]  # one unit's inputs, in the API's order (each name gets the unit's number: image_1)
-# each unit's drawing pad, after the common inputs (optional: added later, so older positional calls still work)
+# each unit's drawing pad and pose JSON, after the common inputs (optional: added later, so older positional calls
+# still work)
 PAD = "pad"
+POSE_JSON = "pose_json"
 
 
 def compose_tab(service: ControlNetService):
@@ -46,7 +49,7 @@ def compose_tab(service: ControlNetService):
         "(the paper's rule). A mask limits a condition to the white part of the mask image. A condition can be "
         "drawn instead of uploaded (its *Draw it* pad); with **Live** on, the picture follows the pen."
     )
-    unit_inputs, drawings = [], []
+    unit_inputs, drawings, poses = [], [], []
     with gr.Row():
         with gr.Column():
             for k in range(max_units):
@@ -61,6 +64,16 @@ def compose_tab(service: ControlNetService):
                     image = image_input(label="Photo or control map", sources=("upload", "clipboard"))
                     with gr.Accordion("…or draw it (used when no image is uploaded above)", open=False):
                         drawings.append(drawing_pad(f"Draw condition {k + 1}", elem_id=f"compose-pad-{k + 1}"))
+                    with gr.Accordion("…or an OpenPose JSON (a pose condition: used instead of the image)", open=False):
+                        poses.append(
+                            gr.Textbox(
+                                label="OpenPose JSON: people[].pose_keypoints_2d, canvas_width, canvas_height (the "
+                                "Pose tab's editor saves one)",
+                                lines=3,
+                                max_lines=8,
+                                max_length=MAX_JSON_CHARS,
+                            )
+                        )
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown(
@@ -127,20 +140,23 @@ def compose_tab(service: ControlNetService):
 
     unit_names = [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES]
     pad_names = [f"{PAD}_{k + 1}" for k in range(max_units)]
-    names = unit_names + COMMON_NAMES + pad_names
+    pose_names = [f"{POSE_JSON}_{k + 1}" for k in range(max_units)]
+    names = unit_names + COMMON_NAMES + pad_names + pose_names
 
     def units_of(v: dict) -> list[UnitSpec]:
-        """The enabled units; a unit's picture is its upload, or its drawing when nothing is uploaded."""
+        """The enabled units; a unit's picture is its upload, or its drawing when nothing is uploaded; a pose
+        unit's JSON, when given, is its map itself."""
         units = []
         for k in range(1, max_units + 1):
             u = {n: v[f"{n}_{k}"] for n in UNIT_NAMES}
             if u["enabled"]:
                 picture = u["image"] if u["image"] is not None else pad_value(v.get(f"{PAD}_{k}"))
+                pose = (v.get(f"{POSE_JSON}_{k}") or "").strip() if u["condition"] == "pose" else ""
                 units.append(
                     UnitSpec(
                         u["condition"],
-                        picture,
-                        u["preprocessor"],
+                        pose or picture,
+                        "none" if pose else u["preprocessor"],
                         u["preprocess_resolution"],
                         {},
                         u["strength"],
@@ -148,6 +164,7 @@ def compose_tab(service: ControlNetService):
                         u["end"],
                         u["mode"],
                         u["mask"],
+                        edited=bool(pose),
                     )
                 )
         return units
@@ -168,14 +185,14 @@ def compose_tab(service: ControlNetService):
     event = gr.on(
         [run.click, common[0].submit],
         compose,
-        [*unit_inputs, *common, *drawings],
+        [*unit_inputs, *common, *drawings, *poses],
         [gallery, maps, params, common[7], residuals, check],
         api_name="compose",
         concurrency_id=GPU,
         concurrency_limit=1,
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    named = dict(zip(names, [*unit_inputs, *common, *drawings]))
+    named = dict(zip(names, [*unit_inputs, *common, *drawings, *poses]))
     live_switch(service, live, drawings, named, [gallery, maps, params, check], units_of)
 
 

@@ -318,7 +318,7 @@ def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
     compose = {p["parameter_name"]: p for p in api["named_endpoints"]["/compose"]["parameters"]}
     # an optional unit's image and every mask may be left out
     assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "pad") for k in (1, 2, 3))
-    assert list(compose)[-3:] == ["pad_1", "pad_2", "pad_3"]  # last: older positional calls still work
+    assert list(compose)[-6:] == ["pad_1", "pad_2", "pad_3", "pose_json_1", "pose_json_2", "pose_json_3"]  # added last
     scribble = [p["parameter_name"] for p in api["named_endpoints"]["/scribble"]["parameters"]]
     assert scribble[0] == "image" and scribble[-4:] == ["upload", "pad", "edited_map", "use_edited_map"]
     assert canny[-2:] == ["edited_map", "use_edited_map"]  # added last: older positional calls still work
@@ -464,6 +464,27 @@ def test_an_edited_map_is_read_instead_of_detecting_and_kept_in_the_result_png(c
     off = generate(client, "/canny", files, edited_map=Pad("house.png"))
     assert off.params["units"][0]["preprocessor"] == "canny" and "edited_map" not in off.params["units"][0]
     assert read_maps(off.images[0]) == {}
+
+
+def test_a_compose_pose_unit_takes_openpose_json_as_the_tab_does(client, files):
+    """/compose's `pose_json_k`: a pose condition's map drawn from the JSON (kept in the PNG), the same map as
+    /pose gives for it; a canny unit ignores it; a malformed one is refused in words."""
+    from controlnet_demo.conditions.openpose_json import pose_json
+    from controlnet_demo.service import read_maps
+    from tests.conditions.test_openpose_json import PIXELS
+
+    text = pose_json([PIXELS], 512, 512)
+    composed = generate(client, "/compose", files, condition_2="pose", image_2=None, pose_json_2=text)
+    unit = composed.params["units"][1]
+    assert (unit["condition"], unit["preprocessor"]) == ("pose", "none")
+    assert unit["edited_map"] in read_maps(composed.images[0])
+    alone = generate(client, "/pose", files, image=None, pose_json=text)
+    assert np.array_equal(pixels(composed.maps[1]), pixels(alone.maps[0]))
+    ignored = generate(client, "/compose", files, pose_json_1=text)  # unit 1 is canny: its photo is read
+    assert ignored.params["units"][0]["preprocessor"] == "canny"
+    with pytest.raises(AppError) as info:
+        client.predict(api_name="/compose", **request("/compose", files, condition_2="pose", pose_json_2="{people"))
+    assert "not valid json" in str(info.value).lower()
 
 
 def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploaded(client, files):
