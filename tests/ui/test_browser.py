@@ -249,8 +249,10 @@ def test_compose_live_follows_the_pen_on_a_drawn_condition_beside_an_uploaded_on
     params = block(panel, "Parameters (also stored in each PNG)")
     sync_api.expect(params).to_contain_text('"speed"', timeout=GENERATE_TIMEOUT_MS)  # a frame, no Generate press
     sync_api.expect(params).to_contain_text('"fast"')
-    maps = block(panel, "Control map(s) used").locator("img")
+    gallery = block(panel, "Control map(s) used")
+    maps = gallery.locator("img")
     sync_api.expect(maps).to_have_count(2)  # the uploaded pose and the drawn scribble
+    gallery.scroll_into_view_if_needed()  # the gallery's images load lazily: only once they are on screen
     drawn = maps.nth(1)
     wait_loaded(drawn)
     assert (fetch_image(page, drawn).max(axis=2) > 128).sum() > 100  # the strokes are the scribble's map
