@@ -7,6 +7,7 @@ photo's canny map, a region erased)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 from controlnet_demo.models.presets import OFFLINE, offline_fallback
@@ -19,12 +20,12 @@ from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab,
 PROMPT = "a red triangle and a blue square on a yellow background"
 
 
-def main() -> None:
-    from playwright.sync_api import expect, sync_playwright
+@contextlib.contextmanager
+def app_page(preset: str):
+    """The app on `preset`, served locally, and a chromium page open on it; both closed after."""
+    from playwright.sync_api import sync_playwright
 
-    if offline_fallback() is not OFFLINE:
-        raise SystemExit("the embedded offline model (assets/offline-model) is not installed")
-    service = ControlNetService(Settings(preset="offline"))
+    service = ControlNetService(Settings(preset=preset))
     blocks = build(service)
     launch(service, blocks, prevent_thread_lock=True, quiet=True)
     try:
@@ -32,75 +33,74 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport=VIEWPORT).new_page()
             page.goto(blocks.local_url)
-            panel = open_tab(page, "Scribble")
-            draw_shapes(page, pad_canvas(panel, "scribble-pad"))
-            panel.get_by_label("Prompt", exact=True).fill(PROMPT)
-            panel.get_by_role("button", name="Generate", exact=True).click()
-            expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(PROMPT, timeout=600_000)
-            how = open_tab(page, "How ControlNet works")
-            plot = how.locator("#convergence")
-            plot.scroll_into_view_if_needed()
-            page.wait_for_timeout(1500)  # the plot draws after it scrolls into view
-            plot.screenshot(path=str(ASSETS_DIR / "convergence.png"))
-            open_tab(page, "Scribble")
-            page.mouse.move(0, 0)  # no hover highlight in the picture
-            page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=str(ASSETS_DIR / "screenshot.png"), full_page=True)
+            yield page
             browser.close()
     finally:
         blocks.close()
+
+
+def main() -> None:
+    from playwright.sync_api import expect
+
+    if offline_fallback() is not OFFLINE:
+        raise SystemExit("the embedded offline model (assets/offline-model) is not installed")
+    with app_page("offline") as page:
+        panel = open_tab(page, "Scribble")
+        draw_shapes(page, pad_canvas(panel, "scribble-pad"))
+        panel.get_by_label("Prompt", exact=True).fill(PROMPT)
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        expect(block(panel, "Parameters (also stored in each PNG)")).to_contain_text(PROMPT, timeout=600_000)
+        how = open_tab(page, "How ControlNet works")
+        plot = how.locator("#convergence")
+        plot.scroll_into_view_if_needed()
+        page.wait_for_timeout(1500)  # the plot draws after it scrolls into view
+        plot.screenshot(path=str(ASSETS_DIR / "convergence.png"))
+        open_tab(page, "Scribble")
+        page.mouse.move(0, 0)  # no hover highlight in the picture
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(ASSETS_DIR / "screenshot.png"), full_page=True)
     print(f"wrote {ASSETS_DIR / 'screenshot.png'} and {ASSETS_DIR / 'convergence.png'}")
 
 
 def editors() -> None:
     """The pose editor and the map editor, as a user leaves them after a first edit (no generation)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from controlnet_demo.conditions.openpose_json import STANDING
     from tools.browser import stroke
 
-    service = ControlNetService(Settings(preset="offline" if offline_fallback() is OFFLINE else "tiny"))
-    blocks = build(service)
-    launch(service, blocks, prevent_thread_lock=True, quiet=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.goto(blocks.local_url)
-            panel = open_tab(page, "Human pose")
-            editor = panel.locator("#pose-editor")
-            canvas = editor.locator("canvas")
-            canvas.scroll_into_view_if_needed()
-            box = canvas.bounding_box()
-            x, y = box["x"] + STANDING[4][0] * box["width"], box["y"] + STANDING[4][1] * box["height"]
-            stroke(page, [(x, y), (x - 60, y - 150)], steps=5)  # the right wrist up: a wave
-            expect(editor.locator(".pose-status")).to_contain_text("Generate reads this pose")
-            page.mouse.move(0, 0)
-            editor.screenshot(path=str(ASSETS_DIR / "pose-editor.png"))
+    with app_page("offline" if offline_fallback() is OFFLINE else "tiny") as page:
+        panel = open_tab(page, "Human pose")
+        editor = panel.locator("#pose-editor")
+        canvas = editor.locator("canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        x, y = box["x"] + STANDING[4][0] * box["width"], box["y"] + STANDING[4][1] * box["height"]
+        stroke(page, [(x, y), (x - 60, y - 150)], steps=5)  # the right wrist up: a wave
+        expect(editor.locator(".pose-status")).to_contain_text("Generate reads this pose")
+        page.mouse.move(0, 0)
+        editor.screenshot(path=str(ASSETS_DIR / "pose-editor.png"))
 
-            panel = open_tab(page, "Canny edges")
-            examples = panel.locator(".block", has_text="Examples (click one, then Generate)")
-            examples.locator("tbody tr, .gallery-item").first.click()
-            panel.get_by_text("Edit the map the ControlNet reads").click()
-            panel.get_by_role("button", name="Detect the map to edit it").click()
-            expect(panel.locator("#canny-map-note")).to_contain_text("Detected with")
-            editor = panel.locator("#canny-map-editor")
-            editor.get_by_role("button", name="Eraser").click()
-            editor.get_by_label("Brush size").fill("40")
-            box = pad_canvas(panel, "canny-map-editor").bounding_box()
-            for f in (0.62, 0.7, 0.78, 0.86):  # the lower left: the badge and the arm's folds
-                y = box["y"] + f * box["height"]
-                stroke(page, [(box["x"] + 0.1 * box["width"], y), (box["x"] + 0.45 * box["width"], y)], steps=6)
-            page.mouse.move(0, 0)
-            top = panel.get_by_role("button", name="Detect the map to edit it").bounding_box()
-            bottom = panel.locator("#canny-use-map").bounding_box()
-            scrolled = page.evaluate("window.scrollY")  # boxes are in the window, a full-page clip in the page
-            clip = dict(x=top["x"] - 8, y=top["y"] - 8 + scrolled, width=top["width"] + 16)
-            clip["height"] = bottom["y"] + scrolled + bottom["height"] + 8 - clip["y"]
-            page.screenshot(path=str(ASSETS_DIR / "map-editor.png"), clip=clip, full_page=True)
-            browser.close()
-    finally:
-        blocks.close()
+        panel = open_tab(page, "Canny edges")
+        examples = panel.locator(".block", has_text="Examples (click one, then Generate)")
+        examples.locator("tbody tr, .gallery-item").first.click()
+        panel.get_by_text("Edit the map the ControlNet reads").click()
+        panel.get_by_role("button", name="Detect the map to edit it").click()
+        expect(panel.locator("#canny-map-note")).to_contain_text("Detected with")
+        editor = panel.locator("#canny-map-editor")
+        editor.get_by_role("button", name="Eraser").click()
+        editor.get_by_label("Brush size").fill("40")
+        box = pad_canvas(panel, "canny-map-editor").bounding_box()
+        for f in (0.62, 0.7, 0.78, 0.86):  # the lower left: the badge and the arm's folds
+            y = box["y"] + f * box["height"]
+            stroke(page, [(box["x"] + 0.1 * box["width"], y), (box["x"] + 0.45 * box["width"], y)], steps=6)
+        page.mouse.move(0, 0)
+        top = panel.get_by_role("button", name="Detect the map to edit it").bounding_box()
+        bottom = panel.locator("#canny-use-map").bounding_box()
+        scrolled = page.evaluate("window.scrollY")  # boxes are in the window, a full-page clip in the page
+        clip = dict(x=top["x"] - 8, y=top["y"] - 8 + scrolled, width=top["width"] + 16)
+        clip["height"] = bottom["y"] + scrolled + bottom["height"] + 8 - clip["y"]
+        page.screenshot(path=str(ASSETS_DIR / "map-editor.png"), clip=clip, full_page=True)
     print(f"wrote {ASSETS_DIR / 'pose-editor.png'} and {ASSETS_DIR / 'map-editor.png'}")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..conditions.openpose_json import MAX_JSON_CHARS, MAX_PEOPLE, STANDING, pose_json
+from ..errors import ModelUnavailableError
 from .panels import user_error
 from .widgets import GPU, client_of, on_gpu
 
@@ -111,8 +112,6 @@ def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbo
     text.change(None, text, editor, js="(t) => t.trim()", **private)
 
     def from_image(picture, side, request: gr.Request | None = None):
-        from ..errors import ModelUnavailableError
-
         if picture is None:
             gr.Info("No image yet: the editor starts from a standing figure. Drag its joints into your pose.")
             return (pose := standing_json()), pose
