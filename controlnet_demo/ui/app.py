@@ -18,8 +18,9 @@ from .condition_tab import condition_tab
 from .detect import detect_endpoint
 from .how_tab import how_tab
 from .live import live_endpoint
+from .map_editor import MAP_KIND_CSS
 
-CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
+CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}" + MAP_KIND_CSS
 
 
 def _fast_mode_note(mode: str | None) -> str:

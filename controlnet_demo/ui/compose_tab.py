@@ -5,12 +5,12 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import CONDITIONS
-from ..conditions.openpose_json import MAX_JSON_CHARS
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
+from .map_editor import edited_map, kind, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
 from .panels import (
     COMMON_NAMES,
@@ -22,6 +22,7 @@ from .panels import (
     stream,
     unit_controls,
 )
+from .pose_editor import pose_inputs, wire_pose_editor
 from .widgets import GPU, client_of, handler, image_input, on_gpu
 
 UNIT_NAMES = [
@@ -36,10 +37,11 @@ UNIT_NAMES = [
     "mode",
     "mask",
 ]  # one unit's inputs, in the API's order (each name gets the unit's number: image_1)
-# each unit's drawing pad and pose JSON, after the common inputs (optional: added later, so older positional calls
-# still work)
+# each unit's drawing pad, pose JSON and edited map, after the common inputs (optional: added later, so older
+# positional calls still work)
 PAD = "pad"
 POSE_JSON = "pose_json"
+EDITED = ("edited_map", "use_edited_map")  # a unit's map editor and its "Use my edited map" switch
 
 
 def compose_tab(service: ControlNetService):
@@ -47,9 +49,10 @@ def compose_tab(service: ControlNetService):
     gr.Markdown(
         "Several conditions at once: each ControlNet reads its own image and their residuals are **added** "
         "(the paper's rule). A mask limits a condition to the white part of the mask image. A condition can be "
-        "drawn instead of uploaded (its *Draw it* pad); with **Live** on, the picture follows the pen."
+        "drawn instead of uploaded (its *Draw it* pad); with **Live** on, the picture follows the pen. Each condition's "
+        "map can be edited before it is used: a pose's joints dragged, another map painted over."
     )
-    unit_inputs, drawings, poses = [], [], []
+    unit_inputs, drawings, poses, editors, map_sources = [], [], [], [], []
     with gr.Row():
         with gr.Column():
             for k in range(max_units):
@@ -64,16 +67,6 @@ def compose_tab(service: ControlNetService):
                     image = image_input(label="Photo or control map", sources=("upload", "clipboard"))
                     with gr.Accordion("…or draw it (used when no image is uploaded above)", open=False):
                         drawings.append(drawing_pad(f"Draw condition {k + 1}", elem_id=f"compose-pad-{k + 1}"))
-                    with gr.Accordion("…or an OpenPose JSON (a pose condition: used instead of the image)", open=False):
-                        poses.append(
-                            gr.Textbox(
-                                label="OpenPose JSON: people[].pose_keypoints_2d, canvas_width, canvas_height (the "
-                                "Pose tab's editor saves one)",
-                                lines=3,
-                                max_lines=8,
-                                max_length=MAX_JSON_CHARS,
-                            )
-                        )
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown(
@@ -87,6 +80,17 @@ def compose_tab(service: ControlNetService):
                     mask = image_input(
                         label="Region mask (optional: white = apply)", sources=("upload", "clipboard"), height=160
                     )
+                    # the map the unit's ControlNet reads, to edit: keypoints for a pose, a painted map otherwise
+                    prefix = f"compose-{k + 1}"
+                    pose_box, pose, start_pose, json_text = pose_inputs(
+                        prefix + "-pose",
+                        title="Edit the pose: drag its joints, or an OpenPose JSON (used instead of the image)",
+                        open=False,
+                        visible=first.name == "pose",
+                    )
+                    map_box, editor, detect, use, note = map_inputs(
+                        first, prefix, any_condition=True, visible=first.name != "pose"
+                    )
                     condition.change(
                         _preprocessor_choices,
                         [condition, preprocessor],
@@ -94,6 +98,16 @@ def compose_tab(service: ControlNetService):
                         api_visibility="private",
                         queue=False,
                     )
+                    condition.change(
+                        _editor_for,
+                        condition,
+                        [pose_box, map_box, editor],
+                        api_visibility="private",
+                        queue=False,
+                    )
+                    wire_pose_editor(service, pose, start_pose, json_text, image, prep_resolution)
+                    poses.append(pose)
+                    editors.append((editor, detect, use, note))
                     unit_inputs += [
                         enabled,
                         condition,
@@ -106,6 +120,7 @@ def compose_tab(service: ControlNetService):
                         mode,
                         mask,
                     ]
+                    map_sources.append([image, preprocessor, prep_resolution])
             common = common_inputs(service)
             live = gr.Checkbox(
                 value=False,
@@ -141,33 +156,40 @@ def compose_tab(service: ControlNetService):
     unit_names = [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES]
     pad_names = [f"{PAD}_{k + 1}" for k in range(max_units)]
     pose_names = [f"{POSE_JSON}_{k + 1}" for k in range(max_units)]
-    names = unit_names + COMMON_NAMES + pad_names + pose_names
+    edited_names = [f"{n}_{k + 1}" for n in EDITED for k in range(max_units)]
+    names = unit_names + COMMON_NAMES + pad_names + pose_names + edited_names
+    inputs = [*unit_inputs, *common, *drawings, *poses, *(e[0] for e in editors), *(e[2] for e in editors)]
+    named = dict(zip(names, inputs))
+    extra = (PAD, POSE_JSON, *EDITED)
+
+    def unit_of(u: dict) -> UnitSpec:
+        """One unit from its values (UNIT_NAMES and `extra`, unnumbered): its picture is the upload, or the drawing
+        when nothing is uploaded; a pose unit's JSON, or another unit's edited map in use, is its map itself."""
+        picture = u["image"] if u["image"] is not None else pad_value(u.get(PAD))
+        if u["condition"] == "pose":
+            drawn = (u.get(POSE_JSON) or "").strip()
+        else:
+            drawn = edited_map(u)
+        return UnitSpec(
+            u["condition"],
+            drawn or picture,
+            "none" if drawn else u["preprocessor"],
+            u["preprocess_resolution"],
+            {},
+            u["strength"],
+            u["start"],
+            u["end"],
+            u["mode"],
+            u["mask"],
+            edited=bool(drawn),
+        )
+
+    def unit_values(v: dict, k: int) -> dict:
+        return {n: v.get(f"{n}_{k}") for n in (*UNIT_NAMES, *extra)}
 
     def units_of(v: dict) -> list[UnitSpec]:
-        """The enabled units; a unit's picture is its upload, or its drawing when nothing is uploaded; a pose
-        unit's JSON, when given, is its map itself."""
-        units = []
-        for k in range(1, max_units + 1):
-            u = {n: v[f"{n}_{k}"] for n in UNIT_NAMES}
-            if u["enabled"]:
-                picture = u["image"] if u["image"] is not None else pad_value(v.get(f"{PAD}_{k}"))
-                pose = (v.get(f"{POSE_JSON}_{k}") or "").strip() if u["condition"] == "pose" else ""
-                units.append(
-                    UnitSpec(
-                        u["condition"],
-                        pose or picture,
-                        "none" if pose else u["preprocessor"],
-                        u["preprocess_resolution"],
-                        {},
-                        u["strength"],
-                        u["start"],
-                        u["end"],
-                        u["mode"],
-                        u["mask"],
-                        edited=bool(pose),
-                    )
-                )
-        return units
+        """The enabled units."""
+        return [unit_of(u) for k in range(1, max_units + 1) if (u := unit_values(v, k))["enabled"]]
 
     @on_gpu
     def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
@@ -185,15 +207,26 @@ def compose_tab(service: ControlNetService):
     event = gr.on(
         [run.click, common[0].submit],
         compose,
-        [*unit_inputs, *common, *drawings, *poses],
+        inputs,
         [gallery, maps, params, common[7], residuals, check],
         api_name="compose",
         concurrency_id=GPU,
         concurrency_limit=1,
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    named = dict(zip(names, [*unit_inputs, *common, *drawings, *poses]))
+    for k, ((editor, detect, use, note), sources) in enumerate(zip(editors, map_sources), start=1):
+        unit = {n: named[f"{n}_{k}"] for n in (*UNIT_NAMES, *extra)}
+        wire_map_editor(service, unit, unit_of, editor, detect, use, note, sources)
     live_switch(service, live, drawings, named, [gallery, maps, params, check], units_of)
+
+
+def _editor_for(condition: str):
+    """A unit's editor for its condition: the keypoint editor for a pose, else the map painter in its inks."""
+    return (
+        gr.update(visible=condition == "pose"),
+        gr.update(visible=condition != "pose"),
+        gr.update(elem_classes=[f"map-kind-{kind(condition)}"]),
+    )
 
 
 def _preprocessor_choices(condition: str, current: str):

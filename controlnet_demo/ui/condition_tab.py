@@ -52,9 +52,9 @@ def condition_tab(cond: Condition, service: ControlNetService):
                     label=f"{cond.label}: photo or control map", sources=("upload", "clipboard", "webcam")
                 )
             if cond.name == "pose":  # its map is edited as keypoints
-                pose_json, start_pose, json_text = pose_inputs()
+                _, pose_json, start_pose, json_text = pose_inputs()
             else:
-                editor, detect_map, use_map, map_note = map_inputs(cond)
+                _, editor, detect_map, use_map, map_note = map_inputs(cond)
             preprocessor = gr.Dropdown(
                 [(p.label, p.name) for p in cond.preprocessors.values()],
                 value=cond.default_preprocessor,

@@ -36,29 +36,50 @@ INKS = {"depth": DEPTH}  # every other map: white lines on black
 USE_LABEL = "Use my edited map (the ControlNet reads it; nothing is detected again)"
 
 
-def map_inputs(cond: Condition):
-    """The map editor of a condition tab, its Detect button, the "Use my edited map" switch and a note."""
-    with gr.Accordion("Edit the map the ControlNet reads", open=False):
+def map_inputs(cond: Condition, prefix: str | None = None, *, any_condition: bool = False, visible: bool = True):
+    """A map editor, its Detect button, the "Use my edited map" switch and a note, in an accordion (returned first);
+    their elem_ids start with `prefix` (the condition's name). `any_condition` (a Compose unit, whose condition can
+    change): every ink and the fill, the page showing only those of the unit's condition (`MAP_KIND_CSS`, by the class `kind` names)."""
+    prefix = prefix or cond.name
+    depth = cond.name == "depth"
+    with gr.Accordion("Edit the map the ControlNet reads", open=False, visible=visible) as box:
         gr.Markdown(
             "Detectors make mistakes: **Detect** puts the map here, then paint over what is wrong "
             + (
-                "(white is near, black is far; Fill paints one region)."
-                if cond.name == "depth"
+                "(lines: white draws one, black or the eraser removes one; depth: white is near, black is far, "
+                "Fill paints one region)."
+                if any_condition
+                else "(white is near, black is far; Fill paints one region)."
+                if depth
                 else "(white draws a line, black or the eraser removes one)."
             )
         )
         detect = gr.Button("Detect the map to edit it", size="sm")
         editor = drawing_pad(
-            f"{cond.label} map editor",
-            brush=4 if cond.name != "depth" else 12,
+            f"{'Map' if any_condition else cond.label + ' map'} editor",
+            brush=12 if depth else 4,
             paper="#000000",
-            inks=INKS.get(cond.name, LINES),
-            fill=cond.name == "depth",
-            elem_id=f"{cond.name}-map-editor",
+            inks=DEPTH if any_condition else INKS.get(cond.name, LINES),
+            fill=any_condition or depth,
+            elem_id=f"{prefix}-map-editor",
+            elem_classes=[f"map-kind-{kind(cond.name)}"] if any_condition else None,
         )
-        use = gr.Checkbox(value=False, label=USE_LABEL, elem_id=f"{cond.name}-use-map")
-        note = gr.Markdown(elem_id=f"{cond.name}-map-note")
-    return editor, detect, use, note
+        use = gr.Checkbox(value=False, label=USE_LABEL, elem_id=f"{prefix}-use-map")
+        note = gr.Markdown(elem_id=f"{prefix}-map-note")
+    return box, editor, detect, use, note
+
+
+def kind(condition: str) -> str:
+    """Which inks a condition's map is painted in: grey levels for depth, white and black lines for the rest."""
+    return "depth" if INKS.get(condition) is DEPTH else "lines"
+
+
+# the page side of `kind`: a Compose unit's editor shows the inks of its condition (its class set by the condition's
+# change)
+MAP_KIND_CSS = """
+.map-kind-lines .pad-tools button[data-color]:not([data-color="#ffffff"]):not([data-color="#000000"]),
+.map-kind-lines .pad-tools button[data-action="fill"] { display: none; }
+"""
 
 
 def edited_map(values: dict):

@@ -86,11 +86,18 @@ def standing_json(width: int = 512, height: int = 512) -> str:
     return pose_json([[(x * width, y * height) for x, y in STANDING]], width, height)
 
 
-def pose_inputs():
-    """The Pose tab's editor (its value is the API's `pose_json`), the button that starts it from the image, and
-    the JSON as text (to paste one in, or copy it out)."""
-    with gr.Accordion("Edit the pose: drag its joints (used instead of the image once edited)", open=True):
-        editor = pose_editor("Pose editor (OpenPose body, 18 keypoints)", elem_id="pose-editor")
+def pose_inputs(
+    prefix: str = "pose",
+    *,
+    title: str = "Edit the pose: drag its joints (used instead of the image once edited)",
+    open: bool = True,
+    visible: bool = True,
+):
+    """A pose editor (its value is the API's `pose_json`), the button that starts it from the image, and the JSON
+    as text (to paste one in, or copy it out), in an accordion (returned first); elem_ids `{prefix}-editor` and
+    `{prefix}-json-text`."""
+    with gr.Accordion(title, open=open, visible=visible) as box:
+        editor = pose_editor("Pose editor (OpenPose body, 18 keypoints)", elem_id=f"{prefix}-editor")
         start = gr.Button("Start from the image's pose", size="sm")
         with gr.Accordion("The pose as OpenPose JSON (paste one here, or copy it out)", open=False):
             text = gr.Textbox(
@@ -99,9 +106,9 @@ def pose_inputs():
                 lines=4,
                 max_lines=12,
                 max_length=MAX_JSON_CHARS,
-                elem_id="pose-json-text",
+                elem_id=f"{prefix}-json-text",
             )
-    return editor, start, text
+    return box, editor, start, text
 
 
 def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbox, image, resolution) -> None:

@@ -318,7 +318,8 @@ def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
     compose = {p["parameter_name"]: p for p in api["named_endpoints"]["/compose"]["parameters"]}
     # an optional unit's image and every mask may be left out
     assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "pad") for k in (1, 2, 3))
-    assert list(compose)[-6:] == ["pad_1", "pad_2", "pad_3", "pose_json_1", "pose_json_2", "pose_json_3"]  # added last
+    added_last = [f"{name}_{k}" for name in ("pad", "pose_json", "edited_map", "use_edited_map") for k in (1, 2, 3)]
+    assert list(compose)[-12:] == added_last  # older positional calls still work
     scribble = [p["parameter_name"] for p in api["named_endpoints"]["/scribble"]["parameters"]]
     assert scribble[0] == "image" and scribble[-4:] == ["upload", "pad", "edited_map", "use_edited_map"]
     assert canny[-2:] == ["edited_map", "use_edited_map"]  # added last: older positional calls still work
@@ -485,6 +486,35 @@ def test_a_compose_pose_unit_takes_openpose_json_as_the_tab_does(client, files):
     with pytest.raises(AppError) as info:
         client.predict(api_name="/compose", **request("/compose", files, condition_2="pose", pose_json_2="{people"))
     assert "not valid json" in str(info.value).lower()
+
+
+def test_a_compose_unit_reads_its_edited_map_only_while_it_is_in_use(client, files):
+    """/compose's `edited_map_k` + `use_edited_map_k`: the unit's ControlNet reads the edited map, not its photo's
+    edges, and the PNG keeps it; another unit and a pose unit are untouched; not in use, the photo is read."""
+    from controlnet_demo.service import read_maps
+
+    edited = generate(client, "/compose", files, edited_map_1=Pad("house.png"), use_edited_map_1=True)
+    unit, other = edited.params["units"]
+    assert (unit["condition"], unit["preprocessor"]) == ("canny", "none") and unit["edited_map"] in read_maps(
+        edited.images[0]
+    )
+    assert "edited_map" not in other
+    uploaded = generate(client, "/compose", files, image_1=Upload("house.png"), preprocessor_1="none")
+    assert np.array_equal(pixels(edited.maps[0]), pixels(uploaded.maps[0]))
+    assert np.array_equal(pixels(edited.images[0]), pixels(uploaded.images[0]))
+    off = generate(client, "/compose", files, edited_map_1=Pad("house.png"))  # not ticked: the photo's edges
+    assert off.params["units"][0]["preprocessor"] == "canny" and read_maps(off.images[0]) == {}
+    posed = generate(  # a pose unit reads keypoints, never a painted map
+        client,
+        "/compose",
+        files,
+        condition_1="pose",
+        image_1=Upload("house.png"),
+        preprocessor_1="none",
+        edited_map_1=Pad("canvas.png"),
+        use_edited_map_1=True,
+    )
+    assert np.array_equal(pixels(posed.maps[0]), pixels(uploaded.maps[0]))
 
 
 def test_a_compose_condition_drawn_on_its_pad_is_the_same_as_the_drawing_uploaded(client, files):

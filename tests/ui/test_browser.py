@@ -353,3 +353,58 @@ def test_canny_map_edited_in_the_page_is_the_map_used(page):
     assert inside.max() < 64, f"edges left in the erased region: {(inside > 128).mean():.1%}"
     outside = used[int(0.55 * h) :, :]
     assert (outside > 128).mean() > 0.02, "the rest of the map lost its edges too"
+
+
+def test_compose_units_edit_their_maps_a_pose_as_keypoints_the_others_painted(page):
+    """In Compose each unit edits the map its ControlNet reads: a pose unit with the keypoint editor (offline it
+    starts from the standing figure), a scribble unit on the map painter in white and black only (depth's greys
+    and fill appear when the unit becomes a depth one). Both edits are what the generation reads."""
+    panel = open_tab(page, "Compose")
+    panel.get_by_role("button", name="Load an example: a pose and a scribble, composed").click()
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+    sync_api.expect(panel.locator("#compose-1-map-editor")).to_be_hidden()  # a pose is edited as keypoints
+
+    visible = dict(visible=True)
+    panel.get_by_text("Edit the pose: drag its joints, or an OpenPose JSON").filter(**visible).click()
+    panel.get_by_role("button", name="Start from the image's pose").filter(**visible).click()
+    pose = panel.locator("#compose-1-pose-editor")
+    sync_api.expect(pose.locator(".pose-status")).to_contain_text("Generate reads this pose (1 person)")
+
+    panel.get_by_text("Edit the map the ControlNet reads").filter(**visible).click()  # unit 2's: a scribble
+    painter = panel.locator("#compose-2-map-editor")
+    sync_api.expect(painter.locator('button[data-color="#ffffff"]')).to_be_visible()
+    sync_api.expect(painter.locator('button[data-color="#808080"]')).to_have_count(1)  # there, but not shown
+    sync_api.expect(painter.locator('button[data-color="#808080"]')).to_be_hidden()
+    sync_api.expect(painter.get_by_role("button", name="Fill")).to_be_hidden()
+    panel.get_by_role("button", name="Detect the map to edit it").filter(**visible).click()
+    sync_api.expect(panel.locator("#compose-2-map-note")).to_contain_text("Detected with")
+    sync_api.expect(panel.locator("#compose-2-use-map input")).to_be_checked()
+    painter.get_by_role("button", name="Eraser").click()
+    painter.get_by_label("Brush size").fill("40")
+    canvas = pad_canvas(panel, "compose-2-map-editor")
+    box = canvas.bounding_box()
+    x0, x1 = box["x"] + 0.1 * box["width"], box["x"] + 0.5 * box["width"]
+    for f in np.linspace(0.1, 0.5, 12):  # the top-left quarter of the map, erased
+        stroke(page, [(x0, box["y"] + f * box["height"]), (x1, box["y"] + f * box["height"])], steps=6)
+    sync_api.expect(painter.get_by_role("button", name="Undo")).to_be_enabled()
+
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    params = block(panel, "Parameters (also stored in each PNG)")
+    sync_api.expect(params).to_contain_text('"edited_map"', timeout=GENERATE_TIMEOUT_MS)
+    assert params.inner_text().count('"edited_map"') == 2, "each unit reads its edited map"
+    maps = block(panel, "Control map(s) used")
+    maps.scroll_into_view_if_needed()  # the gallery's images load lazily: only once they are on screen
+    sync_api.expect(maps.locator("img")).to_have_count(2)
+    scribble = maps.locator("img").nth(1)
+    scribble.scroll_into_view_if_needed()
+    wait_loaded(scribble)
+    used = fetch_image(page, scribble).max(axis=2)
+    h, w = used.shape
+    assert used[int(0.15 * h) : int(0.45 * h), int(0.15 * w) : int(0.45 * w)].max() < 64, "lines left where erased"
+    assert (used > 128).mean() > 0.005, "the rest of the map lost its lines too"
+
+    panel.get_by_label("Condition", exact=True).nth(1).click()  # unit 2 becomes a depth condition
+    page.get_by_role("option", name="Depth", exact=False).first.click()
+    sync_api.expect(painter.locator('button[data-color="#808080"]')).to_be_visible()
+    sync_api.expect(painter.get_by_role("button", name="Fill")).to_be_visible()
+    sync_api.expect(painter.get_by_role("button", name="Undo")).to_be_enabled()  # the drawing is kept
