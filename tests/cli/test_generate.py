@@ -324,9 +324,11 @@ def test_from_png_of_the_offline_model_reproduces_from_any_folder(tmp_path):
     assert np.array_equal(pixels(first / "a.png"), pixels(elsewhere / "b.png"))
 
 
-def test_from_png_reproduces_edited_maps_kept_in_the_png_without_any_image(tmp_path):
+@pytest.mark.parametrize("preset", ["tiny", pytest.param("offline", marks=pytest.mark.slow)])
+def test_from_png_reproduces_edited_maps_kept_in_the_png_without_any_image(tmp_path, preset):
     """A map edited by hand has no picture to detect it from again, nor has a pose given as JSON: the result PNG
-    keeps them (compressed, by key), and --from-png reproduces the image from them alone."""
+    keeps them (compressed, by key), and --from-png reproduces the image from them alone; on the random tiny model
+    and on the embedded offline one."""
     from controlnet_demo.conditions.openpose_json import STANDING, pose_json
     from controlnet_demo.service import ControlNetService, GenerateSpec, UnitSpec, final_output, read_maps
     from controlnet_demo.settings import Settings
@@ -335,7 +337,7 @@ def test_from_png_reproduces_edited_maps_kept_in_the_png_without_any_image(tmp_p
     edges[10:50, 20] = edges[10, 20:50] = 255  # an edited canny map: two lines
     pose = pose_json([[(x * 64, y * 64) for x, y in STANDING]], 64, 64)
     (tmp_path / "made").mkdir()
-    service = ControlNetService(Settings(preset="tiny", device="cpu"), output_dir=str(tmp_path / "made"))
+    service = ControlNetService(Settings(preset=preset, device="cpu"), output_dir=str(tmp_path / "made"))
     spec = GenerateSpec(
         "a chair by a window",
         [UnitSpec("canny", edges, "none", edited=True), UnitSpec("pose", pose, "none", edited=True)],
