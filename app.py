@@ -9,11 +9,16 @@ from controlnet_demo.ui import launch
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    service = ControlNetService(Settings.from_env())
+    try:
+        service = ControlNetService(Settings.from_env())
+    except ValueError as exc:  # a setting that makes no sense: said in words, no traceback
+        raise SystemExit(f"controlnet_demo: {exc}") from None
+    log = logging.getLogger("controlnet_demo")
     if service.compile_mode:
-        log = logging.getLogger("controlnet_demo")
         log.info("fast mode (%s): compiling (minutes on a CPU) ...", service.compile_mode)
         log.info("fast mode: warmed up in %.0f s", service.warm_up())
+    elif service.capacity > 1:  # every device's weights resident before the first requests share them out
+        log.info("%d engines (one per device): loaded in %.0f s", service.capacity, service.warm_up())
     launch(service)
 
 

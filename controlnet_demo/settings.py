@@ -41,7 +41,9 @@ class Settings:
     base_model: str | None = None  # override of the preset's base model: hub id or local folder
     controlnets: dict[str, str] = field(default_factory=dict)  # condition -> hub id or local folder
     annotators: str = "lllyasviel/Annotators"  # hub id or local folder with detector weights
-    device: str | None = None  # None: CUDA when available, else CPU
+    # None: CUDA when available, else CPU; "cuda:0,cuda:1" or "all" (every GPU): one engine per device, each
+    # request on a free one (models.devices.pick_devices)
+    device: str | None = None
     # the optional fast mode, warmed up at start: None (off), "auto" (reduce-overhead on CUDA, default on CPU) or a
     # torch.compile mode of COMPILE_MODES; "cudagraphs" replays PyTorch's own kernels, so its images stay exact
     compile: str | None = None

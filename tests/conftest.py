@@ -23,7 +23,8 @@ EXAMPLES = EXAMPLES_DIR
 
 @pytest.fixture(scope="session")
 def store():
-    from controlnet_demo.models.loading import ModelStore, pick_device, resolve_preset
+    from controlnet_demo.models.devices import pick_device
+    from controlnet_demo.models.loading import ModelStore, resolve_preset
     from controlnet_demo.settings import Settings
 
     resolved = resolve_preset(Settings(preset="tiny"))

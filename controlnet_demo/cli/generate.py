@@ -221,7 +221,7 @@ def run_detect(args: argparse.Namespace) -> int:
 
     from ..conditions import Detectors, detect
     from ..images import load_rgb
-    from ..models.loading import pick_device
+    from ..models.devices import pick_device
     from ..settings import hub_offline
 
     image = load_rgb(image_path, limits, what=f"{CONDITIONS[unit['condition']].label.lower()} image")

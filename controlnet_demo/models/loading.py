@@ -130,12 +130,6 @@ def resolve_preset(settings: Settings) -> Resolved:
     return Resolved(_servable(fallback, _states(_lora_sources(fallback), True, settings.hub_timeout_s)), False, reason)
 
 
-def pick_device(requested: str | None = None) -> tuple[torch.device, torch.dtype]:
-    """CUDA with fp16 where there is a GPU, else CPU with fp32 (fp16 is slow or unsupported on CPUs)."""
-    device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return device, (torch.float16 if device.type == "cuda" else torch.float32)
-
-
 # What a missing, damaged or truncated model raises: diffusers wraps most in OSError/ValueError, but
 # transformers lets a truncated text_encoder/model.safetensors through as safetensors' own SafetensorError.
 _LOAD_ERRORS = (OSError, ValueError, SafetensorError)
@@ -311,13 +305,19 @@ class Loras(Mapping):
         return len(self._names())
 
 
+# Loading models is not thread-safe across stores: the tiny and trained-from-scratch models are built under the
+# global torch seed, and diffusers' and accelerate's loaders patch torch.nn.Module while they build (two stores
+# loading at once in two request threads gave different weights, and so images, than one store)
+_LOADING = threading.RLock()
+
+
 class ModelStore:
     """The resident weights: one base pipeline, one ControlNet per condition loaded on first use."""
 
     def __init__(self, resolved: Resolved, device: torch.device, dtype: torch.dtype, channels_last: bool = False):
         self.preset, self.online, self.device, self.dtype = resolved.preset, resolved.online, device, dtype
         self.channels_last = channels_last  # U-Net and ControlNets in channels_last (the fast mode on a GPU)
-        self._lock = threading.Lock()
+        self._lock = _LOADING  # one load at a time in the process, whichever store (device) it is for
         self._base = None
         self._controlnets: dict[str, torch.nn.Module] = {}
         self._preview = None  # the loaded tiny VAE, or False once it failed to load

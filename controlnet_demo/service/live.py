@@ -16,11 +16,13 @@ from concurrent.futures import Future
 
 
 class Priority:
-    """Full-quality jobs before live frames: a frame starts only when no full job is waiting or running."""
+    """Full-quality jobs before live frames: a frame starts only when fewer full jobs are waiting or running than
+    there are engines (`engines`)."""
 
-    def __init__(self):
+    def __init__(self, engines: int = 1):
         self._cond = threading.Condition()
-        self._full = 0  # full jobs waiting for or holding the engine
+        self._full = 0  # full jobs waiting for or holding an engine
+        self.engines = engines
 
     @contextlib.contextmanager
     def full(self):
@@ -36,7 +38,7 @@ class Priority:
     @contextlib.contextmanager
     def live(self):
         with self._cond:
-            self._cond.wait_for(lambda: self._full == 0)
+            self._cond.wait_for(lambda: self._full < self.engines)
         yield
 
     @property

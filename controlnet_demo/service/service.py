@@ -30,7 +30,8 @@ from ..engine.fast_mode import default_compile_mode
 from ..errors import GenerationTimeout, ModelUnavailableError, UserInputError, check_number
 from ..images import load_rgb
 from ..models import curves
-from ..models.loading import ModelStore, Resolved, pick_device, resolve_preset
+from ..models.devices import pick_devices
+from ..models.loading import ModelStore, Resolved, resolve_preset
 from ..settings import Settings
 from .guards import MapCache, RateLimiter
 from .live import LiveLane, Priority
@@ -48,58 +49,82 @@ class ControlNetService:
         self.settings = settings or Settings.from_env()
         self.resolved = resolved or resolve_preset(self.settings)
         log.info("preset %s: %s", self.resolved.preset.name, self.resolved.reason)
-        device, dtype = pick_device(self.settings.device)
-        # the fast mode on a GPU keeps the convolutions in channels_last: faster there (docs/performance.md)
-        channels_last = self.settings.compile is not None and device.type == "cuda"
-        self.store = ModelStore(self.resolved, device, dtype, channels_last=channels_last)
-        self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(device))
+        # one store (the weights resident) and one engine per device; the first store also serves what is not a
+        # generation (the How tab's norms); the fast mode on a GPU keeps the convolutions in channels_last: faster
+        # there (docs/performance.md)
+        self.stores = [
+            ModelStore(
+                self.resolved, device, dtype, channels_last=self.settings.compile is not None and device.type == "cuda"
+            )
+            for device, dtype in pick_devices(self.settings.device)
+        ]
+        self.store = self.stores[0]
+        self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(self.store.device))
         self.maps = MapCache()
         self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="controlnet_demo_"))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
         self._written: deque[tuple[float, Path]] = deque()  # (when, file) of every result PNG, oldest first
         self._written_lock = threading.Lock()
-        self._engine: Engine | None = None
+        self._engines: list[Engine | None] = [None] * self.capacity
         self._engine_lock = threading.Lock()
-        self.priority = Priority()  # full-quality jobs go before live frames
+        # the engines not running a job; last in, first out: when one suffices it is always the same (warm) one
+        self._free: queue.LifoQueue[int] = queue.LifoQueue()
+        for index in reversed(range(self.capacity)):
+            self._free.put(index)
+        self.priority = Priority(self.capacity)  # full-quality jobs go before live frames
         self.live_lane = LiveLane(self._live_frame, max_waiting=self.settings.queue_size)
-        # requests run on one kept thread, not a new thread each: torch's first work on a thread costs (on 2 CPU
-        # cores a fresh thread made the offline model's 20 steps 0.5-0.8 s slower; docs/performance.md). One is
-        # enough: the engine runs one job at a time, and the UI sends one full-quality job at a time
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        # requests run on kept threads, not a new thread each: torch's first work on a thread costs (on 2 CPU
+        # cores a fresh thread made the offline model's 20 steps 0.5-0.8 s slower; docs/performance.md). One per
+        # engine: an engine runs one job at a time, and the UI sends as many full-quality jobs at once as there are
+        # engines (`capacity`)
+        self._worker = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="request")
 
     @property
     def preset(self):
         return self.resolved.preset
 
     @property
+    def capacity(self) -> int:
+        """How many generations run at once: one per device."""
+        return len(self.stores)
+
+    @property
     def compile_mode(self) -> str | None:
-        """The fast mode's torch.compile mode (None: the exact engine), "auto" resolved for the device."""
+        """The fast mode's torch.compile mode (None: the exact engine), "auto" resolved for the (first) device."""
+        return self._compile_mode(self.store.device)
+
+    def _compile_mode(self, device) -> str | None:
         mode = self.settings.compile
-        return default_compile_mode(self.store.device) if mode == "auto" else mode
+        return default_compile_mode(device) if mode == "auto" else mode
 
     @property
     def engine(self) -> Engine:
-        """The engine on the store's models, made (and the base model loaded) on first use."""
+        """The first device's engine."""
+        return self.engine_on(0)
+
+    def engine_on(self, index: int) -> Engine:
+        """The engine on the `index`th device's models, made (and the base model loaded) on first use."""
         with self._engine_lock:
-            if self._engine is None:
-                store = self.store
+            if self._engines[index] is None:
+                store = self.stores[index]
                 decoder = store.preview_decoder() if self.settings.preview_every > 0 else None
-                self._engine = Engine(
+                self._engines[index] = Engine(
                     store.base,
                     store.controlnets,
                     store.device,
                     store.dtype,
                     decoder,
-                    compile_mode=self.compile_mode,
+                    compile_mode=self._compile_mode(store.device),
                     loras=store.loras,
                 )
-            return self._engine
+            return self._engines[index]
 
     # -- the one entry point -----------------------------------------------------------------------------
 
     def generate(self, spec: GenerateSpec, client: str | None = None) -> Iterator[Event]:
         """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then Done; or Failed at the
-        first error. The work runs on the service's request thread, in turn; closing the stream (the user pressed
+        first error. The work runs on one of the service's request threads, on a free engine; closing the stream (the user pressed
         Stop or went away) stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
         events: queue.Queue = queue.Queue()
         stop = threading.Event()
@@ -208,15 +233,20 @@ class ControlNetService:
         return prepare(spec, self.preset, self.settings.limits, self.control_map, extra)
 
     def run(self, prepared: Prepared, on_step=None, should_stop=None, on_preview=None) -> Output:
+        """The prepared request on a free engine (waiting for one when all are busy), its images saved."""
         deadline = time.monotonic() + self.settings.request_timeout_s
-        result = self.engine.generate(
-            prepared.request,
-            on_step=on_step,
-            should_stop=should_stop,
-            deadline=deadline,
-            on_preview=on_preview,
-            preview_every=self.settings.preview_every,
-        )
+        index = self._free.get()
+        try:
+            result = self.engine_on(index).generate(
+                prepared.request,
+                on_step=on_step,
+                should_stop=should_stop,
+                deadline=deadline,
+                on_preview=on_preview,
+                preview_every=self.settings.preview_every,
+            )
+        finally:
+            self._free.put(index)
         checks = self.check(prepared, result)
         params = {
             **prepared.params,
@@ -266,14 +296,17 @@ class ControlNetService:
     # -- around the requests -----------------------------------------------------------------------------
 
     def warm_up(self) -> float:
-        """One small request through every path a first request takes (base, a ControlNet, CFG), so that the
-        fast mode's compilation happens at start-up rather than in a user's request; returns its seconds."""
+        """One small request on every engine through every path a first request takes (base, a ControlNet, CFG),
+        so that the models are loaded and the fast mode compiled at start-up rather than in a user's request;
+        returns its seconds."""
         started = time.perf_counter()
         side = self.preset.resolution[3]  # the default
         name = next(iter(self.preset.controlnets))
         # 2 steps, control on the first only: the U-Net with and without residuals
         unit = ControlUnit(name, np.zeros((side, side, 3), np.uint8), end=0.5)
-        self.engine.generate(Request("", [unit], steps=2, guidance_scale=self.preset.guidance, width=side, height=side))
+        request = Request("", [unit], steps=2, guidance_scale=self.preset.guidance, width=side, height=side)
+        for index in range(self.capacity):
+            self.engine_on(index).generate(request)
         return time.perf_counter() - started
 
     def zero_conv_norms(self, name: str) -> list[float]:

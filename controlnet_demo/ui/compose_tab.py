@@ -23,7 +23,7 @@ from .panels import (
     unit_controls,
 )
 from .pose_editor import pose_inputs, wire_pose_editor
-from .widgets import GPU, client_of, handler, image_input, on_gpu
+from .widgets import client_of, gpu_queue, handler, image_input, on_gpu
 
 UNIT_NAMES = [
     "enabled",
@@ -210,8 +210,7 @@ def compose_tab(service: ControlNetService):
         inputs,
         [gallery, maps, params, common[7], residuals, check],
         api_name="compose",
-        concurrency_id=GPU,
-        concurrency_limit=1,
+        **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
     for k, ((editor, detect, use, note), sources) in enumerate(zip(editors, map_sources), start=1):

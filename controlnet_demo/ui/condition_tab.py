@@ -22,7 +22,7 @@ from .panels import (
     unit_controls,
 )
 from .pose_editor import pose_inputs, wire_pose_editor
-from .widgets import GPU, client_of, handler, image_input, on_gpu, sketchpad, slider
+from .widgets import client_of, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
@@ -178,8 +178,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
         list(named.values()),
         [gallery, maps, params, seed, residuals, check],
         api_name=cond.name,
-        concurrency_id=GPU,
-        concurrency_limit=1,
+        **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
     if editor is not None:

@@ -9,7 +9,7 @@ from ..conditions import CONDITIONS
 from ..service import ControlNetService, UnitSpec
 from .api_docs import docstring
 from .panels import user_error
-from .widgets import GPU, client_of, handler, image_input, on_gpu, slider
+from .widgets import client_of, gpu_queue, handler, image_input, on_gpu, slider
 
 NAMES = ["image", "condition", "preprocessor", "preprocess_resolution"]
 
@@ -50,6 +50,5 @@ def detect_endpoint(service: ControlNetService) -> None:
         [image, condition, preprocessor, resolution],
         out,
         api_name="detect",
-        concurrency_id=GPU,
-        concurrency_limit=1,
+        **gpu_queue(service),
     )

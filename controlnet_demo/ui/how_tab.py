@@ -9,7 +9,7 @@ from ..conditions import CONDITIONS
 from ..paths import DOCS_DIR
 from ..service import ControlNetService, user_message
 from .panels import connection_bars
-from .widgets import GPU
+from .widgets import gpu_queue
 
 HOW_IT_WORKS = DOCS_DIR / "how-controlnet-works.md"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -44,7 +44,7 @@ def how_tab(service: ControlNetService):
         except Exception as exc:
             raise gr.Error(user_message(exc), print_exception=False) from None
 
-    inspect_button.click(show, chosen, norms, api_visibility="private", concurrency_id=GPU)
+    inspect_button.click(show, chosen, norms, api_visibility="private", **gpu_queue(service))
     scores = service.evaluation()
     if scores:
         gr.Markdown("### How well this model follows its conditions\n" + evaluation_table(scores))

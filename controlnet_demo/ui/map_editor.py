@@ -21,7 +21,7 @@ from ..errors import DemoError
 from ..service import ControlNetService, user_message
 from .pad import drawing_pad, pad_value
 from .panels import user_error
-from .widgets import GPU, client_of, handler, on_gpu
+from .widgets import client_of, gpu_queue, handler, on_gpu
 
 LINES = (("White: a line", "#ffffff"), ("Black: no line", "#000000"))
 DEPTH = (
@@ -127,7 +127,7 @@ def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, de
             v, request, "**Detected again** for the new picture or settings: the edits to the last map were set aside."
         )
 
-    common = dict(api_visibility="private", concurrency_id=GPU)
+    common = dict(api_visibility="private", **gpu_queue(service))
     detect.click(handler(start, names, progress=False), inputs, [editor, use, note], **common)
     for component in sources:
         event = component.release if isinstance(component, gr.Slider) else component.change

@@ -15,7 +15,7 @@ import gradio as gr
 from ..conditions.openpose_json import MAX_JSON_CHARS, MAX_PEOPLE, STANDING, pose_json
 from ..errors import ModelUnavailableError
 from .panels import user_error
-from .widgets import GPU, client_of, on_gpu
+from .widgets import client_of, gpu_queue, on_gpu
 
 TEMPLATE = """
 <div class="pose-editor" role="group" aria-label="{label}" data-standing="{standing}" data-max-people="{max_people}"
@@ -137,6 +137,6 @@ def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbo
             pose = standing_json()
         return pose, pose
 
-    start.click(on_gpu(from_image), [image, resolution], [editor, text], api_visibility="private", concurrency_id=GPU)
+    start.click(on_gpu(from_image), [image, resolution], [editor, text], api_visibility="private", **gpu_queue(service))
     # a new picture is read again: an edited pose from the last one would silently win over it
     image.upload(lambda: ("", ""), None, [editor, text], **private)

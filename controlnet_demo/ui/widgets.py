@@ -9,7 +9,13 @@ import types
 
 import gradio as gr
 
-GPU = "gpu"  # one concurrency id for every event that runs the models: one job on the device at a time
+GPU = "gpu"  # one concurrency id for every event that runs the models: one job per device at a time
+
+
+def gpu_queue(service) -> dict:
+    """An event's arguments that put it in the models' queue: as many at once as the service has engines (gradio
+    limits a concurrency id to the lowest limit any of its events sets, so every such event must set it)."""
+    return dict(concurrency_id=GPU, concurrency_limit=service.capacity)
 
 
 def with_fallback(component, fallback):

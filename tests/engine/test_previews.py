@@ -13,7 +13,8 @@ from controlnet_demo.lab import world
 
 @pytest.fixture(scope="module")
 def offline_engine():
-    from controlnet_demo.models.loading import ModelStore, Resolved, pick_device
+    from controlnet_demo.models.devices import pick_device
+    from controlnet_demo.models.loading import ModelStore, Resolved
     from controlnet_demo.models.presets import OFFLINE
 
     store = ModelStore(Resolved(OFFLINE, False, "test"), *pick_device("cpu"))

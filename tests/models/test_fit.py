@@ -95,7 +95,8 @@ def test_the_cli_prints_the_misfit_on_one_line(misfits, tmp_path):
 
 
 def test_the_shipped_controlnets_fit_their_bases():
-    from controlnet_demo.models.loading import ModelStore, pick_device, resolve_preset
+    from controlnet_demo.models.devices import pick_device
+    from controlnet_demo.models.loading import ModelStore, resolve_preset
 
     store = ModelStore(resolve_preset(Settings(preset="tiny")), *pick_device("cpu"))
     for condition in store.preset.controlnets:

@@ -24,7 +24,8 @@ import torch
 
 from controlnet_demo.errors import ModelUnavailableError, UserInputError
 from controlnet_demo.models import architectures as tiny
-from controlnet_demo.models.loading import ModelStore, Resolved, apply_overrides, pick_device, resolve_preset
+from controlnet_demo.models.devices import pick_device
+from controlnet_demo.models.loading import ModelStore, Resolved, apply_overrides, resolve_preset
 from controlnet_demo.models.presets import SD15, offline_fallback
 from controlnet_demo.paths import REPO_ROOT
 from controlnet_demo.settings import Settings
@@ -116,7 +117,8 @@ def test_sd15_is_resolved_loaded_and_generates_from_the_hub_cache_offline(hub_ca
         from diffusers import ControlNetModel, StableDiffusionPipeline
         torch.set_num_threads(1)
         from controlnet_demo.engine import ControlUnit, Engine, Request
-        from controlnet_demo.models.loading import ModelStore, pick_device, resolve_preset
+        from controlnet_demo.models.loading import ModelStore, resolve_preset
+        from controlnet_demo.models.devices import pick_device
         from controlnet_demo.settings import Settings
 
         calls = []  # every from_pretrained call the store makes: (class, id, local_files_only)
@@ -170,7 +172,8 @@ def test_sd15_few_step_loras_load_from_the_hub_cache_and_switch_per_request_leav
         torch.set_num_threads(1)
         from controlnet_demo.engine import ControlUnit, Engine, Request
         from controlnet_demo.models import loading
-        from controlnet_demo.models.loading import ModelStore, pick_device, resolve_preset
+        from controlnet_demo.models.loading import ModelStore, resolve_preset
+        from controlnet_demo.models.devices import pick_device
         from controlnet_demo.settings import Settings
 
         if sys.argv[1] == "adapters":
@@ -321,7 +324,8 @@ def test_sd15_previews_decode_with_the_tiny_vae_from_the_cache_and_stop_without_
         import dataclasses, json, torch
         torch.set_num_threads(1)
         from controlnet_demo.engine import Engine, Request
-        from controlnet_demo.models.loading import ModelStore, Resolved, pick_device, resolve_preset
+        from controlnet_demo.models.loading import ModelStore, Resolved, resolve_preset
+        from controlnet_demo.models.devices import pick_device
         from controlnet_demo.settings import Settings
 
         resolved = resolve_preset(Settings(preset="auto"))

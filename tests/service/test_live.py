@@ -126,6 +126,35 @@ def test_a_live_frame_waits_while_a_full_job_waits_or_runs():
     assert order == ["full", "live"]
 
 
+def test_with_two_engines_a_live_frame_runs_beside_one_full_job_and_waits_behind_two():
+    priority = Priority(engines=2)
+    release = threading.Event()
+
+    def full_job(entered):
+        with priority.full():
+            entered.set()
+            release.wait(10)
+
+    first = threading.Event()
+    threading.Thread(target=full_job, args=(first,)).start()
+    assert first.wait(10)
+    with priority.live():  # the second engine is free: the frame does not wait
+        pass
+    second = threading.Event()
+    threading.Thread(target=full_job, args=(second,)).start()
+    assert second.wait(10)
+    ran = threading.Event()
+
+    def frame():
+        with priority.live():
+            ran.set()
+
+    threading.Thread(target=frame).start()
+    assert not ran.wait(0.3)  # both engines are taken by full jobs
+    release.set()
+    assert ran.wait(10)
+
+
 def test_a_full_job_waits_for_at_most_the_one_frame_on_the_engine(service, astronaut):
     """Live frames from several clients keep coming; a full job that arrives runs after the frame that is on the
     engine, before any frame still waiting."""

@@ -49,7 +49,8 @@ def load_engine(model, device: str | None = None, lora: str | None = None):
     folder's lcm-lora/, or from `lora`, a folder `train lcm` wrote); an Engine is used as it is."""
     from ...engine import Engine
     from ...errors import ModelUnavailableError
-    from ...models.loading import ModelStore, Resolved, pick_device
+    from ...models.devices import pick_device
+    from ...models.loading import ModelStore, Resolved
     from ...models.presets import OFFLINE, OFFLINE_LCM_DIR
 
     if isinstance(model, Engine):
