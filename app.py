@@ -10,7 +10,13 @@ from controlnet_demo.ui import launch
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        service = ControlNetService(Settings.from_env())
+        settings = Settings.from_env()
+        if settings.ray_app:  # the models on a Ray Serve deployment; this process is the UI only
+            from controlnet_demo.serving.ray_serve import RemoteService
+
+            service = RemoteService.connect(settings)
+        else:
+            service = ControlNetService(settings)
     except ValueError as exc:  # a setting that makes no sense: said in words, no traceback
         raise SystemExit(f"controlnet_demo: {exc}") from None
     log = logging.getLogger("controlnet_demo")

@@ -37,6 +37,10 @@ class GenerationTimeout(DemoError, RuntimeError):
     """A request ran past the server's deadline."""
 
 
+class WorkerLost(DemoError, RuntimeError):
+    """The remote replica running a request died, and so did the retry (Ray Serve)."""
+
+
 def check_number(value, name: str, lo: float, hi: float, integer: bool = False) -> float | int:
     """Coerce a loose value (API input may be a string, None or NaN) to a number in [lo, hi], or explain."""
     try:

@@ -57,6 +57,10 @@ class Settings:
     rate_limit_per_minute: int = 0  # 0 = off
     # the named endpoints as MCP tools (gradio's MCP server): on for `python app.py` unless public, off in tests
     mcp: bool = False
+    # the models on a Ray Serve application of this name (serving/ray_serve.py) instead of in this process, with
+    # this many replicas at most (how many requests the app lets through at once)
+    ray_app: str | None = None
+    ray_replicas: int = 1
     server_name: str = "127.0.0.1"
     server_port: int | None = None
     limits: Limits = field(default_factory=Limits)
@@ -93,6 +97,8 @@ class Settings:
             public=public,
             rate_limit_per_minute=int(get("RATE_LIMIT", cls.rate_limit_per_minute)),
             mcp=_truthy(get("MCP", "0" if public else "1")),
+            ray_app=get("RAY_APP") or None,
+            ray_replicas=max(1, int(get("RAY_REPLICAS", cls.ray_replicas))),
             server_name=get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1")),
             server_port=_int_or_none(get("PORT", env.get("GRADIO_SERVER_PORT"))),
         )

@@ -31,7 +31,7 @@ def _files(*layers: str):
     return [p for layer in layers for p in sorted((PACKAGE / layer).rglob("*.py"))]
 
 
-@pytest.mark.parametrize("layer", ["models", "engine", "conditions", "service", "ui"])
+@pytest.mark.parametrize("layer", ["models", "engine", "conditions", "service", "serving", "ui"])
 def test_the_product_never_imports_the_lab(layer):
     offenders = {p.name for p in _files(layer) if any(m.startswith("controlnet_demo.lab") for m in _imports(p))}
     assert not offenders, f"{layer}/ imports controlnet_demo.lab: {offenders}"
@@ -54,10 +54,19 @@ def test_the_engine_imports_no_presets_settings_or_gradio():
         assert not bad, f"engine/{path.name} imports {bad}"
 
 
-@pytest.mark.parametrize("layer", ["models", "engine", "conditions", "service", "lab"])
+@pytest.mark.parametrize("layer", ["models", "engine", "conditions", "service", "serving", "lab"])
 def test_nothing_below_the_ui_imports_gradio(layer):
     offenders = {p.name for p in _files(layer) if any(m.split(".")[0] == "gradio" for m in _imports(p))}
     assert not offenders, offenders
+
+
+def test_ray_is_imported_by_serving_only():
+    importers = {
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if any(m.split(".")[0] == "ray" for m in _imports(p))
+    }
+    assert importers <= {"serving/ray_serve.py"}, importers
 
 
 def test_only_settings_reads_the_environment():

@@ -27,7 +27,7 @@ from ..conditions.check import ControlCheck, check_control
 from ..conditions.openpose_json import detected_json, is_pose_json, render_pose
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
 from ..engine.fast_mode import default_compile_mode
-from ..errors import GenerationTimeout, ModelUnavailableError, UserInputError, check_number
+from ..errors import DemoError, GenerationTimeout, UserInputError, check_number
 from ..images import load_rgb
 from ..models import curves
 from ..models.devices import pick_devices
@@ -325,7 +325,7 @@ class ControlNetService:
 
 def user_message(exc: BaseException) -> str:
     """What to tell the user about a failed request (the traceback goes to the server log only)."""
-    if isinstance(exc, (UserInputError, ModelUnavailableError, GenerationTimeout)):
+    if isinstance(exc, DemoError):
         return str(exc)
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return (
