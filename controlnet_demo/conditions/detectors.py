@@ -41,6 +41,17 @@ class Detectors:
                 self._loaded[name] = self._load(name)
             return self._loaded[name]
 
+    def load_all(self) -> list[str]:
+        """Every detector whose weights are here, loaded onto the device now (ZeroGPU wants that at start-up); the
+        names of those that could not be (each says why when it is used)."""
+        missing = []
+        for name in DETECTORS:
+            try:
+                self.get(name)
+            except ModelUnavailableError:
+                missing.append(name)
+        return missing
+
     def _load(self, name: str):
         module, cls_name, filenames = DETECTORS[name]
         source = self.source

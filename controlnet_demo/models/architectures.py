@@ -2,8 +2,8 @@
 
 Same classes as SD1.5 (AutoencoderKL, UNet2DConditionModel, CLIPTextModel, ControlNetModel), thousands of times
 smaller; `MODEL_CONFIGS` holds the sizes ("tiny" for tests and the random preset, "small" for the trained offline
-model). The tokenizer is the real CLIP one (assets/clip-tokenizer). `assemble_pipeline` is the one place a
-StableDiffusionPipeline is put together from parts.
+model); `check_fits` refuses a ControlNet made for another base. The tokenizer is the real CLIP one
+(assets/clip-tokenizer). `assemble_pipeline` is the one place a StableDiffusionPipeline is put together from parts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ModelMismatchError
 from ..paths import TOKENIZER_DIR
 
 # SD1.5's scheduler settings; every scheduler of the demo is made from these.
@@ -201,3 +202,39 @@ def tiny_controlnet(base_unet, seed: int = 0, zero_convs: str = "random"):
 def tiny_pipeline(seed: int = 0):
     """A tiny seeded StableDiffusionPipeline (no safety checker)."""
     return assemble_pipeline(tiny_vae(seed), tiny_text_encoder(seed), tokenizer(), tiny_unet(seed))
+
+
+def check_fits(net, pipe, controlnet_name: str, base_name: str) -> None:
+    """Refuse a ControlNet made for another base, before any request reaches the loop: its residuals must have the
+    U-Net's skip shapes and its condition encoder must bring the control map down to the latents' size."""
+    unet, cfg = pipe.unet.config, net.config
+    why = []
+    if cfg.cross_attention_dim != unet.cross_attention_dim:
+        why.append(
+            f"it reads text embeddings of size {cfg.cross_attention_dim}, the base's text encoder gives "
+            f"{unet.cross_attention_dim} (another model family)"
+        )
+    layout = ("block_out_channels", "down_block_types", "layers_per_block", "in_channels")
+    differ = [k for k in layout if _as_list(cfg[k]) != _as_list(unet[k])]
+    if differ:
+        why.append(
+            "its blocks differ from the base U-Net's ("
+            + ", ".join(f"{k} {_as_list(cfg[k])} vs {_as_list(unet[k])}" for k in differ)
+            + ")"
+        )
+    factor = 2 ** (len(cfg.conditioning_embedding_out_channels) - 1)
+    if factor != pipe.vae_scale_factor:
+        why.append(
+            f"its condition encoder downsamples the map {factor}x, the base's VAE {pipe.vae_scale_factor}x "
+            "(the map would not match the latents' size)"
+        )
+    if why:
+        raise ModelMismatchError(
+            f"The {controlnet_name} ControlNet does not fit the base model {base_name}: "
+            + "; ".join(why)
+            + ". Use a ControlNet trained for this base, or another base."
+        )
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else value

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..conditions import condition as known_condition
-from ..errors import ModelMismatchError, ModelUnavailableError, UserInputError
+from ..errors import ModelUnavailableError, UserInputError
 from ..paths import shown
 from ..settings import Settings, hub_offline
 from . import architectures
@@ -225,42 +225,6 @@ def fused_copy(pipe, source: str, weight_name: str | None, local_files_only: boo
     return unet.eval()
 
 
-def check_fits(net, pipe, controlnet_name: str, base_name: str) -> None:
-    """Refuse a ControlNet made for another base, before any request reaches the loop: its residuals must have the
-    U-Net's skip shapes and its condition encoder must bring the control map down to the latents' size."""
-    unet, cfg = pipe.unet.config, net.config
-    why = []
-    if cfg.cross_attention_dim != unet.cross_attention_dim:
-        why.append(
-            f"it reads text embeddings of size {cfg.cross_attention_dim}, the base's text encoder gives "
-            f"{unet.cross_attention_dim} (another model family)"
-        )
-    layout = ("block_out_channels", "down_block_types", "layers_per_block", "in_channels")
-    differ = [k for k in layout if _as_list(cfg[k]) != _as_list(unet[k])]
-    if differ:
-        why.append(
-            "its blocks differ from the base U-Net's ("
-            + ", ".join(f"{k} {_as_list(cfg[k])} vs {_as_list(unet[k])}" for k in differ)
-            + ")"
-        )
-    factor = 2 ** (len(cfg.conditioning_embedding_out_channels) - 1)
-    if factor != pipe.vae_scale_factor:
-        why.append(
-            f"its condition encoder downsamples the map {factor}x, the base's VAE {pipe.vae_scale_factor}x "
-            "(the map would not match the latents' size)"
-        )
-    if why:
-        raise ModelMismatchError(
-            f"The {controlnet_name} ControlNet does not fit the base model {base_name}: "
-            + "; ".join(why)
-            + ". Use a ControlNet trained for this base, or another base."
-        )
-
-
-def _as_list(value):
-    return list(value) if isinstance(value, (list, tuple)) else value
-
-
 class ControlNets(Mapping):
     """condition -> the store's ControlNet for it, loaded on first use: what the engine looks its nets up in."""
 
@@ -341,6 +305,15 @@ class ModelStore:
                 self._controlnets[condition] = self._load_controlnet(condition, base)
             return self._controlnets[condition]
 
+    def load_all(self) -> None:
+        """Every model the preset can use, loaded onto the device now rather than on first use (ZeroGPU wants the
+        weights moved to CUDA at start-up: a move inside the request is much slower there)."""
+        for condition in self.preset.controlnets:
+            self.controlnet(condition)
+        for name in self.loras:
+            self.lora(name)
+        self.preview_decoder()
+
     def lora(self, name: str):
         """A few-step LoRA, loaded on first use: its adapter name in the base's U-Net (switched off), or, for a
         U-Net under FUSE_BELOW_BYTES, a copy of the U-Net with the LoRA fused in."""
@@ -409,7 +382,7 @@ class ModelStore:
             condition,
             builtin_seed=1 + sorted(self.preset.controlnets).index(condition),
         )
-        check_fits(net, base, f"{condition} ({shown(source)})", shown(self.preset.base))
+        architectures.check_fits(net, base, f"{condition} ({shown(source)})", shown(self.preset.base))
         net = _place(net, self.device, self.dtype).eval()
         return net.to(memory_format=torch.channels_last) if self.channels_last else net
 

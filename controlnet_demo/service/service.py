@@ -67,7 +67,7 @@ class ControlNetService:
         self._written: deque[tuple[float, Path]] = deque()  # (when, file) of every result PNG, oldest first
         self._written_lock = threading.Lock()
         self._engines: list[Engine | None] = [None] * self.capacity
-        self._engine_lock = threading.Lock()
+        self._engine_locks = [threading.Lock() for _ in range(self.capacity)]
         # the engines not running a job; last in, first out: when one suffices it is always the same (warm) one
         self._free: queue.LifoQueue[int] = queue.LifoQueue()
         for index in reversed(range(self.capacity)):
@@ -105,7 +105,7 @@ class ControlNetService:
 
     def engine_on(self, index: int) -> Engine:
         """The engine on the `index`th device's models, made (and the base model loaded) on first use."""
-        with self._engine_lock:
+        with self._engine_locks[index]:
             if self._engines[index] is None:
                 store = self.stores[index]
                 decoder = store.preview_decoder() if self.settings.preview_every > 0 else None
@@ -122,12 +122,14 @@ class ControlNetService:
 
     # -- the one entry point -----------------------------------------------------------------------------
 
-    def generate(self, spec: GenerateSpec, client: str | None = None) -> Iterator[Event]:
+    def generate(
+        self, spec: GenerateSpec, client: str | None = None, stop: threading.Event | None = None
+    ) -> Iterator[Event]:
         """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then Done; or Failed at the
         first error. The work runs on one of the service's request threads, on a free engine; closing the stream (the user pressed
-        Stop or went away) stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
+        Stop or went away), or setting `stop`, stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
         events: queue.Queue = queue.Queue()
-        stop = threading.Event()
+        stop = stop or threading.Event()  # set by the caller, or when the stream is closed
 
         def work():
             try:

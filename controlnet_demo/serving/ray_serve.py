@@ -2,8 +2,8 @@
 resident, and `RemoteService`, the front that the Gradio app (one process: gradio needs sticky sessions) uses in
 place of the in-process service. The same request and event types travel both ways.
 
-    serve run controlnet_demo.serving.ray_serve:build replicas=2           # one machine, 2 replicas
-    serve run controlnet_demo.serving.ray_serve:build max_replicas=8       # autoscaled from 0 to 8
+    serve run --name controlnet controlnet_demo.serving.ray_serve:build replicas=2      # one machine, 2 replicas
+    serve run --name controlnet controlnet_demo.serving.ray_serve:build max_replicas=8  # autoscaled from 0 to 8
     CONTROLNET_DEMO_RAY_APP=controlnet CONTROLNET_DEMO_RAY_REPLICAS=2 python app.py   # the front
 
 A replica that dies mid-request (its process killed, its node lost) costs that request one retry on another
@@ -12,13 +12,15 @@ replica, from the start; when that fails too the user is told in words. Ray is i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 
-from ..errors import WorkerLost
+from ..errors import DemoError, GenerationTimeout, WorkerLost
 from ..service import ControlNetService, Done, Failed, GenerateSpec, MapsReady, Output, UnitSpec
 from ..settings import Settings
 
@@ -33,14 +35,24 @@ class Replica:
     """One Serve replica: a whole service on the device Ray gave it (CUDA_VISIBLE_DEVICES), its models loaded and
     warmed before it takes requests. Rate limits and the live lane stay in the front."""
 
-    def __init__(self, settings: Settings):
-        self.service = ControlNetService(settings)
+    def __init__(self, settings: Settings | None = None):
+        # None: the replica's own CONTROLNET_DEMO_* environment (Serve's runtime_env sets it on a cluster)
+        self.service = ControlNetService(settings or Settings.from_env())
         self.service.warm_up()
 
-    def generate(self, spec: GenerateSpec) -> Iterator:
-        """The request's events, each with this replica's pid (which replica served what)."""
-        for event in self.service.generate(spec):
-            yield os.getpid(), event
+    async def generate(self, spec: GenerateSpec):
+        """The request's events, each with this replica's pid (which replica served what). The job runs on the
+        service's request thread; when the front cancels (Stop, or its user went away), Serve cancels this
+        coroutine and the job stops at its next denoising step, as it does in-process."""
+        stop = threading.Event()
+        events = self.service.generate(spec, stop=stop)
+        try:
+            while (event := await asyncio.to_thread(next, events, None)) is not None:
+                if isinstance(event, Failed) and not isinstance(event.error, DemoError):  # a bug: its traceback
+                    log.error("request failed", exc_info=event.error)  # stays here, pickling drops it
+                yield os.getpid(), event
+        finally:
+            stop.set()
 
     def live_frame(self, spec: GenerateSpec) -> tuple[Output, tuple]:
         prepared = self.service.prepare(spec)
@@ -71,12 +83,13 @@ def deployment(settings: Settings | None = None, *, replicas: int = 1, max_repli
         }
     else:
         options["num_replicas"] = replicas
-    return serve.deployment(Replica, name=DEPLOYMENT, **options).bind(settings or Settings.from_env())
+    return serve.deployment(Replica, name=DEPLOYMENT, **options).bind(settings)
 
 
 def build(args: dict[str, str]):
-    """`serve run controlnet_demo.serving.ray_serve:build replicas=N | max_replicas=N [gpus=1]`; the replicas'
-    other settings come from their CONTROLNET_DEMO_* environment (Serve's runtime_env sets it on a cluster)."""
+    """`serve run --name controlnet controlnet_demo.serving.ray_serve:build replicas=N | max_replicas=N [gpus=1]`;
+    `gpus` defaults to 1 when the machine running `serve run` has a GPU (give it on a head node without one); the
+    replicas' other settings come from their own CONTROLNET_DEMO_* environment."""
     import torch
 
     gpus = float(args.get("gpus", 1 if torch.cuda.is_available() else 0))
@@ -120,7 +133,7 @@ class RemoteService(ControlNetService):
         with self.priority.full():
             for attempt in range(RETRIES + 1):
                 stream = self.handle.options(stream=True).generate.remote(spec)
-                prepared = None
+                prepared, finished = None, False
                 try:
                     for pid, event in stream:
                         if isinstance(event, MapsReady):
@@ -128,13 +141,19 @@ class RemoteService(ControlNetService):
                         elif isinstance(event, Done):
                             event = Done(self._here(event.output, prepared.kept_maps))
                             self.served_by[pid] += 1
+                        finished = isinstance(event, (Done, Failed))
                         yield event
-                        if isinstance(event, (Done, Failed)):
+                        if finished:
                             return
                 except _lost() as exc:
                     log.warning("replica lost (attempt %d of %d): %s", attempt + 1, RETRIES + 1, exc)
+                except Exception as exc:  # Serve's own (no replica, back-pressure, ...): an event, as in-process
+                    finished = True
+                    yield Failed(exc)
+                    return
                 finally:
-                    stream.cancel()  # the user pressed Stop or went away: the replica stops at its next step
+                    if not finished:  # the user pressed Stop or went away: the replica stops at its next step
+                        stream.cancel()
         yield Failed(WorkerLost(_LOST))
 
     def _live_frame(self, spec: GenerateSpec) -> Output:
@@ -164,9 +183,11 @@ class RemoteService(ControlNetService):
 
         for attempt in range(RETRIES + 1):
             try:
-                return getattr(self.handle, method).remote(*args).result()
+                return getattr(self.handle, method).remote(*args).result(timeout_s=self.settings.request_timeout_s)
             except RayTaskError as exc:  # raised in the replica: the error itself, not Ray's wrapper
                 raise exc.cause from None
+            except TimeoutError:
+                raise GenerationTimeout(f"The server's {method} took longer than its time limit; try again.") from None
             except _lost() as exc:
                 log.warning("replica lost in %s (attempt %d of %d): %s", method, attempt + 1, RETRIES + 1, exc)
         raise WorkerLost(_LOST)

@@ -7,7 +7,7 @@ import gradio as gr
 from ..conditions import CONDITIONS
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
-from ..service import ControlNetService, UnitSpec
+from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
 from .map_editor import edited_map, kind, map_inputs, wire_map_editor
@@ -23,7 +23,7 @@ from .panels import (
     unit_controls,
 )
 from .pose_editor import pose_inputs, wire_pose_editor
-from .widgets import client_of, gpu_queue, handler, image_input, on_gpu
+from .widgets import client_of, gpu_duration, gpu_queue, handler, image_input, on_gpu
 
 UNIT_NAMES = [
     "enabled",
@@ -191,10 +191,13 @@ def compose_tab(service: ControlNetService):
         """The enabled units."""
         return [unit_of(u) for k in range(1, max_units + 1) if (u := unit_values(v, k))["enabled"]]
 
-    @on_gpu
-    def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
+    def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
         v = dict(zip(names, values))
-        spec = spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
+        return spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
+
+    @on_gpu(duration=gpu_duration(service, spec_for))
+    def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
+        spec = spec_for(values)
         yield from stream(service, spec, progress, client_of(request))
 
     compose.__doc__ = docstring(

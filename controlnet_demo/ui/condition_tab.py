@@ -7,12 +7,13 @@ import gradio as gr
 from ..conditions import Condition
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
-from ..service import ControlNetService, UnitSpec
+from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .live import live_switch
 from .map_editor import edited_map, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
 from .panels import (
+    COMMON_NAMES,
     common_inputs,
     outputs,
     preprocessor_resolution,
@@ -22,7 +23,7 @@ from .panels import (
     unit_controls,
 )
 from .pose_editor import pose_inputs, wire_pose_editor
-from .widgets import client_of, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
+from .widgets import client_of, gpu_duration, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
@@ -144,24 +145,13 @@ def condition_tab(cond: Condition, service: ControlNetService):
             edited=bool(drawn),
         )
 
-    @on_gpu
-    def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
+    def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
         v = dict(zip(names, values))
-        unit = unit_of(v)
-        spec = spec_of(
-            v["prompt"],
-            v["negative_prompt"],
-            v["guidance_scale"],
-            v["steps"],
-            v["num_images"],
-            v["resolution"],
-            v["scheduler"],
-            v["seed"],
-            v["randomize_seed"],
-            v["speed"],
-            [unit],
-        )
-        yield from stream(service, spec, progress, client_of(request))
+        return spec_of(*(v[n] for n in COMMON_NAMES), [unit_of(v)])
+
+    @on_gpu(duration=gpu_duration(service, spec_for))
+    def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
+        yield from stream(service, spec_for(values), progress, client_of(request))
 
     generate.__name__ = cond.name
     generate.__doc__ = docstring(

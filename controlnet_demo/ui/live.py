@@ -12,6 +12,7 @@ import gradio as gr
 from ..conditions import CONDITIONS
 from ..errors import EmptyDrawingError
 from ..service import ControlNetService, GenerateSpec, UnitSpec
+from ..service.gpu_time import gpu_seconds
 from ..service.validation import editor_image
 from .api_docs import docstring
 from .pad import pad_value
@@ -51,6 +52,12 @@ def live_spec(service: ControlNetService, prompt, negative, seed, units: list[Un
     )
 
 
+def live_seconds(service: ControlNetService) -> int:
+    """What a frame may hold the GPU: the live speed's steps, one image, every condition the UI allows."""
+    units = [UnitSpec("scribble", None)] * service.settings.limits.max_units
+    return gpu_seconds(live_spec(service, "", "", 0, units), service.preset, service.settings.limits)
+
+
 def run_frame(service: ControlNetService, spec: GenerateSpec, request: gr.Request | None, empty_ok: bool = False):
     """The frame's Output, or None when a newer one replaced it (or, with empty_ok, the drawing has no strokes
     yet); errors as gr.Error in words, the unexpected ones logged."""
@@ -81,7 +88,7 @@ def live_endpoint(service: ControlNetService) -> None:
         out = gr.Image(label="frame", format="png")
         trigger = gr.Button("live")
 
-    @on_gpu
+    @on_gpu(duration=live_seconds(service))
     def live(*values, request: gr.Request | None = None):
         v = dict(zip(LIVE_NAMES, values))
         unit = UnitSpec(
@@ -131,7 +138,7 @@ def live_switch(
     inputs = {n: c for n, c in named.items() if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")}
     names = list(inputs)
 
-    @on_gpu
+    @on_gpu(duration=live_seconds(service))
     def frame(on, *values, request: gr.Request | None = None):
         skip = (gr.skip(),) * len(outputs)
         if not on:

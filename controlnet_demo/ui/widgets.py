@@ -9,6 +9,8 @@ import types
 
 import gradio as gr
 
+from ..service.gpu_time import DETECT_S, UNREADABLE_S, gpu_seconds
+
 GPU = "gpu"  # one concurrency id for every event that runs the models: one job per device at a time
 
 
@@ -66,13 +68,32 @@ def sketchpad(**kwargs) -> gr.Sketchpad:
     return with_fallback(gr.Sketchpad(type="filepath", format="png", **kwargs), _drawing_as_is)
 
 
-def on_gpu(fn):
-    """On Hugging Face ZeroGPU the GPU function must be wrapped; everywhere else this changes nothing."""
+def on_gpu(fn=None, *, duration=DETECT_S):
+    """On Hugging Face ZeroGPU the GPU function must be wrapped, with the seconds it may hold the GPU: a number, or
+    a function of fn's own arguments (a request's measured cost, `gpu_duration`); outside ZeroGPU `spaces.GPU`
+    returns fn as it is, and without `spaces` nothing changes either."""
+    if fn is None:
+        return lambda f: on_gpu(f, duration=duration)
+    fn.gpu_duration = duration  # what a Space's scheduler is told (kept by `handler`: tests read it)
     try:
         import spaces  # type: ignore
     except ImportError:
         return fn
-    return spaces.GPU(duration=120)(fn)
+    return spaces.GPU(duration=duration)(fn)
+
+
+def gpu_duration(service, spec_of_values):
+    """A `spaces.GPU` duration function for a generation handler: `spec_of_values(values)` -> its GenerateSpec
+    (cheap: no picture is read), priced by service.gpu_time from the measured per-step times."""
+
+    def duration(*values, **_) -> int:
+        try:
+            spec = spec_of_values(values)
+        except Exception:  # values the handler itself will refuse, in words
+            return UNREADABLE_S
+        return gpu_seconds(spec, service.preset, service.settings.limits)
+
+    return duration
 
 
 def client_of(request: gr.Request | None) -> str:
@@ -115,5 +136,6 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     wrapper.__signature__ = inspect.Signature(params)
+    wrapper.gpu_duration = getattr(fn, "gpu_duration", None)
     wrapper.__annotations__ = {"request": gr.Request}  # what gradio reads to inject the request
     return wrapper

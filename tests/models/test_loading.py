@@ -450,3 +450,31 @@ def test_model_sources_are_shown_without_machine_paths(tmp_path):
     assert shown(str(OFFLINE_MODEL_DIR)) == "assets/offline-model"  # a folder of this repo: relative to it
     assert shown("lllyasviel/control_v11p_sd15_canny") == "lllyasviel/control_v11p_sd15_canny"  # a hub id
     assert shown(str(tmp_path)) == str(tmp_path)  # the operator's own folder, as given
+
+
+# --- 4. what a Space downloads at build time ------------------------------------------------------------------
+
+
+def test_the_readme_preloads_every_file_the_sd15_preset_and_the_detectors_read(hub_cache):
+    """The Space's front matter (`preload_from_hub`) downloads at build time what the sd15 preset loads: every file
+    the stand-ins in the hub repos' layout hold (saved by diffusers as the real repos are), and every detector
+    weight; `models` names the same repos."""
+    import yaml
+
+    from controlnet_demo.conditions.detectors import DETECTORS
+
+    meta = yaml.safe_load((REPO_ROOT / "README.md").read_text().split("---")[1])
+    preload = {
+        repo: set(files.split(",")) for repo, files in (entry.split(" ", 1) for entry in meta["preload_from_hub"])
+    }
+    repos = [SD15.base, *SD15.controlnets.values(), SD15.preview_vae, *(few.lora for few in SD15.few_step.values())]
+    for repo in repos:
+        snapshot = next((hub_cache["cache"] / ("models--" + repo.replace("/", "--")) / "snapshots").iterdir())
+        saved = {p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()}
+        # transformers saves the stand-in's tokenizer fast (tokenizer.json); the real repo holds the slow files,
+        # vocab.json and merges.txt, from which it is built
+        saved.discard("tokenizer/tokenizer.json")
+        assert saved <= preload[repo], (repo, saved - preload[repo])
+    weights = {name for _, _, files in DETECTORS.values() for name in files}
+    assert weights <= preload[Settings().annotators]
+    assert set(meta["models"]) == set(preload) == {*repos, Settings().annotators}
