@@ -2,9 +2,13 @@
 
 import logging
 
+from controlnet_demo.engine.fast_mode import AOT_MODE
 from controlnet_demo.service import ControlNetService
 from controlnet_demo.settings import Settings
 from controlnet_demo.ui import launch
+from controlnet_demo.ui.widgets import on_gpu
+
+AOT_COMPILE_S = 1500  # what ZeroGPU lets the start-up compile take (its documentation's example asks as much)
 
 log = logging.getLogger("controlnet_demo")
 
@@ -26,7 +30,15 @@ def make_service(settings: Settings) -> ControlNetService:
         if missing := service.detectors.load_all():
             log.warning("ZeroGPU: detectors without their weights (used on demand they say why): %s", missing)
         log.info("ZeroGPU: every model loaded onto %s at start-up", service.store.device)
-    if service.compile_mode:
+    if settings.zero_gpu and service.compile_mode == AOT_MODE:  # compiled on a GPU worker, handed back here
+
+        @on_gpu(duration=AOT_COMPILE_S)
+        def compile_ahead():
+            return service.compile_ahead()
+
+        log.info("ZeroGPU: compiling the U-Net and ControlNets ahead of time ...")
+        service.install_graphs(compile_ahead())
+    elif service.compile_mode:
         log.info("fast mode (%s): compiling (minutes on a CPU) ...", service.compile_mode)
         log.info("fast mode: warmed up in %.0f s", service.warm_up())
     elif service.capacity > 1:  # every device's weights resident before the first requests share them out

@@ -32,7 +32,8 @@ class Limits:
 
 
 # torch.compile modes of the optional fast mode; "cudagraphs" is the cudagraphs backend (no Inductor kernels)
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "cudagraphs")
+# "aoti": ahead of time (engine/aot.py), ZeroGPU's way; "auto" picks it on ZeroGPU
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "cudagraphs", "aoti")
 
 
 @dataclass(frozen=True)

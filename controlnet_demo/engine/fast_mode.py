@@ -12,6 +12,7 @@ import torch
 
 # the modes (of settings.COMPILE_MODES, the one list a server may choose from) that replay CUDA graphs
 CUDA_GRAPH_MODES = ("reduce-overhead", "cudagraphs")
+AOT_MODE = "aoti"  # ahead of time (engine/aot.py): ZeroGPU's way, where torch.compile is not supported
 
 
 def default_compile_mode(device: torch.device) -> str:

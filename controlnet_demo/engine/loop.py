@@ -22,8 +22,9 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from ..errors import GenerationCancelled, GenerationTimeout, UserInputError
+from .aot import AotForwards
 from .controlnet import check_supported, controlnet_forward, embed_condition, unet_forward
-from .fast_mode import CUDA_GRAPH_MODES, compiled, default_compile_mode
+from .fast_mode import AOT_MODE, CUDA_GRAPH_MODES, compiled, default_compile_mode
 from .previews import Preview, alpha_bars, decode_estimate, predicted_x0
 from .request import CONTROL_MODES, ControlUnit, Request, Result
 from .schedulers import make_scheduler, without_waits
@@ -65,10 +66,13 @@ class Engine:
         self.preview_decoder = preview_decoder
         self._lock = threading.Lock()
         self.compile_mode = default_compile_mode(device) if compile_mode == "auto" else compile_mode
-        on = self.compile_mode is not None
+        self.aot = AotForwards() if self.compile_mode == AOT_MODE else None  # compiled by `compile_ahead`
+        on = self.compile_mode is not None and self.aot is None
         self._unet, self._controlnet = (
             compiled(f, self.compile_mode) if on else f for f in (unet_forward, controlnet_forward)
         )
+        if self.aot is not None:
+            self._unet, self._controlnet = self.aot.unet, self.aot.controlnet
         # on a GPU the VAE decode too (docs/performance.md: a large share of a fast step); on a CPU the small model's
         # decoder is cheap
         # and compiling it would only lengthen the warm-up
@@ -77,6 +81,14 @@ class Engine:
     @property
     def compiled(self) -> bool:
         return self.compile_mode is not None
+
+    def compile_ahead(self, requests: dict[str, Request], capture, compile_) -> dict:
+        """The "aoti" mode's graphs, captured in `requests` (condition -> a request with its unit over the whole
+        window) with spaces.aoti_capture and compiled with spaces.aoti_compile; returned, not installed."""
+        return self.aot.compile(self, requests, capture, compile_)
+
+    def install(self, graphs: dict) -> None:
+        self.aot.install(self, graphs)
 
     @torch.inference_mode()
     def generate(
@@ -110,6 +122,8 @@ class Engine:
         pipe, device, dtype = self.base, self.device, self.dtype
         nets = [self.controlnets[u.condition] for u in req.units]
         unet = self._use_lora(req.lora)
+        # a LoRA turned on in the base's U-Net: not what an ahead-of-time graph of it computes
+        unet_call = unet_forward if self.aot is not None and req.lora is not None else self._unet
         do_cfg = req.guidance_scale > 1.0 and pipe.unet.config.time_cond_proj_dim is None
         batch = req.num_images
 
@@ -179,7 +193,7 @@ class Engine:
                 down = res[:-1] if down is None else [a + b for a, b in zip(down, res[:-1])]
                 mid = res[-1] if mid is None else mid + res[-1]
 
-            noise = self._unet(unet, model_input, t, text, down, mid)
+            noise = unet_call(unet, model_input, t, text, down, mid)
             if do_cfg:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + req.guidance_scale * (cond - uncond)

@@ -26,7 +26,7 @@ from ..conditions import Detectors, condition, detect
 from ..conditions.check import ControlCheck, check_control
 from ..conditions.openpose_json import detected_json, is_pose_json, render_pose
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
-from ..engine.fast_mode import default_compile_mode
+from ..engine.fast_mode import AOT_MODE, default_compile_mode
 from ..errors import DemoError, GenerationTimeout, UserInputError, check_number
 from ..images import load_rgb
 from ..models import curves
@@ -96,7 +96,9 @@ class ControlNetService:
 
     def _compile_mode(self, device) -> str | None:
         mode = self.settings.compile
-        return default_compile_mode(device) if mode == "auto" else mode
+        if mode == "auto":  # ZeroGPU supports ahead-of-time compilation only
+            return AOT_MODE if self.settings.zero_gpu else default_compile_mode(device)
+        return mode
 
     @property
     def engine(self) -> Engine:
@@ -297,11 +299,39 @@ class ControlNetService:
 
     # -- around the requests -----------------------------------------------------------------------------
 
+    def compile_ahead(self, index: int = 0, conditions=None) -> dict:
+        """The "aoti" mode's graphs for the `index`th engine: the U-Net and every ControlNet (or those of
+        `conditions`), captured in a request of the preset's default size (one image, CFG) and compiled with
+        `spaces`' AoT functions. Returned, for `install_graphs` (on ZeroGPU this runs in a GPU worker, which hands
+        them back)."""
+        import spaces  # the "aoti" mode's capture and compile: Hugging Face's package (requirements-test.txt)
+
+        side = self.preset.resolution[3]
+        requests = {
+            c: Request(
+                "",
+                [ControlUnit(c, np.zeros((side, side, 3), np.uint8))],
+                steps=1,
+                guidance_scale=self.preset.guidance,
+                width=side,
+                height=side,
+            )
+            for c in conditions or self.preset.controlnets
+        }
+        return self.engine_on(index).compile_ahead(requests, spaces.aoti_capture, spaces.aoti_compile)
+
+    def install_graphs(self, graphs: dict, index: int = 0) -> None:
+        self.engine_on(index).install(graphs)
+
     def warm_up(self) -> float:
         """One small request on every engine through every path a first request takes (base, a ControlNet, CFG),
-        so that the models are loaded and the fast mode compiled at start-up rather than in a user's request;
-        returns its seconds."""
+        so that the models are loaded and the fast mode compiled at start-up rather than in a user's request
+        (the "aoti" mode's graphs compiled first); returns its seconds."""
         started = time.perf_counter()
+        if self.compile_mode == AOT_MODE:
+            for index in range(self.capacity):
+                if not self.engine_on(index).aot.graphs:
+                    self.install_graphs(self.compile_ahead(index), index)
         side = self.preset.resolution[3]  # the default
         name = next(iter(self.preset.controlnets))
         # 2 steps, control on the first only: the U-Net with and without residuals

@@ -1,0 +1,62 @@
+"""The fast mode ahead of time ("aoti", ZeroGPU's way): the U-Net and a ControlNet captured with spaces.aoti_capture,
+exported and compiled with spaces.aoti_compile, for real, on a CPU (AOTInductor builds C++ there: about a minute
+per module on 2 cores). A request of the compiled size runs the graphs; any other runs the exact path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from controlnet_demo.service import ControlNetService, UnitSpec
+from controlnet_demo.settings import Settings
+from tests.builders import small_spec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def services():
+    aot = ControlNetService(Settings(preset="tiny", preview_every=0, compile="aoti"))
+    aot.install_graphs(aot.compile_ahead(conditions=["canny"]))
+    return aot, ControlNetService(Settings(preset="tiny", preview_every=0))
+
+
+def _counting(service) -> list[str]:
+    """Every compiled graph the service's engine calls, by module name, from now on."""
+    calls: list[str] = []
+    graphs = service.engine.aot.graphs
+    for key, graph in list(graphs.items()):
+
+        def counted(*args, _graph=graph, _name=key[0], **kwargs):
+            calls.append(_name)
+            return _graph(*args, **kwargs)
+
+        graphs[key] = counted
+    return calls
+
+
+def test_the_compiled_size_runs_the_graphs_and_matches_the_exact_engine(services, astronaut):
+    aot, exact = services
+    assert {name for name, _ in aot.engine.aot.graphs} == {"unet", "canny"}
+    calls = _counting(aot)
+    spec = small_spec(astronaut, steps=4, resolution=aot.preset.resolution[3])  # the default: what was compiled
+    ours = aot.run(aot.prepare(spec))
+    theirs = exact.run(exact.prepare(spec))
+    assert calls.count("unet") == 4 and calls.count("canny") == 4  # every step, both modules
+    np.testing.assert_allclose(ours.result.images, theirs.result.images, atol=1e-4)
+    assert ours.params["engine"] == "compiled (fast mode, aoti)"
+
+
+def test_another_size_or_a_condition_not_compiled_takes_the_exact_path(services, astronaut):
+    aot, exact = services
+    calls = _counting(aot)
+    for spec in (small_spec(astronaut, steps=2, resolution=64), small_spec(astronaut, steps=2, num_images=2)):
+        ours, theirs = aot.run(aot.prepare(spec)), exact.run(exact.prepare(spec))
+        np.testing.assert_array_equal(ours.result.images, theirs.result.images)
+    assert calls == []
+    # a depth unit at the compiled size: the U-Net's graph serves it, the depth ControlNet runs eagerly
+    depth_map = UnitSpec("depth", astronaut, preprocessor="none")
+    depth = small_spec(astronaut, steps=2, resolution=aot.preset.resolution[3], units=[depth_map])
+    ours, theirs = aot.run(aot.prepare(depth)), exact.run(exact.prepare(depth))
+    assert calls == ["unet", "unet"]
+    np.testing.assert_allclose(ours.result.images, theirs.result.images, atol=1e-4)
