@@ -106,7 +106,7 @@ class Result:
 
 
 def generate(client: Client, endpoint: str, files: Path, **overrides) -> Result:
-    images, maps, params, seed, residuals, check = client.predict(
+    images, maps, params, seed, residuals, check, *_residual_maps = client.predict(
         api_name=endpoint, **request(endpoint, files, **overrides)
     )
     if isinstance(params, str):  # a JSON output may arrive as a file

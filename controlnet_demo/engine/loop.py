@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..errors import GenerationCancelled, GenerationTimeout, UserInputError
 from .aot import AotForwards
-from .controlnet import check_supported, controlnet_forward, embed_condition, unet_forward
+from .controlnet import check_supported, controlnet_forward, embed_condition, unet_forward, zero_convolutions
 from .fast_mode import AOT_MODE, CUDA_GRAPH_MODES, compiled, default_compile_mode
 from .previews import Preview, alpha_bars, decode_estimate, predicted_x0
 from .request import CONTROL_MODES, ControlUnit, Request, Result
@@ -167,6 +167,8 @@ class Engine:
         step_kwargs = {k: v for k, v in (("eta", 0.0), ("generator", generators)) if k in accepts}
 
         norms: list[torch.Tensor | None] = [None] * len(req.units)  # summed on the device: no sync inside the loop
+        # per unit and step, (13, h, w) on the device, when asked for (None: the default path does nothing more)
+        spatial = [[None] * len(timesteps) for _ in req.units] if req.residual_maps else None
         calls = 0
         # 5. denoising loop: the locked U-Net plus the sum of every active ControlNet's residuals, then CFG
         for i, t in enumerate(timesteps):
@@ -188,6 +190,8 @@ class Engine:
                     continue
                 res = self._residuals(net, unit, hints[k], masks[k], model_input, t, text, do_cfg)
                 calls += 1
+                if spatial is not None:
+                    spatial[k][i] = _spatial(res, batch if do_cfg else 0, (shape[2], shape[3]))
                 step_norms = torch.stack([r.detach().abs().mean().float() for r in res])
                 norms[k] = step_norms if norms[k] is None else norms[k] + step_norms
                 down = res[:-1] if down is None else [a + b for a, b in zip(down, res[:-1])]
@@ -214,7 +218,12 @@ class Engine:
         residual_norms = {
             f"{k + 1}. {u.condition}": (norms[k] / n).tolist() for k, u in enumerate(req.units) if norms[k] is not None
         }
-        return Result(images, seeds, residual_norms, calls, time.perf_counter() - started)
+        maps = {}  # one copy to the host per unit, after the loop
+        for k, u in enumerate(req.units if spatial is not None else ()):
+            empty = torch.zeros((len(zero_convolutions(nets[k])), shape[2], shape[3]), device=device)
+            steps_k = [m if m is not None else empty for m in spatial[k]]
+            maps[f"{k + 1}. {u.condition}"] = torch.stack(steps_k).cpu().numpy()
+        return Result(images, seeds, residual_norms, calls, time.perf_counter() - started, maps)
 
     def _use_lora(self, name: str | None):
         """The U-Net this request runs: the LoRA's fused copy, or the base's with this request's adapter on and
@@ -256,6 +265,13 @@ class Engine:
         if cond_only:
             res = [torch.cat([torch.zeros_like(r), r]) for r in res]
         return res
+
+
+def _spatial(res: list[torch.Tensor], index: int, size: tuple[int, int]) -> torch.Tensor:
+    """(13, h, w): each residual's mean |value| over channels for batch item `index`, at `size` (nearest: an
+    integer upsampling, which keeps the mean)."""
+    maps = [r[index : index + 1].detach().abs().float().mean(1, keepdim=True) for r in res]
+    return torch.cat([F.interpolate(m, size=size, mode="nearest") for m in maps])[:, 0]
 
 
 def _resized(mask: torch.Tensor):

@@ -62,6 +62,7 @@ class Request:
     height: int = 512
     scheduler: str = "UniPC"  # a key of the schedulers' table (schedulers.SCHEDULERS or FEW_STEP_SCHEDULERS)
     lora: str | None = None  # the few-step LoRA the U-Net runs with (a key of the engine's loras); None: none
+    residual_maps: bool = False  # also where each connection's residual goes, per step (Result.residual_maps)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class Result:
     residual_norms: dict[str, list[float]] = field(default_factory=dict)  # unit label -> mean |residual| per connection
     controlnet_calls: int = 0
     seconds: float = 0.0
+    # asked for only (Request.residual_maps): unit label -> (steps, 13, h, w) float32, per step and connection the
+    # mean |residual| over channels that the first image's conditional branch got, at the latents' size (nearest
+    # upsampling, which keeps each map's mean); zero at the steps where the unit's ControlNet did not run
+    residual_maps: dict[str, np.ndarray] = field(default_factory=dict)
 
     def pil_images(self) -> list[Image.Image]:
         return [Image.fromarray((im * 255).round().astype(np.uint8)) for im in self.images]

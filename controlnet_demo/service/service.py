@@ -7,6 +7,7 @@ and writes every image as a PNG that carries its parameters. The UI and the CLI 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import queue
@@ -258,7 +259,8 @@ class ControlNetService:
             "control_check": [c.as_dict() for c in checks],
         }
         files = self._save(result, params, prepared.kept_maps)
-        return Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))
+        output = Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))
+        return dataclasses.replace(output, residual_file=self._save_residuals(result))
 
     def check(self, prepared: Prepared, result) -> list[ControlCheck]:
         """How well the result follows each unit's map (`conditions.check`)."""
@@ -288,6 +290,16 @@ class ControlNetService:
                 self._written.append((time.monotonic(), path))
             files.append(str(path))
         return files
+
+    def _save_residuals(self, result) -> str | None:
+        """Where the residuals went (when asked for), as an .npz beside the PNGs, pruned with them."""
+        if not result.residual_maps:
+            return None
+        path = self.output_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-residuals.npz"
+        np.savez_compressed(path, **result.residual_maps)
+        with self._written_lock:
+            self._written.append((time.monotonic(), path))
+        return str(path)
 
     def _prune_outputs(self) -> None:
         """Delete the result PNGs this service wrote that are older than the cache TTL (gradio serves its own

@@ -45,6 +45,7 @@ class GenerateSpec:
     resolution: int | None = None  # longer side of the output; None: the preset's default
     scheduler: str = "UniPC"  # the full path's; a few-step speed brings its own
     speed: str = FULL  # FULL (the paper's path) or a key of the preset's few_step; steps/guidance None: its own
+    residual_maps: bool = False  # also where each connection's residual goes (Result.residual_maps)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Output:
     params: dict  # Prepared.params with the seeds, the seconds the run took and the control check
     result: Result
     checks: tuple = ()  # a conditions.check.ControlCheck per unit: did the control take effect
+    residual_file: str | None = None  # Result.residual_maps as a NumPy .npz (unit label -> array), when asked for
 
 
 # --- the events of one request, in the order they come -----------------------------------------------------------

@@ -123,7 +123,18 @@ def prepare(
             )
         )
     request = Request(
-        prompt, tuple(units), negative, steps, guidance, seed, num_images, size[0], size[1], scheduler, sampling.lora
+        prompt,
+        tuple(units),
+        negative,
+        steps,
+        guidance,
+        seed,
+        num_images,
+        size[0],
+        size[1],
+        scheduler,
+        sampling.lora,
+        residual_maps=spec.residual_maps is True,
     )
     params = dict(
         prompt=prompt,

@@ -195,7 +195,8 @@ class RemoteService(ControlNetService):
     def _here(self, output: Output, kept_maps) -> Output:
         """The replica's output with its PNGs written in this process (the replica's disk may be another node's)."""
         params = {k: v for k, v in output.params.items() if k != "seeds"}
-        return dataclasses.replace(output, files=self._save(output.result, params, kept_maps))
+        files = self._save(output.result, params, kept_maps)
+        return dataclasses.replace(output, files=files, residual_file=self._save_residuals(output.result))
 
 
 _LOST = (

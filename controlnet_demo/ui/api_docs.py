@@ -40,6 +40,8 @@ PARAMETERS = {
     "randomize_seed": "Draw a new seed instead of the given one.",
     "speed": "full (the paper's 20-step path) or a few-step speed of the model (its own sampler, steps and "
     "guidance; give steps and guidance_scale too).",
+    "residual_maps": "Also record where each of the 13 connections' residuals go, per denoising step (shown under "
+    "'Where the residuals go'; off: nothing more is computed).",
     "low_threshold": "Canny's low threshold.",
     "high_threshold": "Canny's high threshold.",
     "xdog_threshold": "The XDoG line detector's threshold.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
 from ..conditions import CONDITIONS
@@ -9,6 +11,7 @@ from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
+from .compare import compare_button, compare_panel, wire_compare
 from .live import live_switch
 from .map_editor import edited_map, kind, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -23,6 +26,7 @@ from .panels import (
     unit_controls,
 )
 from .pose_editor import pose_inputs, wire_pose_editor
+from .residual_maps import residual_panel
 from .widgets import client_of, gpu_duration, gpu_queue, handler, image_input, on_gpu
 
 UNIT_NAMES = [
@@ -129,8 +133,11 @@ def compose_tab(service: ControlNetService):
                 elem_id="compose-live-switch",
             )
             run, stop = run_buttons()
+            compare = compare_button()
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
+            residual_switch, *residual_outputs = residual_panel()
+            comparison = compare_panel()
     per_unit = len(UNIT_NAMES)
     first, second = unit_inputs[:per_unit], unit_inputs[per_unit : 2 * per_unit]  # (enabled, condition, image, pre..)
     example = gr.Button("Load an example: a pose and a scribble, composed", size="sm")
@@ -157,8 +164,16 @@ def compose_tab(service: ControlNetService):
     pad_names = [f"{PAD}_{k + 1}" for k in range(max_units)]
     pose_names = [f"{POSE_JSON}_{k + 1}" for k in range(max_units)]
     edited_names = [f"{n}_{k + 1}" for n in EDITED for k in range(max_units)]
-    names = unit_names + COMMON_NAMES + pad_names + pose_names + edited_names
-    inputs = [*unit_inputs, *common, *drawings, *poses, *(e[0] for e in editors), *(e[2] for e in editors)]
+    names = unit_names + COMMON_NAMES + pad_names + pose_names + edited_names + ["residual_maps"]
+    inputs = [
+        *unit_inputs,
+        *common,
+        *drawings,
+        *poses,
+        *(e[0] for e in editors),
+        *(e[2] for e in editors),
+        residual_switch,
+    ]
     named = dict(zip(names, inputs))
     extra = (PAD, POSE_JSON, *EDITED)
 
@@ -193,7 +208,8 @@ def compose_tab(service: ControlNetService):
 
     def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
         v = dict(zip(names, values))
-        return spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
+        spec = spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
+        return dataclasses.replace(spec, residual_maps=bool(v.get("residual_maps")))
 
     @on_gpu(duration=gpu_duration(service, spec_for))
     def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
@@ -211,11 +227,12 @@ def compose_tab(service: ControlNetService):
         [run.click, common[0].submit],
         compose,
         inputs,
-        [gallery, maps, params, common[7], residuals, check],
+        [gallery, maps, params, common[7], residuals, check, *residual_outputs],
         api_name="compose",
         **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
+    wire_compare(service, compare, comparison, names, inputs, spec_for, stop, api_name="compare")
     for k, ((editor, detect, use, note), sources) in enumerate(zip(editors, map_sources), start=1):
         unit = {n: named[f"{n}_{k}"] for n in (*UNIT_NAMES, *extra)}
         wire_map_editor(service, unit, unit_of, editor, detect, use, note, sources)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
 from ..conditions import Condition
@@ -9,6 +11,7 @@ from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
+from .compare import compare_button, compare_panel, wire_compare
 from .live import live_switch
 from .map_editor import edited_map, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -23,6 +26,7 @@ from .panels import (
     unit_controls,
 )
 from .pose_editor import pose_inputs, wire_pose_editor
+from .residual_maps import residual_panel
 from .widgets import client_of, gpu_duration, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
 
 
@@ -78,8 +82,11 @@ def condition_tab(cond: Condition, service: ControlNetService):
             )
             strength, start, end, mode = unit_controls(service)
             run, stop = run_buttons()
+            compare = compare_button()
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
+            residual_switch, *residual_outputs = residual_panel()
+            comparison = compare_panel()
     examples = service.preset.examples.get(cond.name, cond.examples)
     if examples:
         gr.Examples(
@@ -123,9 +130,10 @@ def condition_tab(cond: Condition, service: ControlNetService):
         **({"upload": upload, "pad": pad} if upload is not None else {}),
         **({"pose_json": pose_json} if pose_json is not None else {}),
         **({"edited_map": editor, "use_edited_map": use_map} if editor is not None else {}),
+        "residual_maps": residual_switch,
     }
     names = list(named)
-    optional = 1 + 2 * (upload is not None) + (pose_json is not None) + 2 * (editor is not None)
+    optional = 2 + 2 * (upload is not None) + (pose_json is not None) + 2 * (editor is not None)
 
     def unit_of(v: dict) -> UnitSpec:
         """The picture: an edited map or a pose JSON (each is the map itself), else an upload, else what the
@@ -147,7 +155,8 @@ def condition_tab(cond: Condition, service: ControlNetService):
 
     def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
         v = dict(zip(names, values))
-        return spec_of(*(v[n] for n in COMMON_NAMES), [unit_of(v)])
+        spec = spec_of(*(v[n] for n in COMMON_NAMES), [unit_of(v)])
+        return dataclasses.replace(spec, residual_maps=bool(v.get("residual_maps")))
 
     @on_gpu(duration=gpu_duration(service, spec_for))
     def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
@@ -166,11 +175,12 @@ def condition_tab(cond: Condition, service: ControlNetService):
         [run.click, prompt.submit],
         generate,
         list(named.values()),
-        [gallery, maps, params, seed, residuals, check],
+        [gallery, maps, params, seed, residuals, check, *residual_outputs],
         api_name=cond.name,
         **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
+    wire_compare(service, compare, comparison, names, list(named.values()), spec_for, stop, None, len(names) - optional)
     if editor is not None:
         sources = [upload or image, preprocessor, prep_resolution, *param_sliders]
         wire_map_editor(service, named, unit_of, editor, detect_map, use_map, map_note, sources)

@@ -25,9 +25,12 @@ PALETTE = [
 def how_tab(service: ControlNetService):
     gr.Markdown(_how_it_works(), latex_delimiters=LATEX)
     gr.Markdown(
-        "### Look inside the loaded ControlNets\nThe weight norm of each of the 13 zero convolutions: all "
-        "exactly 0 in a freshly made ControlNet, grown during training. (Each generation tab also shows "
-        "how large the residuals were that its ControlNet added to your image.)"
+        "### Look inside the loaded ControlNets\nThe weight norm of each of the 13 zero convolutions. "
+        "**What the paper predicts:** a freshly made ControlNet's are all exactly 0, so at first it adds nothing "
+        "and the locked model's pictures stay as good as they were; the gradient on those weights is not 0, so "
+        "from the first training step they grow. A trained ControlNet's bars are what it learned to add. (Each "
+        "generation tab shows what its ControlNet added to your image, and, under *Where the residuals go*, "
+        "where.)"
     )
     with gr.Row():
         chosen = gr.CheckboxGroup(
@@ -83,7 +86,9 @@ def _convergence(curves: dict[str, dict]) -> None:
         "Every few hundred steps training paused to generate held-out scenes with the ControlNet as it was: "
         "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
         "scored against another scene's condition (what chance gives). Where the two lines part, the "
-        "model has started to obey the condition.\n\n"
+        "model has started to obey the condition. **What the paper predicts:** *sudden convergence*, not a "
+        "slow drift: at some step (often below 10K steps at batch 4 in the paper) the model abruptly starts to "
+        "follow its condition, and thanks to the zero convolutions its pictures are good all along.\n\n"
         + "\n".join(
             f"- **{c}**: {curve['steps']:,} steps; the largest jump of the matched score between step "
             f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
@@ -123,14 +128,17 @@ def _convergence(curves: dict[str, dict]) -> None:
 
 
 def stages_text(stages: list) -> str:
-    """Where a ControlNet's training went on from an earlier run (`--init`) with other data or another base."""
+    """Where a ControlNet's training went on from an earlier stage with other data or another base, said for a
+    learner (no run folders, no command-line flags)."""
     text, warp_before = "", 0.0
     for at, warp, base in stages:
         changes = []
         if warp != warp_before:
-            changes.append(f"{warp:.0%} of its shapes drawn irregular (`--world-warp`)" if warp else "regular shapes")
+            changes.append(
+                f"on scenes with {warp:.0%} of their shapes drawn irregular" if warp else "on regular shapes"
+            )
         if base:
-            changes.append(f"on a further-trained base (`{base}`)")
+            changes.append("on top of a base model trained further")
         if changes:
             text += f"; from step {at:,} on, " + " and ".join(changes)
         warp_before = warp

@@ -13,6 +13,7 @@ from ..errors import DemoError, GenerationCancelled
 from ..models.presets import FULL
 from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec, user_message
 from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
+from .residual_maps import residual_updates
 from .widgets import slider
 
 log = logging.getLogger(__name__)
@@ -21,37 +22,44 @@ MODE_CHOICES = [(m.label, key) for key, m in CONTROL_MODES.items()]
 
 
 def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str):
-    """The request's events as output updates: the control maps first, then previews, then the result.
+    """The request's events as output updates: the control maps first, then previews, then the result (and, when
+    asked for, where the residuals went: residual_maps.residual_panel's three outputs).
 
     Yielding at every denoising step lets gradio close this generator when the user presses Stop or disconnects;
     closing the service's stream stops the engine at its next step.
     """
     seed = gr.skip()
+    keep = (gr.skip(),) * 3  # the residual panel's, until the result
+
+    def outputs(gallery=gr.skip(), maps=gr.skip(), params=gr.skip(), bars=gr.skip(), check=gr.skip(), panel=keep):
+        return gallery, maps, params, seed, bars, check, *panel
+
     with contextlib.closing(service.generate(spec, client)) as events:
         for event in events:
             # the seed goes out as a value, not gr.skip(): an update would make gradio rebuild the session's
             # seed slider (an input too) from its constructor arguments, without its `with_fallback`
             if isinstance(event, MapsReady):
                 seed = event.prepared.params["seed"]
-                yield gr.skip(), list(event.prepared.maps), gr.skip(), seed, gr.skip(), gr.skip()
+                yield outputs(maps=list(event.prepared.maps))
             elif isinstance(event, StepDone):
                 progress((event.step, event.steps), desc="Denoising")
-                yield gr.skip(), gr.skip(), gr.skip(), seed, gr.skip(), gr.skip()
+                yield outputs()
             elif isinstance(event, PreviewReady):  # the model's current estimate, in place of the last result
                 previews = [
                     (im, f"preview: step {event.step} of {event.steps}")
                     for im in VaeImageProcessor.numpy_to_pil(event.images)
                 ]
-                yield previews, gr.skip(), gr.skip(), seed, gr.skip(), gr.skip()
+                yield outputs(gallery=previews)
             elif isinstance(event, Done):
                 out = event.output
-                yield (
+                seed = out.params["seed"]
+                yield outputs(
                     out.files,
                     list(out.maps),
                     out.params,
-                    out.params["seed"],
                     connection_bars(out.result.residual_norms),
                     check_text(out.checks),
+                    residual_updates(out),
                 )
             elif isinstance(event, Failed):
                 if isinstance(event.error, GenerationCancelled):

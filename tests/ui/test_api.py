@@ -310,8 +310,8 @@ def test_a_detector_without_weights_says_what_to_do(client, launched_app, files)
 # -- 5. the API page -------------------------------------------------------------------------------------------------
 
 
-def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
-    assert sorted(api["named_endpoints"]) == sorted([*ENDPOINTS, "/live", "/detect"])
+def test_the_api_lists_exactly_the_tabs_endpoints_live_detect_and_compare(api):
+    assert sorted(api["named_endpoints"]) == sorted([*ENDPOINTS, "/live", "/detect", "/compare"])
     assert not api["unnamed_endpoints"]  # Stop buttons and the compose condition change stay private
     canny = [p["parameter_name"] for p in api["named_endpoints"]["/canny"]["parameters"]]
     assert canny[:3] == ["image", "prompt", "negative_prompt"] and "low_threshold" in canny
@@ -319,11 +319,21 @@ def test_the_api_lists_exactly_the_tabs_endpoints_live_and_detect(api):
     # an optional unit's image and every mask may be left out
     assert all(compose[f"{name}_{k}"]["parameter_has_default"] for name in ("image", "mask", "pad") for k in (1, 2, 3))
     added_last = [f"{name}_{k}" for name in ("pad", "pose_json", "edited_map", "use_edited_map") for k in (1, 2, 3)]
-    assert list(compose)[-12:] == added_last  # older positional calls still work
+    assert list(compose)[-13:] == [*added_last, "residual_maps"]  # older positional calls still work
     scribble = [p["parameter_name"] for p in api["named_endpoints"]["/scribble"]["parameters"]]
-    assert scribble[0] == "image" and scribble[-4:] == ["upload", "pad", "edited_map", "use_edited_map"]
-    assert canny[-2:] == ["edited_map", "use_edited_map"]  # added last: older positional calls still work
-    assert api["named_endpoints"]["/pose"]["parameters"][-1]["parameter_name"] == "pose_json"
+    assert scribble[0] == "image" and scribble[-5:] == [
+        "upload",
+        "pad",
+        "edited_map",
+        "use_edited_map",
+        "residual_maps",
+    ]
+    assert canny[-3:] == ["edited_map", "use_edited_map", "residual_maps"]  # added last: older calls still work
+    assert [p["parameter_name"] for p in api["named_endpoints"]["/pose"]["parameters"]][-2:] == [
+        "pose_json",
+        "residual_maps",
+    ]
+    assert not any(p["parameter_has_default"] is False for p in api["named_endpoints"]["/canny"]["parameters"][-3:])
 
 
 # -- 6. Stop ---------------------------------------------------------------------------------------------------
@@ -538,3 +548,17 @@ def test_detect_returns_the_map_the_generation_used_and_refuses_bad_input_in_wor
     with pytest.raises(AppError, match="bogus.*canny"):
         client.predict(api_name="/detect", image=handle_file(str(EXAMPLES / "astronaut.jpg")), condition="bogus")
     assert time.monotonic() - started < FAST_S
+
+
+def test_residual_maps_come_back_as_a_grid_and_as_numbers_only_when_asked_for(client, files):
+    """`residual_maps` (last, optional): the grid of heatmaps for the last step, the step slider's value and the
+    maps as an .npz (condition -> steps x connections x h x w); left out, none of them."""
+    *_, picture, step, saved = client.predict(api_name="/canny", **request("/canny", files, residual_maps=True))
+    with np.load(saved) as maps:
+        [label] = maps.files
+        steps = maps[label].shape[0]
+        assert label == "1. canny" and maps[label].ndim == 4 and maps[label].max() > 0
+    assert steps == QUICK["steps"] and step["value"] == steps  # (the slider's update: its range is the steps)
+    assert pixels(picture).shape[1] > pixels(picture).shape[0]
+    *_, picture, _, saved = client.predict(api_name="/canny", **request("/canny", files))
+    assert picture is None and saved is None

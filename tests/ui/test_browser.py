@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -153,6 +154,58 @@ def test_compose_example_generates_with_both_conditions(page):
 
 
 # -- the trained offline model, when it is installed -----------------------------------------------------------
+
+
+def test_compare_shows_the_control_off_and_a_strength_sweep_in_one_grid(page):
+    """Canny's example, then Compare: the accordion opens on a grid of 4 captioned images from one seed, the
+    ControlNet off first; the images differ (the control changes the picture)."""
+    panel = open_tab(page, "Canny edges")
+    panel.locator(".block", has_text="Examples (click one, then Generate)").locator(
+        "tbody tr, .gallery-item"
+    ).first.click()
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+    panel.get_by_role("button", name="Compare: ControlNet off and a strength sweep").click()
+    # (.last: the accordion around them is a block with that label inside too)
+    sync_api.expect(block(panel, "What each image used").last).to_contain_text("strength", timeout=GENERATE_TIMEOUT_MS)
+    grid = block(panel, "Same seed: only the control differs").last
+    sync_api.expect(grid.locator("img")).to_have_count(4, timeout=GENERATE_TIMEOUT_MS)
+    captions = grid.locator(".caption-label, figcaption")
+    sync_api.expect(captions.first).to_contain_text("ControlNet off")
+    images = [grid.locator("img").nth(k) for k in range(4)]
+    for img in images:
+        wait_loaded(img)
+    off, strongest = fetch_image(page, images[0]), fetch_image(page, images[3])
+    assert not np.array_equal(off, strongest)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_compare.png"), full_page=True)
+
+
+def test_where_the_residuals_go_draws_the_heatmaps_of_a_result_and_slides_through_its_steps(page):
+    """Ask for the maps, generate: the grid of 13 heatmaps for the last step appears with a step slider; sliding
+    to step 1 draws that step's grid (without the GPU: the maps are kept in the session)."""
+    panel = open_tab(page, "Canny edges")
+    panel.locator(".block", has_text="Examples (click one, then Generate)").locator(
+        "tbody tr, .gallery-item"
+    ).first.click()
+    sync_api.expect(panel.get_by_label("Prompt", exact=True)).not_to_have_value("")
+    panel.get_by_text("Where the residuals go", exact=True).click()
+    panel.get_by_label("Record where each connection's residual goes (at the next Generate)").check()
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    picture = block(panel, "What each connection added").last.locator("img").first
+    wait_loaded(picture)
+    last = fetch_image(page, picture)
+    assert last.shape[1] > last.shape[0]  # a row of 13 squares: wider than tall
+    slider = panel.get_by_label("number input for Denoising step")
+    sync_api.expect(slider).not_to_have_value("1")  # on the last step
+    slider.fill("1")
+    slider.press("Enter")
+    # polled until it changes (the result's own redraw, at the last step, may come in between)
+    deadline = time.monotonic() + GENERATE_TIMEOUT_MS / 1000
+    while np.array_equal(fetch_image(page, picture), last):
+        assert time.monotonic() < deadline, "sliding to step 1 did not draw another grid"
+        page.wait_for_timeout(100)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_residual_maps.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")

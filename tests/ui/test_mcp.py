@@ -18,7 +18,7 @@ from tests.builders import serve
 
 pytest.importorskip("mcp", reason="the mcp package (gradio[mcp]) is not installed")
 
-TOOLS = {"canny", "pose", "depth", "scribble", "compose", "live", "detect"}
+TOOLS = {"canny", "pose", "depth", "scribble", "compose", "compare", "live", "detect"}
 
 
 @pytest.fixture(scope="module")
