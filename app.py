@@ -46,13 +46,25 @@ def make_service(settings: Settings) -> ControlNetService:
     return service
 
 
+def make_trainer(settings: Settings, service: ControlNetService):
+    """The "Train one yourself" tab's trainer, or None where training is off: by the setting, on a Ray front (the
+    models are elsewhere) and on ZeroGPU (a run would hold the GPU for minutes). On the service's first device,
+    each of its steps after the users' jobs."""
+    if not settings.training or settings.ray_app or settings.zero_gpu:
+        return None
+    from controlnet_demo.lab.training.job import Trainer  # the lab, for this tab alone
+
+    return Trainer(device=str(service.store.device), turn=service.priority.background)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        service = make_service(Settings.from_env())
+        settings = Settings.from_env()
+        service = make_service(settings)
     except ValueError as exc:  # a setting that makes no sense: said in words, no traceback
         raise SystemExit(f"controlnet_demo: {exc}") from None
-    launch(service)
+    launch(service, trainer=make_trainer(settings, service))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ class Settings:
     # this many replicas at most (how many requests the app lets through at once)
     ray_app: str | None = None
     zero_gpu: bool = False  # on a Hugging Face ZeroGPU Space (SPACES_ZERO_GPU): every model loaded at start-up
+    # the "Train one yourself" tab runs training here: on for `python app.py` unless public, off in tests
+    training: bool = False
     ray_replicas: int = 1
     server_name: str = "127.0.0.1"
     server_port: int | None = None
@@ -101,6 +103,7 @@ class Settings:
             mcp=_truthy(get("MCP", "0" if public else "1")),
             ray_app=get("RAY_APP") or None,
             zero_gpu=_truthy(env.get("SPACES_ZERO_GPU", "0")),
+            training=_truthy(get("TRAINING", "0" if public else "1")),
             ray_replicas=max(1, int(get("RAY_REPLICAS", cls.ray_replicas))),
             server_name=get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1")),
             server_port=_int_or_none(get("PORT", env.get("GRADIO_SERVER_PORT"))),

@@ -13,11 +13,12 @@ def engine_on(store, **kwargs):
 def serve(settings, **service_kwargs):
     """The real app on a free local port: (url, service, blocks); close it with blocks.close(). The one way the
     tests launch it (the session's `launched_app`, and apps with other settings)."""
+    from app import make_trainer
     from controlnet_demo.service import ControlNetService
     from controlnet_demo.ui import build, launch
 
     service = ControlNetService(settings, **service_kwargs)
-    blocks = build(service)
+    blocks = build(service, make_trainer(settings, service))  # the Train tab as app.py makes it (settings.training)
     launch(service, blocks, prevent_thread_lock=True, quiet=True)
     return blocks.local_url.rstrip("/"), service, blocks
 

@@ -76,14 +76,15 @@ def coffee() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def launched_app():
-    """The real app (the "tiny" preset: a random tiny model) served on a free local port for the whole session.
+    """The real app (the "tiny" preset: a random tiny model, and its Train tab on) served on a free local port for
+    the whole session.
 
     Yields (url, service). The tests that need other settings launch their own with `builders.serve`.
     """
     from controlnet_demo.settings import Settings
     from tests.builders import serve
 
-    url, service, blocks = serve(Settings(preset="tiny", server_port=None))
+    url, service, blocks = serve(Settings(preset="tiny", server_port=None, training=True))
     try:
         yield url, service
     finally:

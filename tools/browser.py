@@ -15,6 +15,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
+UI_TIMEOUT_MS = 20_000  # what a click, typing or a tab switch may take
 
 
 def open_tab(page, name: str):

@@ -19,6 +19,7 @@ from .detect import detect_endpoint
 from .how_tab import how_tab
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
+from .train_tab import train_tab
 
 CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}" + MAP_KIND_CSS
 
@@ -42,7 +43,8 @@ def banner(service: ControlNetService) -> str | None:
     return text
 
 
-def build(service: ControlNetService) -> gr.Blocks:
+def build(service: ControlNetService, trainer=None) -> gr.Blocks:
+    """The app's Blocks; `trainer` runs the "Train one yourself" tab's runs (None: training is off here)."""
     preset = service.preset
     ttl = service.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
     with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
@@ -62,15 +64,17 @@ def build(service: ControlNetService) -> gr.Blocks:
                 compose_tab(service)
             with gr.Tab("How ControlNet works", id="how"):
                 how_tab(service)
+            with gr.Tab("Train one yourself", id="train"):
+                train_tab(trainer)
         live_endpoint(service)
         detect_endpoint(service)
     return blocks
 
 
-def launch(service: ControlNetService, blocks: gr.Blocks | None = None, **overrides):
+def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=None, **overrides):
     """Queue (bounded, one GPU job at a time) and serve; `overrides` go to `Blocks.launch` (tests use them)."""
     s = service.settings
-    blocks = blocks or build(service)
+    blocks = blocks or build(service, trainer)
     blocks.queue(max_size=s.queue_size, default_concurrency_limit=1)
     kwargs = dict(
         server_name=s.server_name,

@@ -88,7 +88,8 @@ def _convergence(curves: dict[str, dict]) -> None:
         "scored against another scene's condition (what chance gives). Where the two lines part, the "
         "model has started to obey the condition. **What the paper predicts:** *sudden convergence*, not a "
         "slow drift: at some step (often below 10K steps at batch 4 in the paper) the model abruptly starts to "
-        "follow its condition, and thanks to the zero convolutions its pictures are good all along.\n\n"
+        "follow its condition, and thanks to the zero convolutions its pictures are good all along. To watch it "
+        "happen, train one in the *Train one yourself* tab.\n\n"
         + "\n".join(
             f"- **{c}**: {curve['steps']:,} steps; the largest jump of the matched score between step "
             f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "

@@ -173,3 +173,37 @@ def test_a_full_job_waits_for_at_most_the_one_frame_on_the_engine(service, astro
             t.join(60)
     assert full.params["speed"] == "full"
     assert frames_meanwhile <= 1
+
+
+def test_background_work_waits_for_jobs_and_frames_and_a_job_waits_for_one_piece_of_it_at_most():
+    priority = Priority()
+    inside, release = threading.Event(), threading.Event()
+
+    def piece():  # one training step
+        with priority.background():
+            inside.set()
+            release.wait(10)
+
+    threading.Thread(target=piece, daemon=True).start()
+    assert inside.wait(10)
+    started, finish = threading.Event(), threading.Event()
+
+    def job():
+        with priority.full():
+            started.set()
+            finish.wait(10)
+
+    threading.Thread(target=job, daemon=True).start()
+    assert not started.wait(0.3)  # the piece under way goes first ...
+    release.set()
+    assert started.wait(10)  # ... and then the job, before any further piece
+    next_piece = threading.Event()
+
+    def later():
+        with priority.background():
+            next_piece.set()
+
+    threading.Thread(target=later, daemon=True).start()
+    assert not next_piece.wait(0.3)  # a job holds an engine: no further piece
+    finish.set()
+    assert next_piece.wait(10)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from controlnet_demo.paths import REPO_ROOT
-from tools.browser import CHROMIUM_ARGS, VIEWPORT, block, draw_shapes, open_tab, pad_canvas, stroke
+from tools.browser import UI_TIMEOUT_MS, VIEWPORT, block, draw_shapes, open_tab, pad_canvas, stroke
 
 pytestmark = pytest.mark.browser
 
@@ -26,34 +26,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python
 
 ROOT = REPO_ROOT
 ARTIFACTS = ROOT / "artifacts"
-UI_TIMEOUT_MS = 20_000  # clicks, typing, tab switches
 # waits for a generation's end are for the event itself (the parameters arrive with the finished images); this
 # bound only turns a hang into a failure, whatever the machine's speed
 GENERATE_TIMEOUT_MS = 300_000
 PROMPT = "a cosy cottage with a tree and the sun, watercolor"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser, launched_app):
-    url, _ = launched_app
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    page.goto(url)
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def draw_house(page, canvas):

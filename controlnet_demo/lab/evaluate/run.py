@@ -20,8 +20,11 @@ Prompt adherence uses the world's own colour and shape analysis (`world.analyse`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +88,17 @@ def evaluate(
     scheduler: str = "UniPC",
     speed: str = "full",
     lora: str | None = None,
+    on_output: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+    turn: Callable[[], AbstractContextManager] = contextlib.nullcontext,
 ) -> dict:
     """Score `model` (see load_engine) on n held-out scenes per condition; returns a JSON-ready dict.
 
     Per condition: matched, shuffled (output k against the map of scene k + 1) and, with baseline, no control (the
     base model, same prompt and seed, against the map); prompt adherence of the controlled outputs (mean share of
     the caption's objects found, and share of samples whose nearest object has the right colour and shape); passed
-    (the target rule). Pose uses scenes with a person only: the others have an empty map."""
+    (the target rule). Pose uses scenes with a person only: the others have an empty map. `on_output(prompt, map,
+    picture)` sees every controlled picture; each generation runs inside `turn()` (the app's training panel gives
+    way to its users' jobs between pictures)."""
     from tqdm import tqdm
 
     from ...engine import ControlUnit, Request
@@ -144,7 +151,8 @@ def evaluate(
             scheduler=scheduler,
             lora=sampling.lora,
         )  # the same seed with and without control
-        return (engine.generate(request).images[0] * 255).round().astype(np.uint8)
+        with turn():
+            return (engine.generate(request).images[0] * 255).round().astype(np.uint8)
 
     plan = {c: picks(c) for c in conditions}
     total = sum(map(len, plan.values())) + (len({i for p in plan.values() for i in p}) if baseline else 0)
@@ -156,6 +164,8 @@ def evaluate(
             ex, other = example(i), example(indices[(k + 1) % n])
             output = generate(i, condition)
             bar.update()
+            if on_output is not None:
+                on_output(ex.prompt, ex.maps[condition], output)
             analysis = world.analyse(output, ex.scene)
             sample = dict(
                 scene=i,

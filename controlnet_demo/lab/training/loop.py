@@ -9,11 +9,14 @@ The same command runs on a CPU and a GPU, and on N processes (`torchrun --nproc_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
-from dataclasses import asdict, fields
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,20 @@ from .data import Examples, batches
 from .tasks import TASKS
 
 DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # --mixed-precision -> locked parts'
+
+
+@dataclass
+class Watch:
+    """A caller in the same process that follows a run and steers it (the app's training panel). It sees the
+    trained modules before the first step (`on_record({"step": start}, modules)`) and then every line of
+    metrics.jsonl as it is written, each probe's pictures (`on_sample(prompt, map, picture)`), and may end the run
+    after any step (`should_stop`, the model saved as at that step). Every optimizer step and every probe picture
+    runs inside `turn()`: the app's users' jobs go first."""
+
+    on_record: Callable[[dict, dict[str, torch.nn.Module]], None] = lambda record, modules: None
+    on_sample: Callable[[str, np.ndarray, np.ndarray], None] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    turn: Callable[[], AbstractContextManager] = contextlib.nullcontext
 
 
 def checkpoints(out: Path) -> list[Path]:
@@ -150,8 +167,8 @@ def _autocast(accelerator, config: TrainConfig, dtype: torch.dtype):
     return accelerator.autocast()
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Run (or resume) a training run; returns the folder holding the final model."""
+def train(config: TrainConfig, progress: bool = True, watch: Watch | None = None) -> Path:
+    """Run (or resume) a training run; returns the folder holding the final model. `watch`: see Watch."""
     from diffusers.optimization import get_scheduler
     from tqdm import tqdm
 
@@ -197,8 +214,20 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     main = accelerator.is_main_process  # writes the metrics, probes and saves the model
     log = _metrics_log(out, start) if main else open(os.devnull, "w")
+    watch = watch or Watch()
+
+    def record(line: dict) -> None:
+        log.write(json.dumps(line) + "\n")
+        log.flush()
+        watch.on_record(line, task.trainable)
+
+    def probe() -> None:
+        record(dict(step=done, controllability=task.probe(on_output=watch.on_sample, turn=watch.turn)))
+
+    watch.on_record(dict(step=start), task.trainable)
+    done = start
     if main and task.probe is not None and config.eval_every and start == 0:  # the starting point of the curve
-        log.write(json.dumps(dict(step=0, controllability=task.probe())) + "\n")
+        probe()
     bar = tqdm(
         total=config.steps,
         initial=start,
@@ -210,26 +239,34 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     micro = config.gradient_accumulation
     stream = batches(data, config, start * micro, config.steps * micro, rank, processes)
     deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
+
+    def optimizer_step(step: int) -> tuple[list[float], list[float]]:
+        """One optimizer step over its micro-batches (the last one syncs and steps): their losses, and checksums of
+        what this process read."""
+        losses, checksums = [], []
+        for k in range(micro):  # the micro-batches of one optimizer step; the last one syncs and steps
+            with accelerator.accumulate(*task.trainable.values()):
+                batch = data.on_device(next(stream), device)
+                if processes > 1:  # what this process read, for the metrics (one process: nothing to compare)
+                    checksums.append(float(batch["pixels"].double().sum()))
+                with _autocast(accelerator, config, dtype):
+                    loss = task.loss(batch, _step_generator(config.seed, step * micro + k, rank))
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    _average_gradients(accelerator, params)
+                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        return losses, checksums
+
     try:
         for step in range(start, config.steps):
             began = time.perf_counter()
             lr = schedule.get_last_lr()[0]  # the rate this step runs at (the schedule moves on after it)
-            losses, checksums = [], []
-            for k in range(micro):  # the micro-batches of one optimizer step; the last one syncs and steps
-                with accelerator.accumulate(*task.trainable.values()):
-                    batch = data.on_device(next(stream), device)
-                    if processes > 1:  # what this process read, for the metrics (one process: nothing to compare)
-                        checksums.append(float(batch["pixels"].double().sum()))
-                    with _autocast(accelerator, config, dtype):
-                        loss = task.loss(batch, _step_generator(config.seed, step * micro + k, rank))
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        _average_gradients(accelerator, params)
-                        accelerator.clip_grad_norm_(params, config.max_grad_norm)
-                    optimizer.step()
-                    schedule.step()
-                    optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
+            with watch.turn():  # the app's users' jobs wait for this one step at most
+                losses, checksums = optimizer_step(step)
 
             done = step + 1
             value = float(np.mean(losses))
@@ -245,23 +282,23 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                     weights_checksums=[row[2] for row in per_process],
                 )
             line.update(seconds_per_step=time.perf_counter() - began, peak_memory_mb=peak_memory_mb(device))
-            log.write(json.dumps(line) + "\n")
-            log.flush()
+            record(line)
             bar.set_postfix(loss=f"{value:.4f}")
             bar.update()
             if main and task.probe is not None and config.eval_every and done % config.eval_every == 0:
-                log.write(json.dumps(dict(step=done, controllability=task.probe())) + "\n")
-                log.flush()
-            stopping = deadline is not None and time.monotonic() > deadline
+                probe()
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            stopping = out_of_time or watch.should_stop()
             if processes > 1:  # all stop at the same step, when any one's time is up
                 stopping = bool(accelerator.reduce(torch.tensor(float(stopping), device=device), "max"))
             if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 save_checkpoint(accelerator, out, done, config)
             if stopping:
-                bar.write(
-                    f"--max-minutes {config.max_minutes:g}: stopped after step {done} of {config.steps} "
-                    "(--resume goes on)"
-                )
+                if out_of_time:
+                    bar.write(
+                        f"--max-minutes {config.max_minutes:g}: stopped after step {done} of {config.steps} "
+                        "(--resume goes on)"
+                    )
                 break
     finally:
         bar.close()

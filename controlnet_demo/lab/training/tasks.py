@@ -32,7 +32,7 @@ class Task:
     save: Callable[[Path, Examples], None]  # the final model, in diffusers layout
     locked: dict[str, torch.nn.Module] = field(default_factory=dict)  # never changes, gets no gradients
     checkpointed: tuple[torch.nn.Module, ...] = ()  # gradient checkpointing also through these locked parts
-    probe: Callable[[], dict] | None = None  # a measurement of the model as it is now, logged every --eval-every
+    probe: Callable[..., dict] | None = None  # a measurement of the model as it is now, logged every --eval-every
 
 
 def load_base(source: str):
@@ -137,9 +137,9 @@ def controlnet_task(config: TrainConfig, device, dtype) -> Task:
     def save(folder: Path, data: Examples):
         controlnet.save_pretrained(folder)
 
-    def probe() -> dict:
+    def probe(**watch) -> dict:
         """Controllability now: held-out scenes generated with the ControlNet as trained so far (the curve that
-        shows the paper's sudden convergence), by the app's own engine."""
+        shows the paper's sudden convergence), by the app's own engine; `watch`: evaluate's on_output and turn."""
         from ...engine import Engine
         from ..evaluate import evaluate
 
@@ -147,7 +147,13 @@ def controlnet_task(config: TrainConfig, device, dtype) -> Task:
         try:
             engine = Engine(pipe, {config.condition: controlnet}, device, dtype)
             result = evaluate(
-                engine, [config.condition], n=config.eval_samples, steps=10, baseline=False, size=config.resolution
+                engine,
+                [config.condition],
+                n=config.eval_samples,
+                steps=10,
+                baseline=False,
+                size=config.resolution,
+                **watch,
             )["conditions"][config.condition]
         finally:
             controlnet.train()
