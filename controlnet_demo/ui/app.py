@@ -17,6 +17,7 @@ from .compose_tab import compose_tab
 from .condition_tab import condition_tab
 from .detect import detect_endpoint
 from .how_tab import how_tab
+from .i18n import HEAD, i18n, locale_of, say, t, translate
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
 from .train_tab import train_tab
@@ -35,39 +36,53 @@ def _fast_mode_note(mode: str | None) -> str:
     return f" **Fast mode** (set by the server): compiled with torch.compile, mode `{mode}`; {same}."
 
 
-def banner(service: ControlNetService) -> str | None:
+def banner(service: ControlNetService, locale: str = "en") -> str | None:
     """The preset's banner, with what its model's shipped evaluation measured."""
     text, scores = service.preset.banner, service.evaluation()
-    if text and scores:
-        text += " " + quality_line(scores)
-    return text
+    if not text:
+        return None
+    text = translate(text, locale)
+    return text + " " + translate(quality_line(scores), locale) if scores else text
+
+
+def header(service: ControlNetService, locale: str = "en") -> str:
+    preset = service.preset
+    model = say(
+        "Model: **{title}** (`{base}`). {reason}.",
+        locale,
+        title=translate(preset.title, locale),
+        base=shown(preset.base),
+        reason=translate(service.resolved.reason, locale),
+    )
+    title = say("ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles", locale)
+    return f"# {title}\n{model}" + _fast_mode_note(service.compile_mode)
 
 
 def build(service: ControlNetService, trainer=None) -> gr.Blocks:
     """The app's Blocks; `trainer` runs the "Train one yourself" tab's runs (None: training is off here)."""
-    preset = service.preset
     ttl = service.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
     with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
-        gr.Markdown(
-            f"# ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles\n"
-            f"Model: **{preset.title}** (`{shown(preset.base)}`). {service.resolved.reason}."
-            + _fast_mode_note(service.compile_mode)
-        )
-        text = banner(service)
-        if text:
-            gr.Markdown(text, elem_classes="banner", elem_id="offline-banner")
+        top = [gr.Markdown(header(service), elem_id="header")]
+        if banner(service):
+            top.append(gr.Markdown(banner(service), elem_classes="banner", elem_id="offline-banner"))
         with gr.Tabs():
             for cond in CONDITIONS.values():
-                with gr.Tab(cond.label, id=cond.name):
+                with gr.Tab(t(cond.label), id=cond.name):
                     condition_tab(cond, service)
-            with gr.Tab("Compose", id="compose"):
+            with gr.Tab(t("Compose"), id="compose"):
                 compose_tab(service)
-            with gr.Tab("How ControlNet works", id="how"):
+            with gr.Tab(t("How ControlNet works"), id="how"):
                 how_tab(service)
-            with gr.Tab("Train one yourself", id="train"):
+            with gr.Tab(t("Train one yourself"), id="train"):
                 train_tab(trainer)
         live_endpoint(service)
         detect_endpoint(service)
+
+        def in_the_pages_language(request: gr.Request):  # what the server writes, at each page load
+            locale = locale_of(request)
+            return header(service, locale), *([banner(service, locale)] if len(top) > 1 else [])
+
+        blocks.load(in_the_pages_language, None, top, api_visibility="private", queue=False)
     return blocks
 
 
@@ -83,6 +98,8 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=
         show_error=not s.public,
         enable_monitoring=False,
         css=CSS,
+        head=HEAD,
+        i18n=i18n(),  # every text the built UI registered, in each language
         allowed_paths=[str(EXAMPLES_DIR)],
         mcp_server=s.mcp,  # the named endpoints as MCP tools, at /gradio_api/mcp/ (docs/using-the-app.md)
     )

@@ -13,6 +13,7 @@ from ..service.compare import STRENGTHS, compare_specs
 from ..service.gpu_time import UNREADABLE_S, gpu_seconds
 from ..service.specs import Done, Failed, StepDone
 from .api_docs import docstring
+from .i18n import t
 from .panels import user_error
 from .widgets import client_of, gpu_queue, handler, on_gpu
 
@@ -26,15 +27,15 @@ USED = "a grid of PNGs, each captioned, and for each the parameters it used (its
 
 
 def compare_button() -> gr.Button:
-    return gr.Button("Compare: ControlNet off and a strength sweep", size="sm")
+    return gr.Button(t("Compare: ControlNet off and a strength sweep"), size="sm")
 
 
 def compare_panel():
     """Where the grid goes: an accordion under the results, opened when a comparison runs."""
-    with gr.Accordion("With and without the ControlNet", open=False) as box:
-        gr.Markdown(EXPLAIN)
-        grid = gr.Gallery(label="Same seed: only the control differs", columns=5, height=260, format="png")
-        used = gr.JSON(label="What each image used")
+    with gr.Accordion(t("With and without the ControlNet"), open=False) as box:
+        gr.Markdown(t(EXPLAIN))
+        grid = gr.Gallery(label=t("Same seed: only the control differs"), columns=5, height=260, format="png")
+        used = gr.JSON(label=t("What each image used"))
     return box, grid, used
 
 

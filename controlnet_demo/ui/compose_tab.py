@@ -12,6 +12,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
+from .i18n import t
 from .live import live_switch
 from .map_editor import edited_map, kind, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -51,38 +52,40 @@ EDITED = ("edited_map", "use_edited_map")  # a unit's map editor and its "Use my
 def compose_tab(service: ControlNetService):
     max_units = service.settings.limits.max_units
     gr.Markdown(
-        "Several conditions at once: each ControlNet reads its own image and their residuals are **added** "
-        "(the paper's rule). A mask limits a condition to the white part of the mask image. A condition can be "
-        "drawn instead of uploaded (its *Draw it* pad); with **Live** on, the picture follows the pen. Each condition's "
-        "map can be edited before it is used: a pose's joints dragged, another map painted over."
+        t(
+            "Several conditions at once: each ControlNet reads its own image and their residuals are **added** "
+            "(the paper's rule). A mask limits a condition to the white part of the mask image. A condition can be "
+            "drawn instead of uploaded (its *Draw it* pad); with **Live** on, the picture follows the pen. Each "
+            "condition's map can be edited before it is used: a pose's joints dragged, another map painted over."
+        )
     )
     unit_inputs, drawings, poses, editors, map_sources = [], [], [], [], []
     with gr.Row():
         with gr.Column():
             for k in range(max_units):
-                with gr.Accordion(f"Condition {k + 1}", open=k < 2):
-                    enabled = gr.Checkbox(value=k < 2, label="Use this condition")
+                with gr.Accordion(t(f"Condition {k + 1}"), open=k < 2):
+                    enabled = gr.Checkbox(value=k < 2, label=t("Use this condition"))
                     condition = gr.Dropdown(
                         [(c.label, c.name) for c in CONDITIONS.values()],
                         value=list(CONDITIONS)[k % len(CONDITIONS)],
-                        label="Condition",
+                        label=t("Condition"),
                     )
                     first = CONDITIONS[condition.value]
-                    image = image_input(label="Photo or control map", sources=("upload", "clipboard"))
-                    with gr.Accordion("…or draw it (used when no image is uploaded above)", open=False):
+                    image = image_input(label=t("Photo or control map"), sources=("upload", "clipboard"))
+                    with gr.Accordion(t("…or draw it (used when no image is uploaded above)"), open=False):
                         drawings.append(drawing_pad(f"Draw condition {k + 1}", elem_id=f"compose-pad-{k + 1}"))
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown(
                         [(p.label, p.name) for p in first.preprocessors.values()],
                         value=first.default_preprocessor,
-                        label="Preprocessor",
+                        label=t("Preprocessor"),
                         allow_custom_value=True,
                     )
                     prep_resolution = preprocessor_resolution(service)
                     strength, start, end, mode = unit_controls(service)
                     mask = image_input(
-                        label="Region mask (optional: white = apply)", sources=("upload", "clipboard"), height=160
+                        label=t("Region mask (optional: white = apply)"), sources=("upload", "clipboard"), height=160
                     )
                     # the map the unit's ControlNet reads, to edit: keypoints for a pose, a painted map otherwise
                     prefix = f"compose-{k + 1}"
@@ -128,7 +131,7 @@ def compose_tab(service: ControlNetService):
             common = common_inputs(service)
             live = gr.Checkbox(
                 value=False,
-                label="Live: the picture follows the pen on a drawn condition (few-step, the seed fixed)",
+                label=t("Live: the picture follows the pen on a drawn condition (few-step, the seed fixed)"),
                 visible=service.preset.live_speed != FULL,
                 elem_id="compose-live-switch",
             )
@@ -140,7 +143,7 @@ def compose_tab(service: ControlNetService):
             comparison = compare_panel()
     per_unit = len(UNIT_NAMES)
     first, second = unit_inputs[:per_unit], unit_inputs[per_unit : 2 * per_unit]  # (enabled, condition, image, pre..)
-    example = gr.Button("Load an example: a pose and a scribble, composed", size="sm")
+    example = gr.Button(t("Load an example: a pose and a scribble, composed"), size="sm")
     # a button, not gr.Examples: dataset samples whose inputs sit in accordions did not render in gradio 6.31
     example.click(
         lambda: (

@@ -12,6 +12,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
+from .i18n import t
 from .live import live_switch
 from .map_editor import edited_map, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -34,7 +35,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
     upload = pad = pose_json = editor = None
     with gr.Row():
         with gr.Column():
-            gr.Markdown(cond.help)
+            gr.Markdown(t(cond.help))
             if cond.name == "scribble":
                 # the page draws on a plain canvas (its PNG comes inline: light enough for Live); API clients
                 # may still send a sketchpad value as `image`, so that input stays, out of sight
@@ -42,28 +43,28 @@ def condition_tab(cond: Condition, service: ControlNetService):
                 image = sketchpad(label="drawing (API)", visible=False)
                 # uploads go to their own input below, so a photo never ends up under the strokes
                 upload = image_input(
-                    label="…or upload a drawing or photo (used instead of the pad when present)",
+                    label=t("…or upload a drawing or photo (used instead of the pad when present)"),
                     sources=("upload", "clipboard"),
                     height=200,
                 )
                 live = gr.Checkbox(
                     value=False,
-                    label="Live: the picture follows the pen (few-step, the seed below fixed)",
+                    label=t("Live: the picture follows the pen (few-step, the seed below fixed)"),
                     visible=service.preset.live_speed != FULL,
                     elem_id="live-switch",
                 )
             else:
                 image = image_input(
-                    label=f"{cond.label}: photo or control map", sources=("upload", "clipboard", "webcam")
+                    label=t(f"{cond.label}: photo or control map"), sources=("upload", "clipboard", "webcam")
                 )
             if cond.name == "pose":  # its map is edited as keypoints
                 _, pose_json, start_pose, json_text = pose_inputs()
             else:
                 _, editor, detect_map, use_map, map_note = map_inputs(cond)
             preprocessor = gr.Dropdown(
-                [(p.label, p.name) for p in cond.preprocessors.values()],
+                [(t(p.label), p.name) for p in cond.preprocessors.values()],
                 value=cond.default_preprocessor,
-                label="Preprocessor",
+                label=t("Preprocessor"),
             )
             prep_resolution = preprocessor_resolution(service)
             param_sliders = [
@@ -72,7 +73,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
                     p.maximum,
                     value=p.default,
                     step=p.step,
-                    label=p.label,
+                    label=t(p.label),
                     visible=p.name in cond.preprocessor(None).params,
                 )
                 for p in cond.params.values()
@@ -92,7 +93,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
         gr.Examples(
             [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in examples],
             inputs=[upload or image, prompt, preprocessor],
-            label="Examples (click one, then Generate)",
+            label=t("Examples (click one, then Generate)"),
         )
     if pose_json is not None:
         wire_pose_editor(service, pose_json, start_pose, json_text, image, prep_resolution)

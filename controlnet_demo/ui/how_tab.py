@@ -8,6 +8,7 @@ import gradio as gr
 from ..conditions import CONDITIONS
 from ..paths import DOCS_DIR
 from ..service import ControlNetService, user_message
+from .i18n import t, t_document
 from .panels import connection_bars
 from .widgets import gpu_queue
 
@@ -25,20 +26,29 @@ PALETTE = [
 def how_tab(service: ControlNetService):
     gr.Markdown(_how_it_works(), latex_delimiters=LATEX)
     gr.Markdown(
-        "### Look inside the loaded ControlNets\nThe weight norm of each of the 13 zero convolutions. "
-        "**What the paper predicts:** a freshly made ControlNet's are all exactly 0, so at first it adds nothing "
-        "and the locked model's pictures stay as good as they were; the gradient on those weights is not 0, so "
-        "from the first training step they grow. A trained ControlNet's bars are what it learned to add. (Each "
-        "generation tab shows what its ControlNet added to your image, and, under *Where the residuals go*, "
-        "where.)"
+        t(
+            "### Look inside the loaded ControlNets\nThe weight norm of each of the 13 zero convolutions. "
+            "**What the paper predicts:** a freshly made ControlNet's are all exactly 0, so at first it adds "
+            "nothing and the locked model's pictures stay as good as they were; the gradient on those weights is not "
+            "0, so from the first training step they grow. A trained ControlNet's bars are what it learned to add. "
+            "(Each generation tab shows what its ControlNet added to your image, and, under *Where the residuals "
+            "go*, where.)"
+        )
     )
     with gr.Row():
         chosen = gr.CheckboxGroup(
-            [(c.label, c.name) for c in CONDITIONS.values()], value=["canny"], label="ControlNets (loaded on first use)"
+            [(t(c.label), c.name) for c in CONDITIONS.values()],
+            value=["canny"],
+            label=t("ControlNets (loaded on first use)"),
         )
-        inspect_button = gr.Button("Show zero-convolution norms")
+        inspect_button = gr.Button(t("Show zero-convolution norms"))
     norms = gr.BarPlot(
-        x="connection", y="weight norm", color="condition", label="Zero-convolution weight norms", height=260, sort=None
+        x="connection",
+        y="weight norm",
+        color="condition",
+        label=t("Zero-convolution weight norms"),
+        height=260,
+        sort=None,
     )
 
     def show(conditions):
@@ -56,9 +66,9 @@ def how_tab(service: ControlNetService):
         _convergence(curves)
 
 
-def _how_it_works() -> str:
+def _how_it_works():
     try:
-        return HOW_IT_WORKS.read_text(encoding="utf-8")
+        return t_document(HOW_IT_WORKS)  # and docs/how-controlnet-works.<locale>.md
     except OSError:  # an installed copy without the checkout's docs/: the tab still opens
         return "The method, step by step, is in docs/how-controlnet-works.md of the project's repository."
 
@@ -82,15 +92,19 @@ def evaluation_table(scores: dict) -> str:
 
 def _convergence(curves: dict[str, dict]) -> None:
     gr.Markdown(
-        "### Sudden convergence, measured while training these ControlNets\n"
-        "Every few hundred steps training paused to generate held-out scenes with the ControlNet as it was: "
-        "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
-        "scored against another scene's condition (what chance gives). Where the two lines part, the "
-        "model has started to obey the condition. **What the paper predicts:** *sudden convergence*, not a "
-        "slow drift: at some step (often below 10K steps at batch 4 in the paper) the model abruptly starts to "
-        "follow its condition, and thanks to the zero convolutions its pictures are good all along. To watch it "
-        "happen, train one in the *Train one yourself* tab.\n\n"
-        + "\n".join(
+        t(
+            "### Sudden convergence, measured while training these ControlNets\n"
+            "Every few hundred steps training paused to generate held-out scenes with the ControlNet as it was: "
+            "**matched** is how well the pictures follow their own condition, **shuffled** the same pictures "
+            "scored against another scene's condition (what chance gives). Where the two lines part, the "
+            "model has started to obey the condition. **What the paper predicts:** *sudden convergence*, not a "
+            "slow drift: at some step (often below 10K steps at batch 4 in the paper) the model abruptly starts to "
+            "follow its condition, and thanks to the zero convolutions its pictures are good all along. To watch it "
+            "happen, train one in the *Train one yourself* tab."
+        )
+    )
+    gr.Markdown(
+        "\n".join(
             f"- **{c}**: {curve['steps']:,} steps; the largest jump of the matched score between step "
             f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
             + (
@@ -123,7 +137,7 @@ def _convergence(curves: dict[str, dict]) -> None:
         color_map=colours,
         colors_in_legend=list(colours),
         elem_id="convergence",
-        label="Controllability during training",
+        label=t("Controllability during training"),
         height=380,
     )
 

@@ -19,6 +19,7 @@ from PIL import Image
 from ..conditions import Condition
 from ..errors import DemoError
 from ..service import ControlNetService, user_message
+from .i18n import t
 from .pad import drawing_pad, pad_value
 from .panels import user_error
 from .widgets import client_of, gpu_queue, handler, on_gpu
@@ -42,19 +43,21 @@ def map_inputs(cond: Condition, prefix: str | None = None, *, any_condition: boo
     change): every ink and the fill, the page showing only those of the unit's condition (`MAP_KIND_CSS`, by the class `kind` names)."""
     prefix = prefix or cond.name
     depth = cond.name == "depth"
-    with gr.Accordion("Edit the map the ControlNet reads", open=False, visible=visible) as box:
+    with gr.Accordion(t("Edit the map the ControlNet reads"), open=False, visible=visible) as box:
         gr.Markdown(
-            "Detectors make mistakes: **Detect** puts the map here, then paint over what is wrong "
-            + (
-                "(lines: white draws one, black or the eraser removes one; depth: white is near, black is far, "
-                "Fill paints one region)."
-                if any_condition
-                else "(white is near, black is far; Fill paints one region)."
-                if depth
-                else "(white draws a line, black or the eraser removes one)."
+            t(
+                "Detectors make mistakes: **Detect** puts the map here, then paint over what is wrong "
+                + (
+                    "(lines: white draws one, black or the eraser removes one; depth: white is near, black is far, "
+                    "Fill paints one region)."
+                    if any_condition
+                    else "(white is near, black is far; Fill paints one region)."
+                    if depth
+                    else "(white draws a line, black or the eraser removes one)."
+                )
             )
         )
-        detect = gr.Button("Detect the map to edit it", size="sm")
+        detect = gr.Button(t("Detect the map to edit it"), size="sm")
         editor = drawing_pad(
             f"{'Map' if any_condition else cond.label + ' map'} editor",
             brush=12 if depth else 4,

@@ -13,12 +13,13 @@ from ..errors import DemoError, GenerationCancelled
 from ..models.presets import FULL
 from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec, user_message
 from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
+from .i18n import t
 from .residual_maps import residual_updates
 from .widgets import slider
 
 log = logging.getLogger(__name__)
 
-MODE_CHOICES = [(m.label, key) for key, m in CONTROL_MODES.items()]
+MODE_CHOICES = [(t(m.label), key) for key, m in CONTROL_MODES.items()]
 
 
 def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str):
@@ -77,21 +78,21 @@ def user_error(exc: BaseException, what: str) -> gr.Error:
 def common_inputs(service: ControlNetService):
     """Prompt, guidance and the advanced options every tab shares; returns them in the API's order."""
     preset, limits = service.preset, service.settings.limits
-    prompt = gr.Textbox(label="Prompt", lines=2, max_length=limits.max_prompt_chars)
-    negative = gr.Textbox(label="Negative prompt", value=DEFAULT_NEGATIVE, max_length=limits.max_prompt_chars)
-    guidance = slider(0.0, limits.max_guidance, value=preset.guidance, step=0.1, label="Guidance scale (CFG)")
+    prompt = gr.Textbox(label=t("Prompt"), lines=2, max_length=limits.max_prompt_chars)
+    negative = gr.Textbox(label=t("Negative prompt"), value=DEFAULT_NEGATIVE, max_length=limits.max_prompt_chars)
+    guidance = slider(0.0, limits.max_guidance, value=preset.guidance, step=0.1, label=t("Guidance scale (CFG)"))
     speed = speed_choice(preset)
-    with gr.Accordion("Advanced options", open=False):
+    with gr.Accordion(t("Advanced options"), open=False):
         with gr.Row():
-            steps = slider(1, limits.max_steps, value=preset.steps, step=1, label="Steps")
-            num_images = slider(1, limits.max_images, value=1, step=1, label="Images")
+            steps = slider(1, limits.max_steps, value=preset.steps, step=1, label=t("Steps"))
+            num_images = slider(1, limits.max_images, value=1, step=1, label=t("Images"))
         r_min, r_max, r_step, r_default = preset.resolution
         with gr.Row():
-            resolution = slider(r_min, r_max, value=r_default, step=r_step, label="Resolution (longer side)")
-            scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Scheduler")
+            resolution = slider(r_min, r_max, value=r_default, step=r_step, label=t("Resolution (longer side)"))
+            scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label=t("Scheduler"))
         with gr.Row():
-            seed = slider(0, MAX_SEED, value=0, step=1, label="Seed")
-            randomize = gr.Checkbox(value=True, label="Random seed")
+            seed = slider(0, MAX_SEED, value=0, step=1, label=t("Seed"))
+            randomize = gr.Checkbox(value=True, label=t("Random seed"))
     # a few-step speed brings its own steps, guidance and sampler (values, not updates: see `stream` on sliders)
     speed.change(
         lambda name: speed_defaults(preset, name),
@@ -106,7 +107,7 @@ def common_inputs(service: ControlNetService):
 def speed_choice(preset) -> gr.Radio:
     choices = [(f"Full quality ({preset.steps} steps, the paper's path)", FULL)]
     choices += [(f"Fast: {few.label}", name) for name, few in preset.few_step.items()]
-    return gr.Radio(choices, value=FULL, label="Speed", visible=len(choices) > 1)
+    return gr.Radio(choices, value=FULL, label=t("Speed"), visible=len(choices) > 1)
 
 
 def speed_defaults(preset, name: str):
@@ -165,30 +166,30 @@ def spec_of(prompt, negative, guidance, steps, num_images, resolution, scheduler
 
 def unit_controls(service: ControlNetService):
     """Strength, window and mode for one condition."""
-    strength = slider(0.0, service.settings.limits.max_strength, value=1.0, step=0.05, label="Control strength")
+    strength = slider(0.0, service.settings.limits.max_strength, value=1.0, step=0.05, label=t("Control strength"))
     with gr.Row():
-        start = slider(0.0, 1.0, value=0.0, step=0.05, label="Control start (fraction of steps)")
-        end = slider(0.0, 1.0, value=1.0, step=0.05, label="Control end")
-    mode = gr.Radio(MODE_CHOICES, value="balanced", label="Control mode")
+        start = slider(0.0, 1.0, value=0.0, step=0.05, label=t("Control start (fraction of steps)"))
+        end = slider(0.0, 1.0, value=1.0, step=0.05, label=t("Control end"))
+    mode = gr.Radio(MODE_CHOICES, value="balanced", label=t("Control mode"))
     return strength, start, end, mode
 
 
 def preprocessor_resolution(service: ControlNetService):
-    return slider(64, 1024, value=service.preset.detect_resolution, step=64, label="Preprocessor resolution")
+    return slider(64, 1024, value=service.preset.detect_resolution, step=64, label=t("Preprocessor resolution"))
 
 
 def outputs():
     # Whole pictures: by default one image is stretched to a full-width square cell, taller than the gallery (so
     # only its top shows), and "cover" crops every non-square image to its square cell.
     shown = dict(format="png", interactive=False, fit_columns=False, object_fit="contain")
-    gallery = gr.Gallery(label="Results", columns=2, height=420, **shown)
-    maps = gr.Gallery(label="Control map(s) used", columns=3, height=240, **shown)
-    params = gr.JSON(label="Parameters (also stored in each PNG)")
+    gallery = gr.Gallery(label=t("Results"), columns=2, height=420, **shown)
+    maps = gr.Gallery(label=t("Control map(s) used"), columns=3, height=240, **shown)
+    params = gr.JSON(label=t("Parameters (also stored in each PNG)"))
     residuals = gr.BarPlot(
         x="connection",
         y="mean |residual|",
         color="condition",
-        label="What each ControlNet added",
+        label=t("What each ControlNet added"),
         caption="Mean magnitude of the residual each ControlNet added to the U-Net's 12 skip connections and its "
         "middle block, averaged over the steps it ran (after strength, mode and mask).",
         height=220,
@@ -213,6 +214,6 @@ def connection_bars(values: dict[str, list[float]], value_name: str = "mean |res
 
 def run_buttons():
     with gr.Row():
-        run = gr.Button("Generate", variant="primary")
-        stop = gr.Button("Stop", variant="stop")
+        run = gr.Button(t("Generate"), variant="primary")
+        stop = gr.Button(t("Stop"), variant="stop")
     return run, stop

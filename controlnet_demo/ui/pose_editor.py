@@ -14,14 +14,15 @@ import gradio as gr
 
 from ..conditions.openpose_json import MAX_JSON_CHARS, MAX_PEOPLE, STANDING, pose_json
 from ..errors import ModelUnavailableError
+from .i18n import t
 from .panels import user_error
 from .widgets import client_of, gpu_queue, on_gpu
 
 TEMPLATE = """
-<div class="pose-editor" role="group" aria-label="{label}" data-standing="{standing}" data-max-people="{max_people}"
+<div class="pose-editor" role="group" aria-label=t("{label}") data-standing="{standing}" data-max-people="{max_people}"
   data-max-chars="{max_chars}" data-used="false">
   <div class="pose-caption">{label}</div>
-  <div class="pose-tools" role="toolbar" aria-label="Pose tools">
+  <div class="pose-tools" role="toolbar" aria-label=t("Pose tools")>
     <button type="button" data-action="add" title="Add a standing person">Add person</button>
     <button type="button" data-action="remove" title="Remove the selected joint's person (Delete)">Remove person</button>
     <button type="button" data-action="hide" title="Hide or show the selected joint (H)" disabled>Hide/show joint</button>
@@ -32,7 +33,7 @@ TEMPLATE = """
     <input type="file" accept=".json,application/json" hidden>
   </div>
   <canvas width="{size}" height="{size}" tabindex="0" role="application"
-    aria-label="{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it"></canvas>
+    aria-label=t("{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it")></canvas>
   <div class="pose-status" aria-live="polite"></div>
   <div class="pose-live" aria-live="polite" hidden></div>
   <div class="pose-help">Drag a joint · Tab, then arrow keys (Shift ×10) · H hide/show · Delete removes the person ·
@@ -98,11 +99,13 @@ def pose_inputs(
     `{prefix}-json-text`."""
     with gr.Accordion(title, open=open, visible=visible) as box:
         editor = pose_editor("Pose editor (OpenPose body, 18 keypoints)", elem_id=f"{prefix}-editor")
-        start = gr.Button("Start from the image's pose", size="sm")
-        with gr.Accordion("The pose as OpenPose JSON (paste one here, or copy it out)", open=False):
+        start = gr.Button(t("Start from the image's pose"), size="sm")
+        with gr.Accordion(t("The pose as OpenPose JSON (paste one here, or copy it out)"), open=False):
             text = gr.Textbox(
-                label="OpenPose JSON: people[].pose_keypoints_2d (x, y, confidence x 18), canvas_width, "
-                "canvas_height, as the A1111 OpenPose editor saves it",
+                label=t(
+                    "OpenPose JSON: people[].pose_keypoints_2d (x, y, confidence x 18), canvas_width, "
+                    "canvas_height, as the A1111 OpenPose editor saves it"
+                ),
                 lines=4,
                 max_lines=12,
                 max_length=MAX_JSON_CHARS,

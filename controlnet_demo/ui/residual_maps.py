@@ -8,6 +8,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .i18n import t
+
 EXPLAIN = (
     "Each square is one of the 13 connections through which a ControlNet adds to the locked U-Net: its 12 skips "
     "(from the finest, at the latents' size, to the coarsest) and its middle block, as the mean size of what it "
@@ -65,13 +67,15 @@ def render_file(path: str | None, step: int) -> np.ndarray | None:
 def residual_panel():
     """The switch that asks for the maps (off: the default path does nothing more), the grid, its step slider and
     the maps themselves as an .npz (which the slider draws from again, without the GPU)."""
-    with gr.Accordion("Where the residuals go", open=False):
-        gr.Markdown(EXPLAIN)
-        switch = gr.Checkbox(value=False, label="Record where each connection's residual goes (at the next Generate)")
-        picture = gr.Image(label="What each connection added", format="png", interactive=False)
-        step = gr.Slider(1, 2, value=1, step=1, label="Denoising step", visible=False)
+    with gr.Accordion(t("Where the residuals go"), open=False):
+        gr.Markdown(t(EXPLAIN))
+        switch = gr.Checkbox(
+            value=False, label=t("Record where each connection's residual goes (at the next Generate)")
+        )
+        picture = gr.Image(label=t("What each connection added"), format="png", interactive=False)
+        step = gr.Slider(1, 2, value=1, step=1, label=t("Denoising step"), visible=False)
         kept = gr.File(
-            label="The maps as numbers (NumPy .npz: per condition, steps x connections x height x width)",
+            label=t("The maps as numbers (NumPy .npz: per condition, steps x connections x height x width)"),
             interactive=False,
         )
     step.change(render_file, [kept, step], picture, queue=False, api_visibility="private", show_progress="hidden")

@@ -11,6 +11,7 @@ import gradio as gr
 
 from ..conditions import CONDITIONS
 from ..errors import DemoError
+from .i18n import locale_of, say, t, translate
 from .panels import connection_bars
 from .widgets import slider
 
@@ -40,11 +41,13 @@ STATES = {
 def train_tab(trainer) -> None:
     """The tab's widgets and events; `trainer` None: training is off on this server, and the tab says how to turn
     it on."""
-    gr.Markdown(INTRO)
+    gr.Markdown(t(INTRO))
     if trainer is None:
         gr.Markdown(
-            "Training is **off on this server** (it is off by default on public hosting: a run takes the machine "
-            "for minutes). Run the app on your own machine, where it is on, or set `CONTROLNET_DEMO_TRAINING=1`.",
+            t(
+                "Training is **off on this server** (it is off by default on public hosting: a run takes the machine "
+                "for minutes). Run the app on your own machine, where it is on, or set `CONTROLNET_DEMO_TRAINING=1`."
+            ),
             elem_id="training-off",
         )
         return
@@ -52,21 +55,21 @@ def train_tab(trainer) -> None:
     labels = {c.name: c.label for c in CONDITIONS.values()}
     with gr.Row():
         condition = gr.Radio(
-            [(labels.get(c, c), c) for c in trainer.conditions], value="canny", label="Condition to learn"
+            [(t(labels.get(c, c)), c) for c in trainer.conditions], value="canny", label=t("Condition to learn")
         )
         steps = _slider(limits["steps"], "Steps", 50)
         batch = _slider(limits["batch_size"], "Batch size", 1)
         every = _slider(limits["probe_every"], "Probe every (steps)", 1)
     with gr.Row():
-        start = gr.Button("Start training", variant="primary", elem_id="train-start")
-        stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        start = gr.Button(t("Start training"), variant="primary", elem_id="train-start")
+        stop = gr.Button(t("Stop"), variant="stop", elem_id="train-stop")
     status = gr.HTML(elem_id="train-status")
     with gr.Row():
         norms = gr.BarPlot(
-            x="connection", y="weight norm", color="condition", label="Zero-convolution weight norms now",
+            x="connection", y="weight norm", color="condition", label=t("Zero-convolution weight norms now"),
             height=240, sort=None, elem_id="train-norms",
         )  # fmt: skip
-        loss = gr.LinePlot(x="step", y="loss", label="Training loss (noise prediction)", height=240)
+        loss = gr.LinePlot(x="step", y="loss", label=t("Training loss (noise prediction)"), height=240)
     with gr.Row():
         probes = gr.LinePlot(
             x="step",
@@ -74,24 +77,25 @@ def train_tab(trainer) -> None:
             color="series",
             color_map=PROBE_COLOURS,
             colors_in_legend=list(PROBE_COLOURS),
-            label="Probe: matched vs shuffled",
+            label=t("Probe: matched vs shuffled"),
             height=280,
             elem_id="train-probes",
         )
         samples = gr.Gallery(
-            label="The latest probe: map, picture", columns=4, height=280, format="png", elem_id="train-samples"
+            label=t("The latest probe: map, picture"), columns=4, height=280, format="png", elem_id="train-samples"
         )
 
     def run(condition: str, steps: float, batch_size: float, probe_every: float, request: gr.Request):
+        locale = locale_of(request)
         try:
             job = trainer.start(
                 _owner(request), condition=condition, steps=steps, batch_size=batch_size, probe_every=probe_every
             )
         except DemoError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(translate(str(exc), locale), print_exception=False) from None
         try:
             for snapshot in job.updates(UPDATE_EVERY_S):
-                yield _render(snapshot)
+                yield _render(snapshot, locale)
         finally:  # the page went away (or the run ended): no run trains on for nobody
             job.stop()
 
@@ -107,18 +111,18 @@ def train_tab(trainer) -> None:
 
 
 def _slider(bounds: dict, label: str, step: int):
-    return slider(bounds["low"], bounds["high"], value=bounds["default"], step=step, label=label)
+    return slider(bounds["low"], bounds["high"], value=bounds["default"], step=step, label=t(label))
 
 
 def _owner(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "unknown"
 
 
-def _render(s):
+def _render(s, locale: str):
     import pandas as pd
 
     return (
-        status_html(s),
+        status_html(s, locale),
         connection_bars({s.condition: list(s.norms)}, "weight norm") if s.norms else None,
         pd.DataFrame(s.losses, columns=["step", "loss"]) if s.losses else None,
         pd.DataFrame(
@@ -132,28 +136,31 @@ def _render(s):
     )  # fmt: skip
 
 
-def status_html(s) -> str:
+def status_html(s, locale: str = "en") -> str:
     """The progress bar and, in words, where the run is and what it has shown so far."""
     lines = [f"<progress value='{s.step}' max='{s.steps}' style='width:100%'></progress>"]
-    head = f"<b>{STATES[s.state]}</b> · step {s.step:,} of {s.steps:,} · {s.elapsed_s:.0f} s"
+    head = say("<b>{state}</b> · step {step} of {steps} · {seconds} s", locale, state=say(STATES[s.state], locale),
+               step=f"{s.step:,}", steps=f"{s.steps:,}", seconds=f"{s.elapsed_s:.0f}")  # fmt: skip
     if s.seconds_per_step and s.state == "training":
         left = (s.steps - s.step) * s.seconds_per_step
-        head += f" · {s.seconds_per_step:.2f} s per step, about {_duration(left)} left"
+        head += say(" · {each} s per step, about {left} left", locale, each=f"{s.seconds_per_step:.2f}",
+                    left=_duration(left, locale))  # fmt: skip
     lines.append(head)
     if s.norms_at_start and s.step >= 1 and s.norms:
-        lines.append(
-            f"Zero convolutions: largest weight norm {max(s.norms_at_start):.3g} before the first step, "
-            f"{max(s.norms):.3g} now."
-        )
+        lines.append(say("Zero convolutions: largest weight norm {before} before the first step, {now} now.", locale,
+                         before=f"{max(s.norms_at_start):.3g}", now=f"{max(s.norms):.3g}"))  # fmt: skip
     if s.jump and s.jump[2] > 0:
-        lines.append(f"The largest jump of <i>matched</i> so far: between steps {s.jump[0]:,} and {s.jump[1]:,} "
-                     f"(+{s.jump[2]:.2f}).")  # fmt: skip
+        lines.append(say("The largest jump of <i>matched</i> so far: between steps {a} and {b} (+{rise}).", locale,
+                         a=f"{s.jump[0]:,}", b=f"{s.jump[1]:,}", rise=f"{s.jump[2]:.2f}"))  # fmt: skip
     if s.converged_at is not None and s.probes and s.probes[-1][0] > s.converged_at:
-        lines.append(f"Matched has stayed at least 3× shuffled from step {s.converged_at:,} on: it follows its map.")
+        lines.append(say("Matched has stayed at least 3× shuffled from step {step} on: it follows its map.", locale,
+                         step=f"{s.converged_at:,}"))  # fmt: skip
     if s.message:
-        lines.append(f"<span style='color:#b91c1c'>{s.message}</span>")
+        lines.append(f"<span style='color:#b91c1c'>{translate(s.message, locale)}</span>")
     return "<br>".join(lines)
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+def _duration(seconds: float, locale: str) -> str:
+    if seconds >= 90:
+        return say("{n} min", locale, n=f"{seconds / 60:.0f}")
+    return say("{n} s", locale, n=f"{seconds:.0f}")

@@ -10,6 +10,7 @@ import types
 import gradio as gr
 
 from ..service.gpu_time import DETECT_S, UNREADABLE_S, gpu_seconds
+from .i18n import english, translated_error
 
 GPU = "gpu"  # one concurrency id for every event that runs the models: one job per device at a time
 
@@ -40,7 +41,9 @@ def with_fallback(component, fallback):
 
 def _refuse_number(slider: gr.Slider, payload):
     lo, hi = (f"{x:g}" if x != int(x) else str(int(x)) for x in (slider.minimum, slider.maximum))
-    raise gr.Error(f"{slider.label} must be a number between {lo} and {hi}; got {payload!r}.", print_exception=False)
+    raise gr.Error(
+        f"{english(slider.label)} must be a number between {lo} and {hi}; got {payload!r}.", print_exception=False
+    )
 
 
 def _file_as_is(image: gr.Image, payload):
@@ -122,16 +125,23 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
     def split(args):  # gradio passes every input, then what it fills in, by position
         return args[:n], dict(zip(extras, args[n:]))
 
+    # what the handler says to the user goes out in the page's language (i18n.translated_error)
     if inspect.isgeneratorfunction(fn):
 
         def wrapper(*args):
             values, extra = split(args)
-            yield from fn(*values, **extra)
+            try:
+                yield from fn(*values, **extra)
+            except gr.Error as error:
+                raise translated_error(error, extra["request"]) from None
     else:
 
         def wrapper(*args):
             values, extra = split(args)
-            return fn(*values, **extra)
+            try:
+                return fn(*values, **extra)
+            except gr.Error as error:
+                raise translated_error(error, extra["request"]) from None
 
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
     wrapper.__doc__ = fn.__doc__

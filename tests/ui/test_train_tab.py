@@ -45,11 +45,12 @@ def test_training_is_on_locally_off_on_public_hosting_and_the_tab_then_says_how_
     from controlnet_demo.service import ControlNetService
     from controlnet_demo.settings import Settings
     from controlnet_demo.ui import build
+    from controlnet_demo.ui.i18n import english
 
     assert Settings.from_env({}).training and not Settings.from_env({"CONTROLNET_DEMO_TRAINING": "0"}).training
     public = Settings.from_env({"SPACE_ID": "someone/space"})
     assert public.public and not public.training
     blocks = build(ControlNetService(Settings(preset="tiny"), output_dir=str(tmp_path)), trainer=None)
     off = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "training-off"]
-    assert len(off) == 1 and "CONTROLNET_DEMO_TRAINING=1" in off[0].value
+    assert len(off) == 1 and "CONTROLNET_DEMO_TRAINING=1" in english(off[0].value)
     assert "train" not in {d.api_name for d in blocks.fns.values()}

@@ -1,0 +1,181 @@
+"""The UI in English, Simplified Chinese and Korean.
+
+Widgets carry `t("English text")`: gradio's `I18n` translates them in the browser, by its language or the one picked
+in gradio's Settings (the app's footer), at once. What the server writes at run time (the service's messages, a
+training run's status) is translated here, for the language the page shows (a cookie the page keeps, else the
+browser's Accept-Language). The catalogs (`locales/<locale>.json`) map each English text to its translation;
+messages with values are templates, `{name}` where a value goes. The core stays in English: only the UI translates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import gradio as gr
+from gradio.i18n import I18nData
+
+LOCALES = ("en", "zh-CN", "ko")
+NAMES = {"en": "English", "zh-CN": "简体中文", "ko": "한국어"}
+CATALOG_DIR = Path(__file__).parent / "locales"
+COOKIE = "controlnet_demo_lang"
+# the page keeps the language it shows (gradio sets <html lang>, also when Settings changes it) in a cookie, which
+# every request then carries: what the server writes follows the page
+HEAD = f"""<script>
+(() => {{
+  const keep = () => {{ document.cookie = "{COOKIE}=" + document.documentElement.lang + "; path=/; SameSite=Lax"; }};
+  new MutationObserver(keep).observe(document.documentElement, {{attributes: true, attributeFilter: ["lang"]}});
+  keep();
+}})();
+</script>"""
+
+_texts: dict[str, str] = {}  # key -> English, every text the UI has put on a widget
+_documents: dict[str, dict[str, str]] = {}  # key -> locale -> a whole document's translation (its own file)
+
+
+class Text(I18nData):
+    """A translatable widget text that also knows its English (for the server's own use of a label)."""
+
+    def __init__(self, english: str):
+        super().__init__(key_of(english))
+        self.__dict__["english"] = english  # I18nData answers unknown attributes itself
+
+
+def key_of(english: str) -> str:
+    # svelte-i18n reads dots in a key as nesting: a digest is a flat key
+    return "t" + hashlib.sha1(english.encode()).hexdigest()[:12]
+
+
+def t(english: str) -> Text:
+    """`english` as a widget text translated in the browser."""
+    _texts[key_of(english)] = english
+    return Text(english)
+
+
+def t_document(path: Path) -> Text:
+    """A Markdown document as a widget text; its translations are the files beside it, `name.<locale>.md`."""
+    text = t(path.read_text(encoding="utf-8"))
+    _documents[text.key] = {
+        locale: translated.read_text(encoding="utf-8")
+        for locale in LOCALES[1:]
+        if (translated := path.with_name(f"{path.stem}.{locale}{path.suffix}")).is_file()
+    }
+    return text
+
+
+def english(text) -> str:
+    """A widget text as the server writes it (English); also a text a component keeps in gradio's string form."""
+    if isinstance(text, Text):
+        return text.english
+    text = str(text)
+    if text.startswith("__i18n__"):
+        return _texts.get(json.loads(text[len("__i18n__") :]).get("key"), text)
+    return text
+
+
+@cache
+def catalog(locale: str) -> dict[str, str]:
+    """English text -> translation, for a locale other than English."""
+    path = CATALOG_DIR / f"{locale}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def i18n() -> gr.I18n:
+    """Every text the built UI registered, per locale (a missing translation falls back to the English)."""
+    return gr.I18n(**{locale: translations(locale) for locale in LOCALES})
+
+
+def translations(locale: str) -> dict[str, str]:
+    """key -> text in `locale`, for every registered text that has one (all of them in English)."""
+    if locale == "en":
+        return dict(_texts)
+    found = {key: catalog(locale)[text] for key, text in _texts.items() if text in catalog(locale)}
+    found.update({key: docs[locale] for key, docs in _documents.items() if locale in docs})
+    return found
+
+
+def registered() -> dict[str, str]:
+    """key -> English of every text the UI has put on a widget so far."""
+    return dict(_texts)
+
+
+def locale_of(request: gr.Request | None) -> str:
+    """The language of the page that sent `request`: its cookie, else the best of its Accept-Language."""
+    if request is None:
+        return "en"
+    cookies = getattr(request, "cookies", None) or {}
+    kept = _match(cookies.get(COOKIE, ""))
+    if kept:
+        return kept
+    headers = getattr(request, "headers", None) or {}
+    ranked = []
+    for part in (headers.get("accept-language") or "").split(","):
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            ranked.append((float(q or 1), tag))
+        except ValueError:
+            continue
+    for _, tag in sorted(ranked, key=lambda r: -r[0]):
+        if found := _match(tag):
+            return found
+    return "en"
+
+
+def _match(tag: str) -> str | None:
+    tag = tag.strip()
+    if not tag:
+        return None
+    lower = tag.lower()
+    if lower.startswith("zh"):  # Simplified Chinese for zh, zh-CN, zh-Hans, zh-SG; not the traditional script
+        return None if lower in ("zh-tw", "zh-hk", "zh-mo", "zh-hant") else "zh-CN"
+    base = lower.split("-")[0]
+    return base if base in LOCALES else None
+
+
+@cache
+def _templates(locale: str) -> list[tuple[re.Pattern, str]]:
+    """The catalog's templates (texts with {values}) as patterns that read the values back out of a message."""
+    found = []
+    for source, target in catalog(locale).items():
+        names = re.findall(r"\{(\w+)\}", source)
+        if not names or len(re.sub(r"\{\w+\}", "", source)) < 12:  # too little fixed text to tell a message by
+            continue
+        pattern = "".join(
+            f"(?P<{piece[1:-1]}>.+?)" if re.fullmatch(r"\{\w+\}", piece) else re.escape(piece)
+            for piece in re.split(r"(\{\w+\})", source)
+            if piece
+        )
+        found.append((re.compile(f"^{pattern}$", re.S), target))
+    return found
+
+
+def say(template: str, locale: str, **values) -> str:
+    """A text the UI writes at run time, from its English `template` (the catalog's key) and its values."""
+    return (catalog(locale).get(template, template) if locale != "en" else template).format(**values)
+
+
+def translate(text: str, locale: str) -> str:
+    """`text` (English, as the server wrote it) in `locale`: the catalog's own translation, or a template's with
+    its values put back (each translated too where the catalog has them), else the English as it is."""
+    if locale == "en" or not text:
+        return text
+    table = catalog(locale)
+    if text in table:
+        return table[text]
+    for pattern, target in _templates(locale):
+        match = pattern.match(text)
+        if match:
+            values = {k: table.get(v, v) for k, v in match.groupdict().items()}
+            return target.format(**values)
+    return text
+
+
+def translated_error(error: gr.Error, request: gr.Request | None) -> gr.Error:
+    """A gr.Error for the user, in the page's language."""
+    locale = locale_of(request)
+    if locale == "en":
+        return error
+    return gr.Error(translate(str(error.message), locale), duration=error.duration, print_exception=False)
