@@ -54,6 +54,10 @@ def make_trainer(settings: Settings, service: ControlNetService):
         return None
     from controlnet_demo.lab.training.job import Trainer  # the lab, for this tab alone
 
+    if not Trainer.base_installed():
+        log.warning("the Train tab is off: the offline model (its base) is not installed")
+        return None
+
     return Trainer(device=str(service.store.device), turn=service.priority.background)
 
 

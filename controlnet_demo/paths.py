@@ -8,6 +8,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
 EXAMPLES_DIR = ASSETS_DIR / "examples"
 OFFLINE_MODEL_DIR = ASSETS_DIR / "offline-model"
+PAPER_FIGURES = ASSETS_DIR / "paper-figures.json"  # the papers' figures beside ours (the How tab)
 TOKENIZER_DIR = ASSETS_DIR / "clip-tokenizer"
 DOCS_DIR = REPO_ROOT / "docs"
 

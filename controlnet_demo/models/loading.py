@@ -273,6 +273,7 @@ class Loras(Mapping):
 # global torch seed, and diffusers' and accelerate's loaders patch torch.nn.Module while they build (two stores
 # loading at once in two request threads gave different weights, and so images, than one store)
 _LOADING = threading.RLock()
+LOADING = _LOADING  # held by whatever else builds models in the process (a training run in the app)
 
 
 class ModelStore:

@@ -66,7 +66,7 @@ def compose_tab(service: ControlNetService):
                 with gr.Accordion(t(f"Condition {k + 1}"), open=k < 2):
                     enabled = gr.Checkbox(value=k < 2, label=t("Use this condition"))
                     condition = gr.Dropdown(
-                        [(c.label, c.name) for c in CONDITIONS.values()],
+                        [(t(c.label), c.name) for c in CONDITIONS.values()],
                         value=list(CONDITIONS)[k % len(CONDITIONS)],
                         label=t("Condition"),
                     )
@@ -77,7 +77,7 @@ def compose_tab(service: ControlNetService):
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
                     preprocessor = gr.Dropdown(
-                        [(p.label, p.name) for p in first.preprocessors.values()],
+                        [(t(p.label), p.name) for p in first.preprocessors.values()],
                         value=first.default_preprocessor,
                         label=t("Preprocessor"),
                         allow_custom_value=True,
@@ -258,6 +258,6 @@ def _preprocessor_choices(condition: str, current: str):
     if cond is None:  # an unknown name from the API: the service names the known ones when it runs
         return gr.skip()
     return gr.Dropdown(
-        choices=[(p.label, p.name) for p in cond.preprocessors.values()],
+        choices=[(t(p.label), p.name) for p in cond.preprocessors.values()],
         value=current if current in cond.preprocessors else cond.default_preprocessor,
     )

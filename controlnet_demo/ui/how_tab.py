@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import CONDITIONS
-from ..paths import DOCS_DIR
+from ..paths import DOCS_DIR, PAPER_FIGURES
 from ..service import ControlNetService, user_message
 from .i18n import t, t_document
 from .panels import connection_bars
@@ -64,6 +64,10 @@ def how_tab(service: ControlNetService):
     curves = service.training_curves()
     if curves:
         _convergence(curves)
+    table = paper_table(curves, scores)
+    if table:
+        gr.Markdown(t("### The papers' numbers beside ours"))
+        gr.Markdown(table, elem_id="paper-table")
 
 
 def _how_it_works():
@@ -140,6 +144,36 @@ def _convergence(curves: dict[str, dict]) -> None:
         label=t("Controllability during training"),
         height=380,
     )
+
+
+def paper_table(curves: dict[str, dict], scores: dict | None) -> str | None:
+    """assets/paper-figures.json as a table: each figure of the ControlNet paper and ControlNet++ with its source,
+    beside this project's measurement of it (the shipped curves and evaluation filled in where a row asks)."""
+    import json
+
+    try:
+        rows = json.loads(PAPER_FIGURES.read_text(encoding="utf-8"))["rows"]
+    except (OSError, ValueError, KeyError):  # an installed copy without assets/: the tab opens without the table
+        return None
+    jumps = "; ".join(
+        f"{c}: steps {curve['largest_jump'][0]:,}–{curve['largest_jump'][1]:,}"
+        for c, curve in curves.items()
+        if curve.get("largest_jump")
+    )
+    measured = {
+        "curves": jumps and f"the shipped ControlNets' largest jump: {jumps} (batch 32)",
+        "evaluation": scores
+        and "the offline model on its world, matched vs shuffled: "
+        + ", ".join(
+            f"{c} {r['metric']} {r['matched']:.2f} vs {r['shuffled']:.2f}" for c, r in scores["conditions"].items()
+        ),
+    }
+    lines = ["| | reported | source | measured here | how |", "|---|---|---|---|---|"]
+    for row in rows:
+        ours = "; ".join(filter(None, [measured.get(row.get("measured"), ""), row["ours"]]))
+        how = f"`{row['ours_source']}`" if row["ours_source"] else ""
+        lines.append(f"| {row['what']} | {row['paper']} | {row['paper_source']} | {ours} | {how} |")
+    return "\n".join(lines)
 
 
 def stages_text(stages: list) -> str:

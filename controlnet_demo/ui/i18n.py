@@ -26,7 +26,9 @@ COOKIE = "controlnet_demo_lang"
 # every request then carries: what the server writes follows the page
 HEAD = f"""<script>
 (() => {{
-  const keep = () => {{ document.cookie = "{COOKIE}=" + document.documentElement.lang + "; path=/; SameSite=Lax"; }};
+  // inside another site's frame (a Space's page) only a SameSite=None cookie comes back, and that needs https
+  const site = location.protocol === "https:" ? "; SameSite=None; Secure" : "; SameSite=Lax";
+  const keep = () => {{ document.cookie = "{COOKIE}=" + document.documentElement.lang + "; path=/" + site; }};
   new MutationObserver(keep).observe(document.documentElement, {{attributes: true, attributeFilter: ["lang"]}});
   keep();
 }})();
@@ -113,9 +115,11 @@ def locale_of(request: gr.Request | None) -> str:
     headers = getattr(request, "headers", None) or {}
     ranked = []
     for part in (headers.get("accept-language") or "").split(","):
-        tag, _, q = part.strip().partition(";q=")
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
         try:
-            ranked.append((float(q or 1), tag))
+            if float(q) > 0:  # q=0: "not this one"
+                ranked.append((float(q), tag))
         except ValueError:
             continue
     for _, tag in sorted(ranked, key=lambda r: -r[0]):
@@ -128,11 +132,10 @@ def _match(tag: str) -> str | None:
     tag = tag.strip()
     if not tag:
         return None
-    lower = tag.lower()
-    if lower.startswith("zh"):  # Simplified Chinese for zh, zh-CN, zh-Hans, zh-SG; not the traditional script
-        return None if lower in ("zh-tw", "zh-hk", "zh-mo", "zh-hant") else "zh-CN"
-    base = lower.split("-")[0]
-    return base if base in LOCALES else None
+    subtags = tag.lower().replace("_", "-").split("-")
+    if subtags[0] == "zh":  # Simplified Chinese for zh, zh-CN, zh-Hans, zh-SG; not the traditional script
+        return None if {"hant", "tw", "hk", "mo"} & set(subtags[1:]) else "zh-CN"
+    return subtags[0] if subtags[0] in LOCALES else None
 
 
 @cache

@@ -67,7 +67,7 @@ def map_inputs(cond: Condition, prefix: str | None = None, *, any_condition: boo
             elem_id=f"{prefix}-map-editor",
             elem_classes=[f"map-kind-{kind(cond.name)}"] if any_condition else None,
         )
-        use = gr.Checkbox(value=False, label=USE_LABEL, elem_id=f"{prefix}-use-map")
+        use = gr.Checkbox(value=False, label=t(USE_LABEL), elem_id=f"{prefix}-use-map")
         note = gr.Markdown(elem_id=f"{prefix}-map-note")
     return box, editor, detect, use, note
 

@@ -105,8 +105,8 @@ def common_inputs(service: ControlNetService):
 
 
 def speed_choice(preset) -> gr.Radio:
-    choices = [(f"Full quality ({preset.steps} steps, the paper's path)", FULL)]
-    choices += [(f"Fast: {few.label}", name) for name, few in preset.few_step.items()]
+    choices = [(t(f"Full quality ({preset.steps} steps, the paper's path)"), FULL)]
+    choices += [(t(f"Fast: {few.label}"), name) for name, few in preset.few_step.items()]
     return gr.Radio(choices, value=FULL, label=t("Speed"), visible=len(choices) > 1)
 
 

@@ -19,10 +19,10 @@ from .panels import user_error
 from .widgets import client_of, gpu_queue, on_gpu
 
 TEMPLATE = """
-<div class="pose-editor" role="group" aria-label=t("{label}") data-standing="{standing}" data-max-people="{max_people}"
+<div class="pose-editor" role="group" aria-label="{label}" data-standing="{standing}" data-max-people="{max_people}"
   data-max-chars="{max_chars}" data-used="false">
   <div class="pose-caption">{label}</div>
-  <div class="pose-tools" role="toolbar" aria-label=t("Pose tools")>
+  <div class="pose-tools" role="toolbar" aria-label="Pose tools">
     <button type="button" data-action="add" title="Add a standing person">Add person</button>
     <button type="button" data-action="remove" title="Remove the selected joint's person (Delete)">Remove person</button>
     <button type="button" data-action="hide" title="Hide or show the selected joint (H)" disabled>Hide/show joint</button>
@@ -33,7 +33,7 @@ TEMPLATE = """
     <input type="file" accept=".json,application/json" hidden>
   </div>
   <canvas width="{size}" height="{size}" tabindex="0" role="application"
-    aria-label=t("{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it")></canvas>
+    aria-label="{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it"></canvas>
   <div class="pose-status" aria-live="polite"></div>
   <div class="pose-live" aria-live="polite" hidden></div>
   <div class="pose-help">Drag a joint · Tab, then arrow keys (Shift ×10) · H hide/show · Delete removes the person ·
@@ -97,7 +97,7 @@ def pose_inputs(
     """A pose editor (its value is the API's `pose_json`), the button that starts it from the image, and the JSON
     as text (to paste one in, or copy it out), in an accordion (returned first); elem_ids `{prefix}-editor` and
     `{prefix}-json-text`."""
-    with gr.Accordion(title, open=open, visible=visible) as box:
+    with gr.Accordion(t(title), open=open, visible=visible) as box:
         editor = pose_editor("Pose editor (OpenPose body, 18 keypoints)", elem_id=f"{prefix}-editor")
         start = gr.Button(t("Start from the image's pose"), size="sm")
         with gr.Accordion(t("The pose as OpenPose JSON (paste one here, or copy it out)"), open=False):

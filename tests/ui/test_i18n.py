@@ -34,6 +34,41 @@ def test_every_text_on_a_widget_has_its_translation(texts, locale):
     assert len(translations("en")) == len(texts)
 
 
+def _untranslated(blocks) -> list[str]:
+    """Plain-string labels and choice labels of the widgets a user sees (inside no hidden container); a choice that
+    is its own value (a sampler's name) is a name, not a text."""
+    config = blocks.get_config_file()
+    props = {c["id"]: c for c in config["components"]}
+    found = []
+
+    def walk(node, hidden=False):
+        component = props.get(node["id"], {})
+        p = component.get("props", {})
+        hidden = hidden or p.get("visible") is False
+        if not hidden and p.get("show_label", True):
+            if isinstance(p.get("label"), str) and p["label"] and not p["label"].startswith("__i18n__"):
+                found.append(f"{component['type']}: {p['label']}")
+            for label, value in p.get("choices") or []:
+                if isinstance(label, str) and label != value and not label.startswith("__i18n__"):
+                    found.append(f"{component['type']} choice: {label}")
+        for child in node.get("children", []):
+            walk(child, hidden)
+
+    walk(config["layout"])
+    return found
+
+
+@pytest.mark.parametrize("preset", ["tiny", "offline"])
+def test_no_widget_text_a_user_sees_is_left_out_of_the_catalogs(preset, tmp_path):
+    from app import make_trainer
+
+    settings = Settings(preset=preset, training=True)
+    service = ControlNetService(settings, output_dir=str(tmp_path))
+    assert _untranslated(build(service, make_trainer(settings, service))) == []
+    for locale in LOCALES[1:]:
+        assert set(registered()) <= set(translations(locale)), locale
+
+
 @pytest.mark.parametrize("locale", LOCALES[1:])
 def test_every_template_keeps_its_values(locale):
     for source, target in catalog(locale).items():
@@ -47,7 +82,12 @@ def test_every_template_keeps_its_values(locale):
         (
             "No image was given: upload one (or draw one) first.",
             "ko",
-            "이미지이(가) 없습니다: 먼저 업로드하거나 그려 주세요.",
+            "이미지 없음: 먼저 업로드하거나 그려 주세요.",
+        ),
+        (
+            "No canny edges image was given: upload one (or draw one) first.",
+            "zh-CN",
+            "没有提供Canny 边缘图像：请先上传（或画出）一个。",
         ),
         ("Something the catalog has never seen.", "ko", "Something the catalog has never seen."),
         ("Steps must be between 1 and 3000; got 0.", "en", "Steps must be between 1 and 3000; got 0."),
@@ -70,6 +110,8 @@ class _Request:
         ("en-US,en;q=0.9,zh-CN;q=0.8", None, "en"),
         ("fr;q=0.9,zh-CN;q=0.8", None, "zh-CN"),  # French is not offered: the next one the browser takes
         ("zh-TW", None, "en"),  # traditional script: not Simplified Chinese
+        ("zh-Hant-HK, zh; q=0.5", None, "zh-CN"),  # the traditional one is skipped, plain zh taken
+        ("ko;q=0, zh-CN;q=0.4", None, "zh-CN"),  # q=0: "not Korean"
         ("", None, "en"),
         ("en-US", "ko", "ko"),  # the page's own choice (gradio's Settings) wins
     ],
@@ -84,9 +126,9 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
     from tests.apiclient import request
 
     korean = Client(launched_app[0], verbose=False, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
-    with pytest.raises(Exception, match="먼저 업로드하거나 그려 주세요") as raised:
+    with pytest.raises(Exception, match="Canny 엣지 이미지 없음: 먼저 업로드하거나 그려 주세요") as raised:
         korean.predict(api_name="/canny", **request("/canny", files, image=None))
-    assert "No image" not in str(raised.value)
+    assert "No " not in str(raised.value)
 
 
 @pytest.mark.browser
@@ -96,7 +138,7 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
         ("zh-CN", ["Canny 边缘", "人体姿态", "深度", "涂鸦", "组合", "ControlNet 的原理", "亲手训练一个"], "模型："),
         (
             "ko-KR",
-            ["Canny 엣지", "사람 포즈", "깊이", "낙서", "조합", "ControlNet의 작동 원리", "직접 학습해 보기"],
+            ["Canny 엣지", "사람 포즈", "깊이", "스크리블", "조합", "ControlNet의 작동 원리", "직접 학습해 보기"],
             "모델:",
         ),
     ],

@@ -22,8 +22,8 @@ def test_a_short_run_streams_its_progress_to_the_end(client):
 
 
 def test_a_run_whose_page_went_away_stops_and_frees_the_trainer(client):
-    job = client.submit("canny", 3000, 2, 1000, api_name="/train")
-    assert wait_for(lambda: any("Training" in _status(o) for o in job.outputs()), 300)
+    job = client.submit("canny", 3000, 64, 1000, api_name="/train")  # hours on a CPU, minutes on a GPU
+    assert wait_for(lambda: any("<b>Training</b>" in _status(o) for o in job.outputs()), 300)
     job.cancel()
 
     def a_new_run_starts() -> bool:

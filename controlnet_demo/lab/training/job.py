@@ -66,12 +66,16 @@ def _norms(modules: dict) -> tuple[float, ...]:
     return tuple(float(conv.weight.detach().norm()) for conv in zero_convolutions(modules["controlnet"]))
 
 
+class _Stopped(Exception):
+    """Stop was pressed: the run ends at its next turn."""
+
+
 class TrainingJob:
     """One run on its own thread; `updates()` yields a Snapshot at every change until it has finished."""
 
     def __init__(self, config: TrainConfig, owner: str, turn: Callable[[], AbstractContextManager]):
         self.owner = owner
-        self._folder = tempfile.TemporaryDirectory(prefix="controlnet_demo_train_")
+        self._folder = tempfile.TemporaryDirectory(prefix="controlnet_demo_train_", ignore_cleanup_errors=True)
         self.folder = Path(self._folder.name)
         self._config = dataclasses.replace(config, out=str(self.folder / "run"))
         self._turn = turn
@@ -90,7 +94,7 @@ class TrainingJob:
         return self._snapshot
 
     def stop(self) -> None:
-        """End the run after its current step (or probe picture)."""
+        """End the run after its current step or probe picture."""
         self._stop.set()
 
     def wait(self, timeout_s: float | None = None) -> Snapshot:
@@ -141,19 +145,31 @@ class TrainingJob:
     def _on_sample(self, prompt: str, control_map: np.ndarray, picture: np.ndarray) -> None:
         self._samples.append((prompt, control_map, picture))
 
+    @contextlib.contextmanager
+    def _turn_unless_stopped(self):
+        """The app's turn for one step or probe picture; after Stop the run ends here, saving nothing."""
+        if self._stop.is_set():
+            raise _Stopped
+        with self._turn():
+            yield
+
     def _run(self) -> None:
-        watch = Watch(self._on_record, self._on_sample, self._stop.is_set, self._turn)
+        watch = Watch(self._on_record, self._on_sample, self._stop.is_set, self._turn_unless_stopped)
         end = dict(state="failed", message="Training stopped unexpectedly.")
         try:
             train(self._config, progress=False, watch=watch)
             end = dict(state="stopped" if self._stop.is_set() else "done")
+        except _Stopped:
+            end = dict(state="stopped")
         except Exception as exc:  # said in the tab; the server goes on
             log.exception("the training run failed")
             text = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
             end = dict(state="failed", message=f"Training stopped with an error: {text}")
         finally:
-            self._folder.cleanup()  # the run's checkpoints and model: nothing of it stays on the server
-            self._publish(**end)
+            try:
+                self._folder.cleanup()  # the run's checkpoints and model: nothing of it stays on the server
+            finally:
+                self._publish(**end)
 
 
 class Trainer:
@@ -172,6 +188,11 @@ class Trainer:
         self.base, self.device, self.turn = str(base), device, turn
         self._lock = threading.Lock()
         self.job: TrainingJob | None = None
+
+    @staticmethod
+    def base_installed(base: str | Path = OFFLINE_MODEL_DIR) -> bool:
+        """Whether the offline base a run starts from is here (an installed copy without assets/ has none)."""
+        return (Path(base) / "model_index.json").is_file()
 
     def start(
         self,

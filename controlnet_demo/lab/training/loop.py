@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ...errors import UserInputError
+from ...models.loading import LOADING
 from .config import RUN_IDENTITY, TrainConfig, check
 from .data import Examples, batches
 from .tasks import TASKS
@@ -188,8 +189,9 @@ def train(config: TrainConfig, progress: bool = True, watch: Watch | None = None
     device, dtype = accelerator.device, DTYPES[config.mixed_precision]  # the locked parts in dtype, trained float32
 
     data = Examples(config, kind.condition)
-    torch.manual_seed(config.seed)  # the initial weights
-    task = kind.make(config, device, dtype)
+    with LOADING:  # not while the app loads a model: the initial weights come from the global seed
+        torch.manual_seed(config.seed)
+        task = kind.make(config, device, dtype)
     if config.gradient_checkpointing:
         for module in (*task.trainable.values(), *task.checkpointed):  # diffusers and transformers name it apart
             (getattr(module, "enable_gradient_checkpointing", None) or module.gradient_checkpointing_enable)()
@@ -263,9 +265,9 @@ def train(config: TrainConfig, progress: bool = True, watch: Watch | None = None
 
     try:
         for step in range(start, config.steps):
-            began = time.perf_counter()
             lr = schedule.get_last_lr()[0]  # the rate this step runs at (the schedule moves on after it)
             with watch.turn():  # the app's users' jobs wait for this one step at most
+                began = time.perf_counter()  # the step's own time, not the wait for its turn
                 losses, checksums = optimizer_step(step)
 
             done = step + 1
