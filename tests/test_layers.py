@@ -37,14 +37,16 @@ def test_the_product_never_imports_the_lab(layer):
     assert not offenders, f"{layer}/ imports controlnet_demo.lab: {offenders}"
 
 
-def test_only_the_clis_train_command_imports_the_lab():
+def test_only_the_clis_lab_commands_and_the_apps_train_tab_import_the_lab():
     outside = [p for p in PACKAGE.rglob("*.py") if "lab" not in p.relative_to(PACKAGE).parts]
     importers = {
         p.relative_to(PACKAGE).as_posix()
         for p in outside
         if any(m.startswith("controlnet_demo.lab") for m in _imports(p))
     }
-    assert importers == {"cli/train.py"}
+    assert importers == {"cli/train.py", "cli/evaluate.py"}
+    app = (REPO_ROOT / "app.py").read_text()  # the composition root: the Train tab's trainer, made for the UI
+    assert "controlnet_demo.lab.training.job import Trainer" in app
 
 
 def test_the_engine_imports_no_presets_settings_or_gradio():

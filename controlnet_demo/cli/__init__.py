@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import DemoError, GenerationTimeout
+from .evaluate import configure_evaluate, evaluate_epilog, run_evaluate
 from .generate import configure_detect, configure_generate, run_detect, run_generate
 from .options import FAILED, PROG, USER_ERROR, Formatter, Parser, tables_epilog
-from .train import configure_evaluate, configure_train, evaluate_epilog, run_evaluate, train_epilog
+from .train import configure_train, train_epilog
 
 
 @dataclass(frozen=True)

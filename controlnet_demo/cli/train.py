@@ -1,25 +1,21 @@
-"""`train` and `evaluate`: the offline model's lab from the command line (the only importer of controlnet_demo.lab).
+"""`train`: the offline model's lab from the command line (with `evaluate.py`, the CLI's only importer of
+controlnet_demo.lab).
 
 The parser reads the run settings' defaults and choices from the lab (`lab.training.config`, the export's dtypes,
-the world's maps); the evaluation loads only when its command runs.
+the world's maps).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-from pathlib import Path
 
-from ..engine import SCHEDULERS
 from ..lab.training.config import LEARNING_RATES, LR_SCHEDULERS, MIXED_PRECISIONS, TrainConfig, default
 from ..lab.training.export import EXPORT_DTYPES
 from ..lab.world.render import MAPS
 from ..models.architectures import MODEL_CONFIGS
-from ..models.presets import FULL, OFFLINE
-from ..paths import OFFLINE_MODEL_DIR
 from .generate import output_dir, quiet_libraries
-from .options import FAILED, PROG, Formatter, Parser, controlnet_source, device_name, scheduler_name
+from .options import PROG, Formatter, Parser, controlnet_source, device_name
 from .requests import check_device
 
 
@@ -307,92 +303,3 @@ def run_export(args: argparse.Namespace) -> int:
     out = export(args.base, output_dir(args.out), dict(args.controlnet or []), args.vae, args.dtype)
     print(f"pipeline {out}")
     return 0
-
-
-def configure_evaluate(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default=str(OFFLINE_MODEL_DIR),
-        metavar="DIR",
-        help="pipeline folder with controlnet-<condition>/ beside it (default: the embedded model)",
-    )
-    p.add_argument(
-        "--conditions", default=None, metavar="A,B", help="comma-separated (default: every ControlNet found)"
-    )
-    p.add_argument("--n", type=int, default=50, help="held-out scenes per condition (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="picks the held-out scenes and the noise (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the offline preset's, 20)")
-    p.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the offline preset's, 5)")
-    p.add_argument(
-        "--scheduler",
-        type=scheduler_name,
-        choices=SCHEDULERS,
-        default="UniPC",
-        help="sampler of the full path (default UniPC; a --speed brings its own)",
-    )
-    p.add_argument(
-        "--speed",
-        choices=OFFLINE.speeds(),
-        default=FULL,
-        help=f"{FULL}: the paper's path; or a few-step way of the offline model, with its sampler, steps and "
-        "guidance (its LoRA from the model's lcm-lora/)",
-    )
-    p.add_argument(
-        "--lora", metavar="DIR", default=None, help="the few-step LoRA from this folder (`train lcm` output)"
-    )
-    p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
-    p.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="the fast check (n 4, 10 steps, no baseline); exit status 1 when a condition fails",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="write the scores as JSON (per condition, no samples): with the model's folder's "
-        "evaluation.json the app's banner and How tab show them",
-    )
-    p.add_argument("--samples", type=Path, default=None, metavar="FILE", help="write every sample's scores as JSON")
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from ..lab.evaluate import evaluate, format_table, quick_check, summary
-
-    quiet_libraries()
-    conditions = args.conditions.split(",") if args.conditions else None
-    if args.quick:
-        results = quick_check(args.model, conditions, device=args.device, size=args.size, seed=args.seed)
-    else:
-        results = evaluate(
-            args.model,
-            conditions,
-            n=args.n,
-            seed=args.seed,
-            steps=args.steps,
-            guidance=args.guidance,
-            size=args.size,
-            device=args.device,
-            progress=True,
-            scheduler=args.scheduler,
-            speed=args.speed,
-            lora=args.lora,
-        )
-    for path, value in ((args.out, summary(results)), (args.samples, results)):
-        if path is not None:
-            output_dir(str(path.parent))
-            path.write_text(json.dumps(value, indent=1) + "\n")
-    print(format_table(results))
-    return FAILED if args.quick and not results["passed"] else 0
-
-
-def evaluate_epilog() -> str:
-    return "\n".join(
-        [
-            "examples:",
-            f"  {PROG} evaluate --n 50 --out assets/offline-model/evaluation.json",
-            f"  {PROG} evaluate --model runs/pipeline --quick",
-        ]
-    )

@@ -17,7 +17,7 @@ from .compose_tab import compose_tab
 from .condition_tab import condition_tab
 from .detect import detect_endpoint
 from .how_tab import how_tab
-from .i18n import HEAD, i18n, locale_of, say, t, translate
+from .i18n import head, i18n, locale_of, say, t, translate
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
 from .train_tab import train_tab
@@ -98,7 +98,7 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=
         show_error=not s.public,
         enable_monitoring=False,
         css=CSS,
-        head=HEAD,
+        head=head(),  # after the build: the marked texts are known then
         i18n=i18n(),  # every text the built UI registered, in each language
         allowed_paths=[str(EXAMPLES_DIR)],
         mcp_server=s.mcp,  # the named endpoints as MCP tools, at /gradio_api/mcp/ (docs/using-the-app.md)

@@ -13,7 +13,7 @@ from ..service.compare import STRENGTHS, compare_specs
 from ..service.gpu_time import UNREADABLE_S, gpu_seconds
 from ..service.specs import Done, Failed, StepDone
 from .api_docs import docstring
-from .i18n import t
+from .i18n import locale_of, t, translate
 from .panels import user_error
 from .widgets import client_of, gpu_queue, handler, on_gpu
 
@@ -39,7 +39,7 @@ def compare_panel():
     return box, grid, used
 
 
-def compare_stream(service: ControlNetService, spec: GenerateSpec, progress, client: str):
+def compare_stream(service: ControlNetService, spec: GenerateSpec, progress, client: str, locale: str = "en"):
     """Each variant's request in turn (their steps on one progress bar), the grid growing as each is done."""
     variants = compare_specs(spec)
     shown, used = [], []
@@ -50,7 +50,7 @@ def compare_stream(service: ControlNetService, spec: GenerateSpec, progress, cli
                     progress((event.step, event.steps), desc=f"{k + 1} of {len(variants)}: {name}")
                     yield gr.skip(), gr.skip(), gr.update(open=True)
                 elif isinstance(event, Done):
-                    shown.append((event.output.files[0], name))
+                    shown.append((event.output.files[0], translate(name, locale)))
                     used.append({"image": name, **event.output.params})
                     yield list(shown), list(used), gr.update(open=True)
                 elif isinstance(event, Failed):
@@ -83,7 +83,7 @@ def wire_compare(
 
     @on_gpu(duration=duration)
     def compare(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        yield from compare_stream(service, spec_for(values), progress, client_of(request))
+        yield from compare_stream(service, spec_for(values), progress, client_of(request), locale_of(request))
 
     compare.__doc__ = docstring(
         "Compare: the request's first image beside the same seed with every ControlNet off (strength 0, the locked "

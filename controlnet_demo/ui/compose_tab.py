@@ -12,7 +12,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
-from .i18n import t
+from .i18n import locale_of, t
 from .live import live_switch
 from .map_editor import edited_map, kind, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -217,7 +217,7 @@ def compose_tab(service: ControlNetService):
     @on_gpu(duration=gpu_duration(service, spec_for))
     def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
         spec = spec_for(values)
-        yield from stream(service, spec, progress, client_of(request))
+        yield from stream(service, spec, progress, client_of(request), locale_of(request))
 
     compose.__doc__ = docstring(
         f"Generate images steered by up to {max_units} ControlNets at once (conditions 1 to {max_units}, each "

@@ -12,7 +12,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
-from .i18n import t
+from .i18n import locale_of, t
 from .live import live_switch
 from .map_editor import edited_map, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -161,7 +161,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
 
     @on_gpu(duration=gpu_duration(service, spec_for))
     def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        yield from stream(service, spec_for(values), progress, client_of(request))
+        yield from stream(service, spec_for(values), progress, client_of(request), locale_of(request))
 
     generate.__name__ = cond.name
     generate.__doc__ = docstring(

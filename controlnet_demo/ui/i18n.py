@@ -22,19 +22,44 @@ LOCALES = ("en", "zh-CN", "ko")
 NAMES = {"en": "English", "zh-CN": "简体中文", "ko": "한국어"}
 CATALOG_DIR = Path(__file__).parent / "locales"
 COOKIE = "controlnet_demo_lang"
-# the page keeps the language it shows (gradio sets <html lang>, also when Settings changes it) in a cookie, which
-# every request then carries: what the server writes follows the page
-HEAD = f"""<script>
-(() => {{
+# The page keeps the language it shows (gradio sets <html lang>, also when Settings changes it) in a cookie, which
+# every request then carries: what the server writes follows the page. The app's own HTML widgets (the drawing pad,
+# the pose editor) mark their texts (`marked`); this script puts them in the page's language, and again whenever it
+# changes or such a widget appears.
+_SCRIPT = """<script>
+(() => {
+  const TABLE = %s;
   // inside another site's frame (a Space's page) only a SameSite=None cookie comes back, and that needs https
   const site = location.protocol === "https:" ? "; SameSite=None; Secure" : "; SameSite=Lax";
-  const keep = () => {{ document.cookie = "{COOKIE}=" + document.documentElement.lang + "; path=/" + site; }};
-  new MutationObserver(keep).observe(document.documentElement, {{attributes: true, attributeFilter: ["lang"]}});
-  keep();
-}})();
+  const ATTRS = ["title", "aria-label"];
+  let queued = false;
+  const apply = () => {
+    queued = false;
+    const lang = document.documentElement.lang;
+    document.cookie = "%s=" + lang + "; path=/" + site;
+    const table = TABLE[lang] || {};
+    for (const el of document.querySelectorAll("[data-t]")) {
+      const text = table[el.dataset.t] || el.dataset.t;
+      if (el.textContent !== text) el.textContent = text;
+    }
+    for (const attr of ATTRS) {
+      for (const el of document.querySelectorAll(`[data-t-${attr}]`)) {
+        const key = el.getAttribute(`data-t-${attr}`);
+        el.setAttribute(attr, table[key] || key);
+      }
+    }
+  };
+  const soon = () => { if (!queued) { queued = true; requestAnimationFrame(apply); } };
+  new MutationObserver(soon).observe(document.documentElement, {attributes: true, attributeFilter: ["lang"]});
+  const watch = () => new MutationObserver(soon).observe(document.body, {childList: true, subtree: true});
+  document.body ? watch() : addEventListener("DOMContentLoaded", watch);
+  soon();
+})();
 </script>"""
+_MARKS = re.compile(r'data-t(?:-title|-aria-label)?="([^"]+)"')
 
 _texts: dict[str, str] = {}  # key -> English, every text the UI has put on a widget
+_marked: set[str] = set()  # the English texts marked in the app's own HTML widgets
 _documents: dict[str, dict[str, str]] = {}  # key -> locale -> a whole document's translation (its own file)
 
 
@@ -66,6 +91,24 @@ def t_document(path: Path) -> Text:
         if (translated := path.with_name(f"{path.stem}.{locale}{path.suffix}")).is_file()
     }
     return text
+
+
+def marked(html: str) -> str:
+    """An HTML widget's markup whose texts the page translates: an element with `data-t="English"` shows its
+    translation as its text, `data-t-title` / `data-t-aria-label` set those attributes. The texts are registered
+    like every widget text (the catalogs must have them)."""
+    for text in _MARKS.findall(html):
+        t(text)
+        _marked.add(text)
+    return html
+
+
+def head() -> str:
+    """What the page's <head> gets: the script above, with the marked texts' translations."""
+    table = {
+        locale: {text: catalog(locale)[text] for text in _marked if text in catalog(locale)} for locale in LOCALES[1:]
+    }
+    return _SCRIPT % (json.dumps(table, ensure_ascii=False).replace("</", "<\\/"), COOKIE)
 
 
 def english(text) -> str:
@@ -144,7 +187,7 @@ def _templates(locale: str) -> list[tuple[re.Pattern, str]]:
     found = []
     for source, target in catalog(locale).items():
         names = re.findall(r"\{(\w+)\}", source)
-        if not names or len(re.sub(r"\{\w+\}", "", source)) < 12:  # too little fixed text to tell a message by
+        if not names or len(re.sub(r"\{\w+\}", "", source)) < 8:  # too little fixed text to tell a message by
             continue
         pattern = "".join(
             f"(?P<{piece[1:-1]}>.+?)" if re.fullmatch(r"\{\w+\}", piece) else re.escape(piece)

@@ -15,6 +15,7 @@ from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.gpu_time import gpu_seconds
 from ..service.validation import editor_image
 from .api_docs import docstring
+from .i18n import locale_of
 from .pad import pad_value
 from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
@@ -151,7 +152,7 @@ def live_switch(
         output = run_frame(service, spec, request, empty_ok=True)
         if output is None:  # a newer stroke replaced this frame (its own frame follows), or nothing drawn yet
             return skip
-        return output.files, list(output.maps), output.params, check_text(output.checks)
+        return output.files, list(output.maps), output.params, check_text(output.checks, locale_of(request))
 
     frame = handler(frame, ["on", *names], progress=False)
     gr.on(

@@ -10,19 +10,24 @@ from pathlib import Path
 
 import gradio as gr
 
+from .i18n import marked
+
 TEMPLATE = """
-<div class="pad" role="group" aria-label="{label}" data-paper="{paper}">
-  <div class="pad-caption">{label}</div>
-  <div class="pad-tools" role="toolbar" aria-label="Drawing tools">
-    <button type="button" data-action="pen" aria-pressed="true" title="Pen (B)">Pen</button>
+<div class="pad" role="group" aria-label="{label}" data-t-aria-label="{label}" data-paper="{paper}">
+  <div class="pad-caption" data-t="{label}">{label}</div>
+  <div class="pad-tools" role="toolbar" aria-label="Drawing tools" data-t-aria-label="Drawing tools">
+    <button type="button" data-action="pen" aria-pressed="true" title="Pen (B)" data-t-title="Pen (B)" data-t="Pen">Pen</button>
     {swatches}
-    <button type="button" data-action="eraser" aria-pressed="false" title="Eraser (E): paints the paper colour">
-      Eraser</button>
+    <button type="button" data-action="eraser" aria-pressed="false" title="Eraser (E): paints the paper colour"
+      data-t-title="Eraser (E): paints the paper colour" data-t="Eraser">Eraser</button>
     {fill}
-    <label>Size <input type="range" min="1" max="{max_brush}" value="{brush}" aria-label="Brush size"></label>
-    <button type="button" data-action="undo" title="Undo (Ctrl+Z)" disabled>Undo</button>
-    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z)" disabled>Redo</button>
-    <button type="button" data-action="clear" title="Start again on a blank page">Clear</button>
+    <label><span data-t="Size">Size</span> <input type="range" min="1" max="{max_brush}" value="{brush}"
+      aria-label="Brush size" data-t-aria-label="Brush size"></label>
+    <button type="button" data-action="undo" title="Undo (Ctrl+Z)" data-t-title="Undo (Ctrl+Z)" data-t="Undo" disabled>Undo</button>
+    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z)" data-t-title="Redo (Ctrl+Shift+Z)" data-t="Redo"
+      disabled>Redo</button>
+    <button type="button" data-action="clear" title="Start again on a blank page" data-t-title="Start again on a blank page"
+      data-t="Clear">Clear</button>
   </div>
   <canvas width="{size}" height="{size}" tabindex="0" role="img" aria-label="{label}: drawing canvas"
     style="background: {paper}"></canvas>
@@ -64,21 +69,26 @@ def drawing_pad(
     stroke, fill, undo, redo and clear. The template has no ${value}: a value from the page never redraws (and so
     wipes) the canvas; a PNG data URL sent by the server becomes the page (its size), with no undo history."""
     swatches = "".join(
-        f'<button type="button" data-color="{color}" title="{name}" aria-label="{name} ink" '
+        f'<button type="button" data-color="{color}" title="{name}" data-t-title="{name}" aria-label="{name} ink" '
         f'style="background: {color}"></button>'
         for name, color in inks
     )
-    fill_button = '<button type="button" data-action="fill" aria-pressed="false" title="Fill (F)">Fill</button>'
+    fill_button = (
+        '<button type="button" data-action="fill" aria-pressed="false" title="Fill (F)" data-t-title="Fill (F)" '
+        'data-t="Fill">Fill</button>'
+    )
     return gr.HTML(
         value="",
-        html_template=TEMPLATE.format(
-            label=label,
-            size=int(size),
-            brush=int(brush),
-            max_brush=max(40, 4 * int(brush)),
-            paper=paper,
-            swatches=swatches,
-            fill=fill_button if fill else "",
+        html_template=marked(
+            TEMPLATE.format(
+                label=label,
+                size=int(size),
+                brush=int(brush),
+                max_brush=max(40, 4 * int(brush)),
+                paper=paper,
+                swatches=swatches,
+                fill=fill_button if fill else "",
+            )
         ),
         css_template=CSS,
         js_on_load=_script(),

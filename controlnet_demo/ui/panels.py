@@ -13,7 +13,7 @@ from ..errors import DemoError, GenerationCancelled
 from ..models.presets import FULL
 from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec, user_message
 from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
-from .i18n import t
+from .i18n import say, t, translate
 from .residual_maps import residual_updates
 from .widgets import slider
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MODE_CHOICES = [(t(m.label), key) for key, m in CONTROL_MODES.items()]
 
 
-def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str):
+def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str, locale: str = "en"):
     """The request's events as output updates: the control maps first, then previews, then the result (and, when
     asked for, where the residuals went: residual_maps.residual_panel's three outputs).
 
@@ -46,10 +46,8 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
                 progress((event.step, event.steps), desc="Denoising")
                 yield outputs()
             elif isinstance(event, PreviewReady):  # the model's current estimate, in place of the last result
-                previews = [
-                    (im, f"preview: step {event.step} of {event.steps}")
-                    for im in VaeImageProcessor.numpy_to_pil(event.images)
-                ]
+                caption = say("preview: step {step} of {steps}", locale, step=event.step, steps=event.steps)
+                previews = [(im, caption) for im in VaeImageProcessor.numpy_to_pil(event.images)]
                 yield outputs(gallery=previews)
             elif isinstance(event, Done):
                 out = event.output
@@ -59,7 +57,7 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
                     list(out.maps),
                     out.params,
                     connection_bars(out.result.residual_norms),
-                    check_text(out.checks),
+                    check_text(out.checks, locale),
                     residual_updates(out),
                 )
             elif isinstance(event, Failed):
@@ -117,20 +115,26 @@ def speed_defaults(preset, name: str):
     return few.steps, few.guidance, gr.update(interactive=False)
 
 
-def check_text(checks) -> str:
+def check_text(checks, locale: str = "en") -> str:
     """The control check as a line per condition: its score, and the warning when the result does not follow."""
     lines = []
     for k, c in enumerate(checks, start=1):
-        name = f"{k}. {c.condition}"
+        values = dict(
+            name=f"{k}. {c.condition}",
+            metric=translate(c.metric, locale),
+            score="" if c.score is None else f"{c.score:.2f}",
+            threshold=f"{c.threshold:g}",
+            warning=translate(c.warning or "", locale),
+        )
         if c.score is None:
-            lines.append(f"- {name}: {c.warning}")
+            lines.append(say("- {name}: {warning}", locale, **values))
         elif c.warning is None:
-            lines.append(f"- {name}: follows its map ({c.metric} {c.score:.2f}, threshold {c.threshold:g})")
+            lines.append(say("- {name}: follows its map ({metric} {score}, threshold {threshold})", locale, **values))
         else:
-            lines.append(
-                f"- ⚠️ **{name}: does not follow its map** ({c.metric} {c.score:.2f} < {c.threshold:g}). {c.warning}"
-            )
-    return "**Control check** (the condition detected again on the result)\n" + "\n".join(lines) if lines else ""
+            template = "- ⚠️ **{name}: does not follow its map** ({metric} {score} < {threshold}). {warning}"
+            lines.append(say(template, locale, **values))
+    head = say("**Control check** (the condition detected again on the result)", locale)
+    return head + "\n" + "\n".join(lines) if lines else ""
 
 
 COMMON_NAMES = [

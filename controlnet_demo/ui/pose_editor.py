@@ -14,30 +14,30 @@ import gradio as gr
 
 from ..conditions.openpose_json import MAX_JSON_CHARS, MAX_PEOPLE, STANDING, pose_json
 from ..errors import ModelUnavailableError
-from .i18n import t
+from .i18n import marked, t
 from .panels import user_error
 from .widgets import client_of, gpu_queue, on_gpu
 
+HELP = "Drag a joint · Tab, then arrow keys (Shift ×10) · H hide/show · Delete removes the person · Esc deselects"
 TEMPLATE = """
-<div class="pose-editor" role="group" aria-label="{label}" data-standing="{standing}" data-max-people="{max_people}"
+<div class="pose-editor" role="group" aria-label="{label}" data-t-aria-label="{label}" data-standing="{standing}" data-max-people="{max_people}"
   data-max-chars="{max_chars}" data-used="false">
-  <div class="pose-caption">{label}</div>
-  <div class="pose-tools" role="toolbar" aria-label="Pose tools">
-    <button type="button" data-action="add" title="Add a standing person">Add person</button>
-    <button type="button" data-action="remove" title="Remove the selected joint's person (Delete)">Remove person</button>
-    <button type="button" data-action="hide" title="Hide or show the selected joint (H)" disabled>Hide/show joint</button>
-    <button type="button" data-action="reset" title="One standing figure">Standing figure</button>
-    <button type="button" data-action="open" title="Open an OpenPose JSON file">Open JSON…</button>
-    <button type="button" data-action="save" title="Download this pose as OpenPose JSON">Save JSON</button>
-    <button type="button" data-action="unuse" title="Generate from the image again" disabled>Don't use</button>
+  <div class="pose-caption" data-t="{label}">{label}</div>
+  <div class="pose-tools" role="toolbar" aria-label="Pose tools" data-t-aria-label="Pose tools">
+    <button type="button" data-action="add" title="Add a standing person" data-t-title="Add a standing person" data-t="Add person">Add person</button>
+    <button type="button" data-action="remove" title="Remove the selected joint's person (Delete)" data-t-title="Remove the selected joint's person (Delete)" data-t="Remove person">Remove person</button>
+    <button type="button" data-action="hide" title="Hide or show the selected joint (H)" data-t-title="Hide or show the selected joint (H)" data-t="Hide/show joint" disabled>Hide/show joint</button>
+    <button type="button" data-action="reset" title="One standing figure" data-t-title="One standing figure" data-t="Standing figure">Standing figure</button>
+    <button type="button" data-action="open" title="Open an OpenPose JSON file" data-t-title="Open an OpenPose JSON file" data-t="Open JSON…">Open JSON…</button>
+    <button type="button" data-action="save" title="Download this pose as OpenPose JSON" data-t-title="Download this pose as OpenPose JSON" data-t="Save JSON">Save JSON</button>
+    <button type="button" data-action="unuse" title="Generate from the image again" data-t-title="Generate from the image again" data-t="Don't use" disabled>Don't use</button>
     <input type="file" accept=".json,application/json" hidden>
   </div>
   <canvas width="{size}" height="{size}" tabindex="0" role="application"
     aria-label="{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it"></canvas>
   <div class="pose-status" aria-live="polite"></div>
   <div class="pose-live" aria-live="polite" hidden></div>
-  <div class="pose-help">Drag a joint · Tab, then arrow keys (Shift ×10) · H hide/show · Delete removes the person ·
-    Esc deselects</div>
+  <div class="pose-help" data-t="{help}">{help}</div>
 </div>
 """
 
@@ -67,12 +67,15 @@ def pose_editor(label: str, size: int = 512, **kwargs) -> gr.HTML:
     standing figure. Its value is "" until the pose is edited, then the OpenPose JSON; `input` fires per change."""
     return gr.HTML(
         value="",
-        html_template=TEMPLATE.format(
-            label=html.escape(label),
-            size=int(size),
-            standing=html.escape(json.dumps(STANDING)),
-            max_people=MAX_PEOPLE,
-            max_chars=MAX_JSON_CHARS,
+        html_template=marked(
+            TEMPLATE.format(
+                label=html.escape(label),
+                help=HELP,
+                size=int(size),
+                standing=html.escape(json.dumps(STANDING)),
+                max_people=MAX_PEOPLE,
+                max_chars=MAX_JSON_CHARS,
+            )
         ),
         css_template=CSS,
         js_on_load=_script(),

@@ -80,11 +80,14 @@ def test_evaluate_runs_end_to_end_on_the_tiny_model(engine):
         for key in ("matched", "shuffled", "no_control", "prompt_score", "prompt_main", "no_control_prompt_main"):
             assert 0 <= r[key] <= 1, (condition, key, r[key])
         assert isinstance(r["passed"], bool) and r["ratio"] >= 0
+    assert 0 <= results["conditions"]["canny"]["controlnet_pp_f1"] <= 100  # ControlNet++'s definition beside ours
+    assert "controlnet_pp_f1" not in results["conditions"]["depth"]
     pose_scenes = [s["scene"] for s in results["conditions"]["pose"]["samples"]]
     assert all(world.example(np.random.default_rng([ev.EVAL_SEED, i])).scene.person for i in pose_scenes)
     json.dumps(results)  # JSON-ready, no NaN or numpy types
     table = ev.format_table(results)
     assert all(f"| {c} |" in table for c in world.MAPS) and "Prompt adherence" in table
+    assert "Canny F1 as ControlNet++ defines it" in table
     near_miss = ev.format_table(dict(results, prompt_main=0.795, prompt_passed=False))
     assert "79.5 %, target 80 %: **missed**" in near_miss  # not rounded up onto the target it misses
 

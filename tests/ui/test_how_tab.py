@@ -25,6 +25,8 @@ def test_each_reported_figure_stands_beside_its_source_and_our_measurement():
     assert f"canny: steps {a:,}–{b:,}" in table  # from the shipped curve
     matched = scores["conditions"]["depth"]["matched"]
     assert f"depth layer IoU {matched:.2f}" in table  # from the shipped evaluation
+    pp = scores["conditions"]["canny"]["controlnet_pp_f1"]
+    assert f"canny F1 by ControlNet++'s definition {pp:.2f}" in table
 
 
 def test_without_its_data_file_the_tab_has_no_table(monkeypatch, tmp_path):

@@ -133,17 +133,26 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
 
 @pytest.mark.browser
 @pytest.mark.parametrize(
-    "locale, tabs, header",
+    "locale, tabs, header, pad",
     [
-        ("zh-CN", ["Canny 边缘", "人体姿态", "深度", "涂鸦", "组合", "ControlNet 的原理", "亲手训练一个"], "模型："),
+        (
+            "zh-CN",
+            ["Canny 边缘", "人体姿态", "深度", "涂鸦", "组合", "ControlNet 的原理", "亲手训练一个"],
+            "模型：",
+            "画笔",
+        ),
         (
             "ko-KR",
             ["Canny 엣지", "사람 포즈", "깊이", "스크리블", "조합", "ControlNet의 작동 원리", "직접 학습해 보기"],
             "모델:",
+            "펜",
         ),
+        ("en-US", ["Canny edges", "Human pose", "Depth", "Scribble"], "Model:", "Pen"),
     ],
 )
-def test_the_browsers_language_shows_the_tabs_and_header_in_it(browser, launched_app, locale, tabs, header):
+def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
+    browser, launched_app, locale, tabs, header, pad
+):
     if shutil.which("chromium") is None:
         pytest.skip("no chromium")
     from playwright.sync_api import expect
@@ -155,7 +164,28 @@ def test_the_browsers_language_shows_the_tabs_and_header_in_it(browser, launched
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT_MS)
         page.goto(launched_app[0])
-        expect(page.get_by_role("tab")).to_have_text(tabs)
+        expect(page.get_by_role("tab").first).to_have_text(tabs[0])
+        assert page.get_by_role("tab").all_inner_texts()[: len(tabs)] == tabs
         expect(page.locator("#header")).to_contain_text(header)  # written by the server, for this page
+        page.get_by_role("tab", name=tabs[3]).click()
+        pen = page.locator("#scribble-pad button[data-action=pen]")
+        expect(pen).to_have_text(pad)  # the pad's own markup, by the page's script
+        assert pen.get_attribute("title") != "Pen (B)" or locale == "en-US"
     finally:
         context.close()
+
+
+def test_the_control_check_and_the_compare_captions_read_in_the_pages_language():
+    from controlnet_demo.conditions.check import ControlCheck
+    from controlnet_demo.service.compare import label
+    from controlnet_demo.ui.panels import check_text
+
+    low = ControlCheck("canny", "edge F1, 2 px", 0.1, 0.3, "The control strength is low (0.2); raise it towards 1.")
+    text = check_text([low], "ko")
+    assert text.startswith("**제어 확인**") and "**1. canny: 맵을 따르지 않음** (엣지 F1, 2 px 0.10 < 0.3)" in text
+    assert "제어 강도가 낮습니다(0.2)" in text
+    assert check_text([low]) == (
+        "**Control check** (the condition detected again on the result)\n- ⚠️ **1. canny: does not follow its map** "
+        "(edge F1, 2 px 0.10 < 0.3). The control strength is low (0.2); raise it towards 1."
+    )  # English as before
+    assert [translate(label(s), "zh-CN") for s in (None, 0.0, 1.5)] == ["你的设置", "关闭 ControlNet", "强度 1.5"]
