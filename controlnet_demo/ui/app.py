@@ -72,7 +72,7 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
             with gr.Tab(t("Compose"), id="compose"):
                 compose_tab(service)
             with gr.Tab(t("How ControlNet works"), id="how"):
-                how_tab(service)
+                localized = how_tab(service)
             with gr.Tab(t("Train one yourself"), id="train"):
                 train_tab(trainer)
         live_endpoint(service)
@@ -80,9 +80,11 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
 
         def in_the_pages_language(request: gr.Request):  # what the server writes, at each page load
             locale = locale_of(request)
-            return header(service, locale), *([banner(service, locale)] if len(top) > 1 else [])
+            texts = [header(service, locale), *([banner(service, locale)] if len(top) > 1 else [])]
+            return *texts, *(render(locale) for _, render in localized)
 
-        blocks.load(in_the_pages_language, None, top, api_visibility="private", queue=False)
+        outputs = [*top, *(component for component, _ in localized)]
+        blocks.load(in_the_pages_language, None, outputs, api_visibility="private", queue=False)
     return blocks
 
 

@@ -3,12 +3,14 @@ what ships measured with the model (its training curves and evaluation)."""
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 from ..conditions import CONDITIONS
 from ..paths import DOCS_DIR, PAPER_FIGURES
 from ..service import ControlNetService, user_message
-from .i18n import t, t_document
+from .i18n import locale_of, say, t, t_document, translate
 from .panels import connection_bars
 from .widgets import gpu_queue
 
@@ -23,7 +25,14 @@ PALETTE = [
 ]
 
 
-def how_tab(service: ControlNetService):
+def how_tab(service: ControlNetService) -> list:
+    """The tab's widgets; returns what the server writes in it at each page load, in the page's language:
+    (Markdown component, render(locale)) pairs (the figures read from the shipped files)."""
+    localized = []
+
+    def server_text(render, **kwargs) -> None:
+        localized.append((gr.Markdown(render("en"), **kwargs), render))
+
     gr.Markdown(_how_it_works(), latex_delimiters=LATEX)
     gr.Markdown(
         t(
@@ -51,23 +60,27 @@ def how_tab(service: ControlNetService):
         sort=None,
     )
 
-    def show(conditions):
+    def show(conditions, request: gr.Request):
         try:
             return connection_bars({c: service.zero_conv_norms(c) for c in conditions or []}, "weight norm")
         except Exception as exc:
-            raise gr.Error(user_message(exc), print_exception=False) from None
+            raise gr.Error(translate(user_message(exc), locale_of(request)), print_exception=False) from None
 
     inspect_button.click(show, chosen, norms, api_visibility="private", **gpu_queue(service))
     scores = service.evaluation()
     if scores:
-        gr.Markdown("### How well this model follows its conditions\n" + evaluation_table(scores))
+        server_text(
+            lambda locale: (
+                say("### How well this model follows its conditions", locale) + "\n" + evaluation_table(scores, locale)
+            )
+        )
     curves = service.training_curves()
     if curves:
-        _convergence(curves)
-    table = paper_table(curves, scores)
-    if table:
+        _convergence(curves, server_text)
+    if paper_table(curves, scores):
         gr.Markdown(t("### The papers' numbers beside ours"))
-        gr.Markdown(table, elem_id="paper-table")
+        server_text(lambda locale: paper_table(curves, scores, locale), elem_id="paper-table")
+    return localized
 
 
 def _how_it_works():
@@ -77,24 +90,29 @@ def _how_it_works():
         return "The method, step by step, is in docs/how-controlnet-works.md of the project's repository."
 
 
-def evaluation_table(scores: dict) -> str:
+def evaluation_table(scores: dict, locale: str = "en") -> str:
     """The shipped evaluation as a Markdown table: per condition matched, chance and their ratio."""
     rows = [
-        "| Condition | Metric | Matched | Shuffled (chance) | Ratio | Main object right |",
+        say("| Condition | Metric | Matched | Shuffled (chance) | Ratio | Main object right |", locale),
         "|---|---|---:|---:|---:|---:|",
     ]
     rows += [
-        f"| {c} | {r['metric']} | {r['matched']:.2f} | {r['shuffled']:.2f} | {r['ratio']:.1f}× | "
+        f"| {c} | {translate(r['metric'], locale)} | {r['matched']:.2f} | {r['shuffled']:.2f} | {r['ratio']:.1f}× | "
         f"{100 * r['prompt_main']:.0f} % |"
         for c, r in scores["conditions"].items()
     ]
-    return "\n".join(rows) + (
-        f"\n\n{scores['n']} held-out scenes per condition, {scores['steps']} steps, guidance "
-        f"{scores['guidance']:g}; prompt adherence over all: {100 * scores['prompt_main']:.1f} %."
+    line = say(
+        "{n} held-out scenes per condition, {steps} steps, guidance {guidance}; prompt adherence over all: {pct} %.",
+        locale,
+        n=scores["n"],
+        steps=scores["steps"],
+        guidance=f"{scores['guidance']:g}",
+        pct=f"{100 * scores['prompt_main']:.1f}",
     )
+    return "\n".join(rows) + "\n\n" + line
 
 
-def _convergence(curves: dict[str, dict]) -> None:
+def _convergence(curves: dict[str, dict], server_text) -> None:
     gr.Markdown(
         t(
             "### Sudden convergence, measured while training these ControlNets\n"
@@ -107,20 +125,7 @@ def _convergence(curves: dict[str, dict]) -> None:
             "happen, train one in the *Train one yourself* tab."
         )
     )
-    gr.Markdown(
-        "\n".join(
-            f"- **{c}**: {curve['steps']:,} steps; the largest jump of the matched score between step "
-            f"{curve['largest_jump'][0]:,} and {curve['largest_jump'][1]:,} (+{curve['largest_jump'][2]:.2f}); "
-            + (
-                f"passes the evaluation's rule (matched ≥ 3× shuffled) from step {curve['converged_at']:,} on"
-                if curve.get("converged_at") is not None
-                else "not yet steadily above 3× shuffled"
-            )
-            + stages_text(curve.get("stages", []))
-            for c, curve in curves.items()
-            if curve.get("largest_jump")
-        )
-    )
+    server_text(lambda locale: convergence_lines(curves, locale))
     frame = convergence_frame(curves)
     palette = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]
     colours = {
@@ -128,10 +133,12 @@ def _convergence(curves: dict[str, dict]) -> None:
         for c, (_, dark, light) in zip(curves, palette)
         for kind, hex_ in (("matched", dark), ("shuffled", light))
     }
-    gr.Markdown(
-        "Colours: "
-        + ", ".join(f"**{c}** {name}" for c, (name, _, _) in zip(curves, palette))
-        + " (dark: matched, light: shuffled)."
+    server_text(
+        lambda locale: say(
+            "Colours: {colours} (dark: matched, light: shuffled).",
+            locale,
+            colours=", ".join(f"**{c}** {say(name, locale)}" for c, (name, _, _) in zip(curves, palette)),
+        )
     )
     gr.LinePlot(
         frame,
@@ -146,7 +153,34 @@ def _convergence(curves: dict[str, dict]) -> None:
     )
 
 
-def paper_table(curves: dict[str, dict], scores: dict | None) -> str | None:
+def convergence_lines(curves: dict[str, dict], locale: str = "en") -> str:
+    """A line per shipped ControlNet: its steps, the largest jump of its probes and from when it passes the rule."""
+    lines = []
+    for c, curve in curves.items():
+        if not curve.get("largest_jump"):
+            continue
+        a, b, rise = curve["largest_jump"]
+        passes = (
+            say("passes the evaluation's rule (matched ≥ 3× shuffled) from step {step} on", locale,
+                step=f"{curve['converged_at']:,}")
+            if curve.get("converged_at") is not None
+            else say("not yet steadily above 3× shuffled", locale)
+        )  # fmt: skip
+        line = say("- **{c}**: {steps} steps; the largest jump of the matched score between step {a} and {b} "
+                   "(+{rise}); {passes}", locale, c=c, steps=f"{curve['steps']:,}", a=f"{a:,}", b=f"{b:,}",
+                   rise=f"{rise:.2f}", passes=passes)  # fmt: skip
+        lines.append(line + translate_stages(stages_text(curve.get("stages", [])), locale))
+    return "\n".join(lines)
+
+
+def translate_stages(text: str, locale: str) -> str:
+    """stages_text's clauses ("; from step N on, ...") in `locale`."""
+    if locale == "en" or not text:
+        return text
+    return "".join(translate(clause, locale) for clause in re.split(r"(?=; from step )", text) if clause)
+
+
+def paper_table(curves: dict[str, dict], scores: dict | None, locale: str = "en") -> str | None:
     """assets/paper-figures.json as a table: each figure of the ControlNet paper and ControlNet++ with its source,
     beside this project's measurement of it (the shipped curves and evaluation filled in where a row asks)."""
     import json
@@ -156,31 +190,34 @@ def paper_table(curves: dict[str, dict], scores: dict | None) -> str | None:
     except (OSError, ValueError, KeyError):  # an installed copy without assets/: the tab opens without the table
         return None
     jumps = "; ".join(
-        f"{c}: steps {curve['largest_jump'][0]:,}–{curve['largest_jump'][1]:,}"
+        say("{c}: steps {a}–{b}", locale, c=c, a=f"{curve['largest_jump'][0]:,}", b=f"{curve['largest_jump'][1]:,}")
         for c, curve in curves.items()
         if curve.get("largest_jump")
     )
     conditions = (scores or {}).get("conditions", {})
     pp = conditions.get("canny", {}).get("controlnet_pp_f1")
-    own = ", ".join(f"{c} {r['metric']} {r['matched']:.2f} vs {r['shuffled']:.2f}" for c, r in conditions.items())
+    own = ", ".join(
+        f"{c} {translate(r['metric'], locale)} {r['matched']:.2f} vs {r['shuffled']:.2f}" for c, r in conditions.items()
+    )
+    pp_text = "the offline model on its 64 px world, canny F1 by ControlNet++'s definition {pp}"
     measured = {
-        "curves": jumps and f"the shipped ControlNets' largest jump: {jumps} (batch 32)",
+        "curves": jumps and say("the shipped ControlNets' largest jump: {jumps} (batch 32)", locale, jumps=jumps),
         "evaluation": "; ".join(
             filter(
                 None,
                 [
-                    pp is not None
-                    and f"the offline model on its 64 px world, canny F1 by ControlNet++'s definition {pp:.2f}",
-                    own and f"by its own metrics, matched vs shuffled: {own}",
+                    pp is not None and say(pp_text, locale, pp=f"{pp:.2f}"),
+                    own and say("by its own metrics, matched vs shuffled: {own}", locale, own=own),
                 ],
             )
         ),
     }
-    lines = ["| | reported | source | measured here | how |", "|---|---|---|---|---|"]
+    lines = [say("| | reported | source | measured here | how |", locale), "|---|---|---|---|---|"]
     for row in rows:
-        ours = "; ".join(filter(None, [measured.get(row.get("measured"), ""), row["ours"]]))
+        ours = "; ".join(filter(None, [measured.get(row.get("measured"), ""), translate(row["ours"], locale)]))
         how = f"`{row['ours_source']}`" if row["ours_source"] else ""
-        lines.append(f"| {row['what']} | {row['paper']} | {row['paper_source']} | {ours} | {how} |")
+        cells = (translate(row[k], locale) for k in ("what", "paper", "paper_source"))
+        lines.append(f"| {' | '.join(cells)} | {ours} | {how} |")
     return "\n".join(lines)
 
 
