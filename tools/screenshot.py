@@ -3,7 +3,8 @@ embedded offline model; about a minute on 2 CPU cores). Writes assets/screenshot
 in the Scribble tab, generated) and assets/convergence.png (the How tab's sudden-convergence plot).
 `python -m tools.screenshot --editors` writes docs/using-the-app.md's pictures of the two editors instead:
 assets/pose-editor.png (the standing figure, its right wrist dragged up) and assets/map-editor.png (the example
-photo's canny map, a region erased)."""
+photo's canny map, a region erased). `python -m tools.screenshot --train` writes assets/train-tab.png: the Train
+tab after a run with its defaults (about 10 minutes on 2 CPU cores)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ PROMPT = "a red triangle and a blue square on a yellow background"
 
 
 @contextlib.contextmanager
-def app_page(preset: str):
-    """The app on `preset`, served locally, and a chromium page open on it; both closed after."""
+def app_page(preset: str, training: bool = False):
+    """The app on `preset` (its Train tab on with `training`), served locally, and a chromium page open on it; both
+    closed after."""
     from playwright.sync_api import sync_playwright
 
-    service = ControlNetService(Settings(preset=preset))
-    blocks = build(service)
+    from app import make_trainer
+
+    settings = Settings(preset=preset, training=training)
+    service = ControlNetService(settings)
+    blocks = build(service, make_trainer(settings, service))
     launch(service, blocks, prevent_thread_lock=True, quiet=True)
     try:
         with sync_playwright() as p:
@@ -104,7 +109,21 @@ def editors() -> None:
     print(f"wrote {ASSETS_DIR / 'pose-editor.png'} and {ASSETS_DIR / 'map-editor.png'}")
 
 
+def train_tab() -> None:
+    """The Train tab at the end of a run with its defaults: the norms, the loss, the probe's jump, its pictures."""
+    from playwright.sync_api import expect
+
+    with app_page("offline", training=True) as page:
+        panel = open_tab(page, "Train one yourself")
+        panel.get_by_role("button", name="Start training").click()
+        expect(panel.locator("#train-status")).to_contain_text("Done", timeout=3_600_000)
+        page.wait_for_timeout(1500)  # the plots draw their last data
+        page.mouse.move(0, 0)
+        panel.screenshot(path=str(ASSETS_DIR / "train-tab.png"))
+    print(f"wrote {ASSETS_DIR / 'train-tab.png'}")
+
+
 if __name__ == "__main__":
     import sys
 
-    editors() if "--editors" in sys.argv[1:] else main()
+    {"--editors": editors, "--train": train_tab}.get(next(iter(sys.argv[1:]), ""), main)()
