@@ -19,7 +19,6 @@ import gradio as gr
 from gradio.i18n import I18nData
 
 LOCALES = ("en", "zh-CN", "ko")
-NAMES = {"en": "English", "zh-CN": "简体中文", "ko": "한국어"}
 CATALOG_DIR = Path(__file__).parent / "locales"
 COOKIE = "controlnet_demo_lang"
 # The page keeps the language it shows (gradio sets <html lang>, also when Settings changes it) in a cookie, which

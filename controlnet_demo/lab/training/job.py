@@ -51,11 +51,20 @@ class Snapshot:
     norms_at_start: tuple[float, ...] = ()  # before the first step: all exactly 0 for a fresh ControlNet
     probes: tuple[tuple[int, float, float], ...] = ()  # (step, matched, shuffled)
     samples: tuple[tuple[str, np.ndarray, np.ndarray], ...] = ()  # the latest probe's (prompt, map, picture)
-    jump: tuple | None = None  # (from step, to step, rise) of the largest rise of the matched score so far
-    converged_at: int | None = None  # the probe from which on matched stays at least 3x shuffled
     seconds_per_step: float | None = None  # the median so far
     elapsed_s: float = 0.0
     message: str = ""
+
+    @property
+    def jump(self) -> tuple | None:
+        """(from step, to step, rise) of the largest rise of the matched score so far."""
+        found = largest_jump([list(p) for p in self.probes])
+        return tuple(found) if found else None
+
+    @property
+    def converged_at(self) -> int | None:
+        """The probe from which on matched stays at least 3x shuffled."""
+        return converged_at(self.probes)
 
     @property
     def finished(self) -> bool:
@@ -133,9 +142,7 @@ class TrainingJob:
             )
         elif "controllability" in record:
             c = record["controllability"]
-            probes = (*s.probes, (record["step"], c["matched"], c["shuffled"]))
-            jump = largest_jump([list(p) for p in probes])
-            changes.update(probes=probes, jump=tuple(jump) if jump else None, converged_at=converged_at(probes))
+            changes.update(probes=(*s.probes, (record["step"], c["matched"], c["shuffled"])))
             changes.update(samples=tuple(self._samples))
             self._samples = []
         else:  # the model before its first step
