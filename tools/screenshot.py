@@ -49,7 +49,7 @@ def main() -> None:
 
     if offline_fallback() is not OFFLINE:
         raise SystemExit("the embedded offline model (assets/offline-model) is not installed")
-    with app_page("offline") as page:
+    with app_page("offline", training=True) as page:  # the app as it runs locally: its Train tab on
         panel = open_tab(page, "Scribble")
         draw_shapes(page, pad_canvas(panel, "scribble-pad"))
         panel.get_by_label("Prompt", exact=True).fill(PROMPT)

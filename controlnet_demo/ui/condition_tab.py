@@ -12,7 +12,7 @@ from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
-from .i18n import locale_of, t
+from .i18n import english, locale_of, mark, t
 from .live import live_switch
 from .map_editor import edited_map, map_inputs, wire_map_editor
 from .pad import drawing_pad, pad_value
@@ -90,11 +90,15 @@ def condition_tab(cond: Condition, service: ControlNetService):
             comparison = compare_panel()
     examples = service.preset.examples.get(cond.name, cond.examples)
     if examples:
-        gr.Examples(
+        inputs = [upload or image, prompt, preprocessor]
+        table = gr.Examples(
             [[str(EXAMPLES_DIR / f), p, pre] for f, p, pre in examples],
-            inputs=[upload or image, prompt, preprocessor],
+            inputs=inputs,
             label=t("Examples (click one, then Generate)"),
         )
+        # its column headers are the inputs' labels, which gradio's page would show as their i18n keys: the English,
+        # which the page's script translates (i18n.mark)
+        table.dataset.headers = mark(*(english(c.label) for c in inputs))
     if pose_json is not None:
         wire_pose_editor(service, pose_json, start_pose, json_text, image, prep_resolution)
     if param_sliders:  # show only the settings the chosen preprocessor reads

@@ -28,15 +28,23 @@ COOKIE = "controlnet_demo_lang"
 _SCRIPT = """<script>
 (() => {
   const TABLE = %s;
+  const ENGLISH = new Set(Object.values(TABLE).flatMap(Object.keys));
   // inside another site's frame (a Space's page) only a SameSite=None cookie comes back, and that needs https
   const site = location.protocol === "https:" ? "; SameSite=None; Secure" : "; SameSite=Lax";
   const ATTRS = ["title", "aria-label"];
-  let queued = false;
+  let queued = false, shown = null;
+  // the widgets' own scripts (the pose editor) write their texts through this, and redraw on the event below
+  window.controlnetDemoText = (text) => (TABLE[document.documentElement.lang] || {})[text] || text;
   const apply = () => {
     queued = false;
     const lang = document.documentElement.lang;
     document.cookie = "%s=" + lang + "; path=/" + site;
     const table = TABLE[lang] || {};
+    if (shown !== null && shown !== lang) document.dispatchEvent(new Event("controlnet-demo-language"));
+    shown = lang;
+    for (const th of document.querySelectorAll("th:not([data-t])")) {  // a table's header that is a marked text
+      if (ENGLISH.has(th.textContent.trim())) th.dataset.t = th.textContent.trim();
+    }
     for (const el of document.querySelectorAll("[data-t]")) {
       const text = table[el.dataset.t] || el.dataset.t;
       if (el.textContent !== text) el.textContent = text;
@@ -56,6 +64,7 @@ _SCRIPT = """<script>
 })();
 </script>"""
 _MARKS = re.compile(r'data-t(?:-title|-aria-label)?="([^"]+)"')
+_SCRIPTED = re.compile(r'\b(?:tr|T)\("((?:[^"\\]|\\.)*)"')  # a widget script's texts: tr("...") or T("...")
 
 _texts: dict[str, str] = {}  # key -> English, every text the UI has put on a widget
 _marked: set[str] = set()  # the English texts marked in the app's own HTML widgets
@@ -96,10 +105,24 @@ def marked(html: str) -> str:
     """An HTML widget's markup whose texts the page translates: an element with `data-t="English"` shows its
     translation as its text, `data-t-title` / `data-t-aria-label` set those attributes. The texts are registered
     like every widget text (the catalogs must have them)."""
-    for text in _MARKS.findall(html):
+    mark(*_MARKS.findall(html))
+    return html
+
+
+def mark(*texts: str) -> list[str]:
+    """Texts the page's script translates where they stand: in an element marked with them (`marked`), in a
+    widget's script (`scripted`), or as a whole table header cell (a gr.Examples' headers)."""
+    for text in texts:
         t(text)
         _marked.add(text)
-    return html
+    return list(texts)
+
+
+def scripted(source: str) -> str:
+    """A widget's script whose texts (`tr("English", values)`, `T("English")`) the page translates; registered
+    like `marked` texts."""
+    mark(*_SCRIPTED.findall(source))
+    return source
 
 
 def head() -> str:
@@ -189,7 +212,7 @@ def _templates(locale: str) -> list[tuple[re.Pattern, str]]:
         if not names or len(re.sub(r"\{\w+\}", "", source)) < 8:  # too little fixed text to tell a message by
             continue
         pattern = "".join(
-            f"(?P<{piece[1:-1]}>.+?)" if re.fullmatch(r"\{\w+\}", piece) else re.escape(piece)
+            f"(?P<{piece[1:-1]}>.*?)" if re.fullmatch(r"\{\w+\}", piece) else re.escape(piece)
             for piece in re.split(r"(\{\w+\})", source)
             if piece
         )
@@ -204,7 +227,7 @@ def say(template: str, locale: str, **values) -> str:
 
 def translate(text: str, locale: str) -> str:
     """`text` (English, as the server wrote it) in `locale`: the catalog's own translation, or a template's with
-    its values put back (each translated too where the catalog has them), else the English as it is."""
+    its values put back (each translated too, the same way: "Condition 2: start"), else the English as it is."""
     if locale == "en" or not text:
         return text
     table = catalog(locale)
@@ -213,7 +236,7 @@ def translate(text: str, locale: str) -> str:
     for pattern, target in _templates(locale):
         match = pattern.match(text)
         if match:
-            values = {k: table.get(v, v) for k, v in match.groupdict().items()}
+            values = {k: translate(v, locale) for k, v in match.groupdict().items()}
             return target.format(**values)
     return text
 

@@ -14,9 +14,9 @@ import gradio as gr
 
 from ..conditions.openpose_json import MAX_JSON_CHARS, MAX_PEOPLE, STANDING, pose_json
 from ..errors import ModelUnavailableError
-from .i18n import marked, t
+from .i18n import locale_of, marked, scripted, t, translate
 from .panels import user_error
-from .widgets import client_of, gpu_queue, on_gpu
+from .widgets import client_of, gpu_queue, handler, on_gpu
 
 HELP = "Drag a joint · Tab, then arrow keys (Shift ×10) · H hide/show · Delete removes the person · Esc deselects"
 TEMPLATE = """
@@ -59,7 +59,7 @@ CSS = """
 
 @cache
 def _script() -> str:
-    return (Path(__file__).parent / "assets" / "pose.js").read_text(encoding="utf-8")
+    return scripted((Path(__file__).parent / "assets" / "pose.js").read_text(encoding="utf-8"))
 
 
 def pose_editor(label: str, size: int = 512, **kwargs) -> gr.HTML:
@@ -124,25 +124,32 @@ def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbo
     editor.input(None, editor, text, js="(v) => v", **private)
     text.change(None, text, editor, js="(t) => t.trim()", **private)
 
+    @on_gpu
     def from_image(picture, side, request: gr.Request | None = None):
+        def say(text: str) -> str:
+            return translate(text, locale_of(request))
+
         if picture is None:
-            gr.Info("No image yet: the editor starts from a standing figure. Drag its joints into your pose.")
+            gr.Info(say("No image yet: the editor starts from a standing figure. Drag its joints into your pose."))
             return (pose := standing_json()), pose
         try:
             pose = service.detect_pose(picture, side, client_of(request))
         except ModelUnavailableError:
             gr.Warning(
-                "The OpenPose detector's weights are not on this machine: the editor starts from a standing "
-                "figure. Drag its joints into the pose you want."
+                say(
+                    "The OpenPose detector's weights are not on this machine: the editor starts from a standing "
+                    "figure. Drag its joints into the pose you want."
+                )
             )
             return (pose := standing_json()), pose
         except Exception as exc:
             raise user_error(exc, "pose detection") from None
         if not json.loads(pose)["people"]:
-            gr.Warning("No person found in the image: the editor starts from a standing figure.")
+            gr.Warning(say("No person found in the image: the editor starts from a standing figure."))
             pose = standing_json()
         return pose, pose
 
-    start.click(on_gpu(from_image), [image, resolution], [editor, text], api_visibility="private", **gpu_queue(service))
+    detect = handler(from_image, ["picture", "side"], progress=False)
+    start.click(detect, [image, resolution], [editor, text], api_visibility="private", **gpu_queue(service))
     # a new picture is read again: an edited pose from the last one would silently win over it
     image.upload(lambda: ("", ""), None, [editor, text], **private)

@@ -13,7 +13,7 @@ from ..conditions import CONDITIONS
 from ..errors import DemoError
 from .i18n import locale_of, say, t, translate
 from .panels import connection_bars
-from .widgets import slider
+from .widgets import handler, slider
 
 PROBE_COLOURS = {"matched": "#1f77b4", "shuffled": "#ff7f0e"}
 UPDATE_EVERY_S = 0.5  # the tab redraws at most this often (a GPU runs many steps per redraw)
@@ -92,7 +92,7 @@ def train_tab(trainer) -> None:
                 _owner(request), condition=condition, steps=steps, batch_size=batch_size, probe_every=probe_every
             )
         except DemoError as exc:
-            raise gr.Error(translate(str(exc), locale), print_exception=False) from None
+            raise gr.Error(str(exc), print_exception=False) from None  # handler() puts it in the page's language
         try:
             for snapshot in job.updates(UPDATE_EVERY_S):
                 yield _render(snapshot, locale)
@@ -102,8 +102,10 @@ def train_tab(trainer) -> None:
     def halt(request: gr.Request):
         trainer.stop(_owner(request))  # the run's own stream then says "stopped"
 
+    inputs = [condition, steps, batch, every]
     start.click(
-        run, [condition, steps, batch, every], [status, norms, loss, probes, samples],
+        handler(run, ["condition", "steps", "batch_size", "probe_every"], progress=False), inputs,
+        [status, norms, loss, probes, samples],
         api_name="train", api_visibility="undocumented", concurrency_id="training", concurrency_limit=None,
     )  # fmt: skip
     # not queued: a stop must not wait behind anything

@@ -39,11 +39,26 @@ def with_fallback(component, fallback):
     return component
 
 
-def _refuse_number(slider: gr.Slider, payload):
+class Refused:
+    """A value a widget's preprocessing refused, with the words why: `handler` raises them, in the page's language
+    (preprocessing happens before gradio hands over the request, so it cannot tell the page's language itself)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Refused({self.message!r})"
+
+
+def _refuse_number(slider: gr.Slider, payload) -> Refused:
     lo, hi = (f"{x:g}" if x != int(x) else str(int(x)) for x in (slider.minimum, slider.maximum))
-    raise gr.Error(
-        f"{english(slider.label)} must be a number between {lo} and {hi}; got {payload!r}.", print_exception=False
-    )
+    return Refused(f"{english(slider.label)} must be a number between {lo} and {hi}; got {payload!r}.")
+
+
+def _raise_refused(values, request) -> None:
+    for value in values:
+        if isinstance(value, Refused):
+            raise translated_error(gr.Error(value.message, print_exception=False), request)
 
 
 def _file_as_is(image: gr.Image, payload):
@@ -125,11 +140,12 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
     def split(args):  # gradio passes every input, then what it fills in, by position
         return args[:n], dict(zip(extras, args[n:]))
 
-    # what the handler says to the user goes out in the page's language (i18n.translated_error)
+    # what the handler says to the user, and what the widgets refused (Refused), goes out in the page's language
     if inspect.isgeneratorfunction(fn):
 
         def wrapper(*args):
             values, extra = split(args)
+            _raise_refused(values, extra["request"])
             try:
                 yield from fn(*values, **extra)
             except gr.Error as error:
@@ -138,6 +154,7 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
 
         def wrapper(*args):
             values, extra = split(args)
+            _raise_refused(values, extra["request"])
             try:
                 return fn(*values, **extra)
             except gr.Error as error:

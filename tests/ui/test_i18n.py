@@ -4,8 +4,10 @@ else Accept-Language), and in a real browser with the zh-CN or ko-KR locale the 
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +50,9 @@ def _untranslated(blocks) -> list[str]:
         if not hidden and p.get("show_label", True):
             if isinstance(p.get("label"), str) and p["label"] and not p["label"].startswith("__i18n__"):
                 found.append(f"{component['type']}: {p['label']}")
+            for header in p.get("headers") or []:  # a table's header cells: the page's script translates them
+                if not all(header in catalog(locale) for locale in LOCALES[1:]):
+                    found.append(f"{component['type']} header: {header}")
             for label, value in p.get("choices") or []:
                 if isinstance(label, str) and label != value and not label.startswith("__i18n__"):
                     found.append(f"{component['type']} choice: {label}")
@@ -120,6 +125,80 @@ def test_the_language_is_the_pages(accept, cookie, locale):
     assert locale_of(_Request(accept, cookie)) == locale
 
 
+def _messages() -> dict[str, str]:
+    """Every message the app can show a user, as its fixed text (a value: NUL) -> where it is made: the first
+    argument of each call to an error or notice of the package's service, models and UI (the CLI and the offline
+    training speak English to a developer; the Train tab's own messages are read)."""
+    calls = {"UserInputError", "EmptyDrawingError", "ModelUnavailableError", "ModelMismatchError", "Error", "Info",
+             "Warning", "GenerationCancelled", "GenerationTimeout", "WorkerLost", "Refused"}  # fmt: skip
+
+    def fixed(node) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(v.value if isinstance(v, ast.Constant) else "\0" for v in node.values)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = fixed(node.left), fixed(node.right)
+            return None if left is None or right is None else left + right
+        return None  # a message made elsewhere: below
+
+    package = Path(__file__).parents[2] / "controlnet_demo"
+    found = {}
+    for path in package.rglob("*.py"):
+        part = path.relative_to(package).parts[0]
+        if part == "cli" or (part == "lab" and path.name != "job.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name in calls and node.args and (text := fixed(node.args[0])):
+                found[text] = f"{path.relative_to(package)}:{node.lineno}"
+    return found
+
+
+def _made_messages() -> list[str]:
+    """Messages made at run time, not in one call: as a user gets them."""
+    from controlnet_demo.conditions.detectors import Detectors
+    from controlnet_demo.models.loading import _LOAD_ADVICE
+    from controlnet_demo.service.service import user_message
+    from controlnet_demo.serving.ray_serve import _LOST
+
+    missing = Detectors("models/annotators", online=False)._missing("openpose", "body_pose_model.pth", "no folder")
+    return [_LOAD_ADVICE, _LOST, user_message(MemoryError("out of memory")), user_message(KeyError("x")), missing]
+
+
+@pytest.mark.parametrize("locale", LOCALES[1:])
+def test_every_message_the_app_can_show_has_its_translation(locale):
+    """A message's catalog entry is found by its fixed text (what translate's templates match on)."""
+    keys = {re.sub(r"\{\w+\}", "\0", source) for source in catalog(locale)}
+    messages = _messages()
+    assert len(messages) > 50  # the scan finds them
+    missing = {text: where for text, where in messages.items() if re.sub(r"\{\w+\}", "\0", text) not in keys}
+    assert not missing, missing
+
+
+def test_every_message_the_app_can_show_is_translated_whole():
+    """Each message, with made-up values, comes back in Chinese with no English sentence left in it."""
+    for sample in [text.replace("\0", "7") for text in _messages()] + _made_messages():
+        translated = translate(sample, "zh-CN")
+        assert translated != sample and not re.search(r"[a-z]{3,} [a-z]{3,} [a-z]{3,}", translated), (
+            sample,
+            translated,
+        )
+
+
+def test_a_slider_refused_by_gradio_reaches_a_korean_user_in_korean(launched_app, files):
+    from gradio_client import Client
+
+    from tests.apiclient import request
+
+    korean = Client(launched_app[0], verbose=False, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    with pytest.raises(Exception, match=r"스텝 수은\(는\) 1에서 .* 사이의 숫자여야 합니다") as raised:
+        korean.predict(api_name="/canny", **request("/canny", files, steps=0))
+    assert "must be" not in str(raised.value)
+
+
 def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launched_app, files):
     from gradio_client import Client
 
@@ -133,26 +212,40 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
 
 @pytest.mark.browser
 @pytest.mark.parametrize(
-    "locale, tabs, header, pad",
+    "locale, tabs, header, pad, pose",
     [
         (
             "zh-CN",
             ["Canny 边缘", "人体姿态", "深度", "涂鸦", "组合", "ControlNet 的原理", "亲手训练一个"],
             "模型：",
             "画笔",
+            ("从图像的姿态开始", "编辑器从一个站立的人形开始", "生成读取的是这个姿态（1 个人）", "提示词"),
         ),
         (
             "ko-KR",
             ["Canny 엣지", "사람 포즈", "깊이", "스크리블", "조합", "ControlNet의 작동 원리", "직접 학습해 보기"],
             "모델:",
             "펜",
+            ("이미지의 포즈에서 시작", "서 있는 사람 모양에서 시작합니다", "이 포즈(1명)를 읽습니다", "프롬프트"),
         ),
-        ("en-US", ["Canny edges", "Human pose", "Depth", "Scribble"], "Model:", "Pen"),
+        (
+            "en-US",
+            ["Canny edges", "Human pose", "Depth", "Scribble"],
+            "Model:",
+            "Pen",
+            (
+                "Start from the image's pose",
+                "starts from a standing figure",
+                "Generate reads this pose (1 person)",
+                "Prompt",
+            ),
+        ),
     ],
 )
 def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
-    browser, launched_app, locale, tabs, header, pad
+    browser, launched_app, locale, tabs, header, pad, pose
 ):
+    """Also what the server says at run time (a notice) and what the pose editor's script writes."""
     if shutil.which("chromium") is None:
         pytest.skip("no chromium")
     from playwright.sync_api import expect
@@ -167,10 +260,16 @@ def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
         expect(page.get_by_role("tab").first).to_have_text(tabs[0])
         assert page.get_by_role("tab").all_inner_texts()[: len(tabs)] == tabs
         expect(page.locator("#header")).to_contain_text(header)  # written by the server, for this page
+        examples = page.locator("th").filter(visible=True)  # the examples' column headers, by the page's script
+        expect(examples.nth(1)).to_have_text(pose[3])
         page.get_by_role("tab", name=tabs[3]).click()
         pen = page.locator("#scribble-pad button[data-action=pen]")
         expect(pen).to_have_text(pad)  # the pad's own markup, by the page's script
         assert pen.get_attribute("title") != "Pen (B)" or locale == "en-US"
+        page.get_by_role("tab", name=tabs[1]).click()
+        page.get_by_role("button", name=pose[0]).click()  # no image: a notice, and a standing figure
+        expect(page.get_by_text(pose[1])).to_be_visible()
+        expect(page.locator("#pose-editor .pose-status")).to_contain_text(pose[2])
     finally:
         context.close()
 

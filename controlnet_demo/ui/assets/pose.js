@@ -11,9 +11,19 @@ const status = element.querySelector(".pose-status");
 const announce = element.querySelector(".pose-live");
 const fileInput = element.querySelector("input[type=file]");
 const button = (name) => element.querySelector(`button[data-action=${name}]`);
-const NAMES = ["nose", "neck", "right shoulder", "right elbow", "right wrist", "left shoulder", "left elbow",
-  "left wrist", "right hip", "right knee", "right ankle", "left hip", "left knee", "left ankle", "right eye",
-  "left eye", "right ear", "left ear"];
+// What it writes is in the page's language: tr(english, values) looks the text up in the table the page's <head>
+// holds (ui/i18n.py); T() only marks a text for that table (the server reads this file for tr and T).
+const T = (text) => text;
+const tr = (text, values = {}) => (window.controlnetDemoText || ((t) => t))(text)
+  .replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
+class PoseError extends Error {  // a refusal of a pose, in words that follow the page's language
+  constructor(text, values = {}) { super(tr(text, values)); this.text = text; this.values = values; }
+  words() { return tr(this.text, this.values); }
+}
+const reason = (err) => (err instanceof PoseError ? err.words() : err.message);
+const NAMES = [T("nose"), T("neck"), T("right shoulder"), T("right elbow"), T("right wrist"), T("left shoulder"),
+  T("left elbow"), T("left wrist"), T("right hip"), T("right knee"), T("right ankle"), T("left hip"), T("left knee"),
+  T("left ankle"), T("right eye"), T("left eye"), T("right ear"), T("left ear")];
 const LIMBS = [[1, 2], [1, 5], [2, 3], [3, 4], [5, 6], [6, 7], [1, 8], [8, 9], [9, 10], [1, 11], [11, 12], [12, 13],
   [1, 0], [0, 14], [14, 16], [0, 15], [15, 17]];  // controlnet-aux's limbSeq, from 0
 const COLORS = [[255, 0, 0], [255, 85, 0], [255, 170, 0], [255, 255, 0], [170, 255, 0], [85, 255, 0], [0, 255, 0],
@@ -25,6 +35,7 @@ const GRAB = 14;  // px on screen
 
 let people = [];  // each: 18 {x, y, hidden}
 let used = false, selected = null, dragging = false, lastSent = null;
+let message = null;  // what the status says instead of the usual (a function: its words in the page's language)
 
 function figure(dx = 0, scale = 1) {
   return STANDING.map(([x, y]) => ({
@@ -78,11 +89,13 @@ function json() {
     canvas_height: canvas.height,
   });
 }
-function refresh(message) {
+function refresh(note = null) {
   const n = people.length;
-  status.textContent = message || (used
-    ? `Generate reads this pose (${n} ${n === 1 ? "person" : "people"}), not the image.`
-    : "Generate reads the image, not this pose: move a joint, add a person or load a JSON to use it.");
+  message = note;
+  status.textContent = message ? message() : used
+    ? (n === 1 ? tr("Generate reads this pose (1 person), not the image.")
+      : tr("Generate reads this pose ({n} people), not the image.", { n }))
+    : tr("Generate reads the image, not this pose: move a joint, add a person or load a JSON to use it.");
   root.dataset.used = String(used);
   button("unuse").disabled = !used;
   button("remove").disabled = n === 0;
@@ -102,7 +115,8 @@ function say(text) {
 function describe() {
   if (!selected) return "";
   const p = people[selected[0]][selected[1]];
-  return `person ${selected[0] + 1}, ${NAMES[selected[1]]}${p.hidden ? " (hidden)" : ""} at ${Math.round(p.x)}, ${Math.round(p.y)}`;
+  const values = { n: selected[0] + 1, joint: tr(NAMES[selected[1]]), x: Math.round(p.x), y: Math.round(p.y) };
+  return p.hidden ? tr("person {n}, {joint} (hidden) at {x}, {y}", values) : tr("person {n}, {joint} at {x}, {y}", values);
 }
 function select(k, j) {
   selected = k === null ? null : [k, j];
@@ -118,13 +132,15 @@ function load(text) {  // a JSON in the A1111 editor's layout: pixels, or 0..1 w
   const data = JSON.parse(text);
   const width = Number(data.canvas_width), height = Number(data.canvas_height);
   if (!Array.isArray(data.people) || !(width >= 1 && width <= 4096 && height >= 1 && height <= 4096)) {
-    throw new Error("it needs a people list and canvas_width, canvas_height from 1 to 4096");
+    throw new PoseError(T("it needs a people list and canvas_width, canvas_height from 1 to 4096"));
   }
-  if (data.people.length > MAX_PEOPLE) throw new Error(`at most ${MAX_PEOPLE} people; it has ${data.people.length}`);
+  if (data.people.length > MAX_PEOPLE) {
+    throw new PoseError(T("at most {max} people; it has {n}"), { max: MAX_PEOPLE, n: data.people.length });
+  }
   const loaded = data.people.map((person, k) => {
     const v = person && person.pose_keypoints_2d;
     if (!Array.isArray(v) || v.length !== 54 || !v.every(Number.isFinite)) {
-      throw new Error(`person ${k + 1} needs 18 keypoints as x, y, confidence (54 numbers)`);
+      throw new PoseError(T("person {n} needs 18 keypoints as x, y, confidence (54 numbers)"), { n: k + 1 });
     }
     const [sx, sy] = v.every((n) => Math.abs(n) <= 1) ? [width, height] : [1, 1];
     return NAMES.map((_, j) => ({ x: v[3 * j] * sx, y: v[3 * j + 1] * sy, hidden: v[3 * j + 2] <= 0 }));
@@ -235,7 +251,7 @@ button("remove").addEventListener("click", () => {
   const k = selected ? selected[0] : people.length - 1;
   people.splice(k, 1);
   selected = null;
-  say(`person ${k + 1} removed`);
+  say(tr("person {n} removed", { n: k + 1 }));
   send();
 });
 button("reset").addEventListener("click", () => {
@@ -262,11 +278,11 @@ fileInput.addEventListener("change", async () => {
   fileInput.value = "";
   if (!file) return;
   try {
-    if (file.size > Number(root.dataset.maxChars)) throw new Error("the file is too big for a pose");
+    if (file.size > Number(root.dataset.maxChars)) throw new PoseError(T("the file is too big for a pose"));
     load(await file.text());
     send();
   } catch (err) {
-    refresh(`Could not open ${file.name} as OpenPose JSON: ${err.message}.`);
+    refresh(() => tr("Could not open {file} as OpenPose JSON: {reason}.", { file: file.name, reason: reason(err) }));
   }
 });
 watch("value", () => {  // a pose from the server: a detected skeleton, a pasted JSON
@@ -284,9 +300,10 @@ watch("value", () => {  // a pose from the server: a detected skeleton, a pasted
     refresh();
   } catch (err) {
     used = false;
-    refresh(`That pose could not be opened: ${err.message}. Generate reads the image.`);
+    refresh(() => tr("That pose could not be opened: {reason}. Generate reads the image.", { reason: reason(err) }));
   }
 });
 
+document.addEventListener("controlnet-demo-language", () => refresh(message));  // the page's language changed
 people = [figure()];
 refresh();
