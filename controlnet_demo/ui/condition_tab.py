@@ -96,9 +96,12 @@ def condition_tab(cond: Condition, service: ControlNetService):
             inputs=inputs,
             label=t("Examples (click one, then Generate)"),
         )
-        # its column headers are the inputs' labels, which gradio's page would show as their i18n keys: the English,
-        # which the page's script translates (i18n.mark)
+        # its column headers (the inputs' labels) and the preprocessor's name in each row (its choice's label), which
+        # gradio's page would show as their i18n keys: in English, which the page's script translates (i18n.mark)
         table.dataset.headers = mark(*(english(c.label) for c in inputs))
+        for props in table.dataset.component_props:
+            if props.get("choices"):
+                props["choices"] = [(mark(english(label))[0], value) for label, value in props["choices"]]
     if pose_json is not None:
         wire_pose_editor(service, pose_json, start_pose, json_text, image, prep_resolution)
     if param_sliders:  # show only the settings the chosen preprocessor reads

@@ -42,8 +42,9 @@ _SCRIPT = """<script>
     const table = TABLE[lang] || {};
     if (shown !== null && shown !== lang) document.dispatchEvent(new Event("controlnet-demo-language"));
     shown = lang;
-    for (const th of document.querySelectorAll("th:not([data-t])")) {  // a table's header that is a marked text
-      if (ENGLISH.has(th.textContent.trim())) th.dataset.t = th.textContent.trim();
+    // a table's header or a leaf in its cells (gr.Examples) whose whole text is a marked text
+    for (const el of document.querySelectorAll("th:not([data-t]), [role=gridcell] div:not([data-t]):not(:has(*))")) {
+      if (ENGLISH.has(el.textContent.trim())) el.dataset.t = el.textContent.trim();
     }
     for (const el of document.querySelectorAll("[data-t]")) {
       const text = table[el.dataset.t] || el.dataset.t;
@@ -111,7 +112,8 @@ def marked(html: str) -> str:
 
 def mark(*texts: str) -> list[str]:
     """Texts the page's script translates where they stand: in an element marked with them (`marked`), in a
-    widget's script (`scripted`), or as a whole table header cell (a gr.Examples' headers)."""
+    widget's script (`scripted`), or as the whole text of a table's header or cell (a gr.Examples' headers and
+    choices)."""
     for text in texts:
         t(text)
         _marked.add(text)

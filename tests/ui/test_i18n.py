@@ -50,9 +50,14 @@ def _untranslated(blocks) -> list[str]:
         if not hidden and p.get("show_label", True):
             if isinstance(p.get("label"), str) and p["label"] and not p["label"].startswith("__i18n__"):
                 found.append(f"{component['type']}: {p['label']}")
-            for header in p.get("headers") or []:  # a table's header cells: the page's script translates them
-                if not all(header in catalog(locale) for locale in LOCALES[1:]):
-                    found.append(f"{component['type']} header: {header}")
+            # a table's header and choice cells (gr.Examples): English the page's script translates
+            shown = [
+                *(p.get("headers") or []),
+                *(c[0] for q in p.get("component_props") or [] for c in q.get("choices") or []),
+            ]
+            for text in shown:
+                if not all(text in catalog(locale) for locale in LOCALES[1:]):
+                    found.append(f"{component['type']} cell: {text}")
             for label, value in p.get("choices") or []:
                 if isinstance(label, str) and label != value and not label.startswith("__i18n__"):
                     found.append(f"{component['type']} choice: {label}")
@@ -219,14 +224,26 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
             ["Canny 边缘", "人体姿态", "深度", "涂鸦", "组合", "ControlNet 的原理", "亲手训练一个"],
             "模型：",
             "画笔",
-            ("从图像的姿态开始", "编辑器从一个站立的人形开始", "生成读取的是这个姿态（1 个人）", "提示词"),
+            (
+                "从图像的姿态开始",
+                "编辑器从一个站立的人形开始",
+                "生成读取的是这个姿态（1 个人）",
+                "提示词",
+                "Canny（controlnet-aux）",
+            ),
         ),
         (
             "ko-KR",
             ["Canny 엣지", "사람 포즈", "깊이", "스크리블", "조합", "ControlNet의 작동 원리", "직접 학습해 보기"],
             "모델:",
             "펜",
-            ("이미지의 포즈에서 시작", "서 있는 사람 모양에서 시작합니다", "이 포즈(1명)를 읽습니다", "프롬프트"),
+            (
+                "이미지의 포즈에서 시작",
+                "서 있는 사람 모양에서 시작합니다",
+                "이 포즈(1명)를 읽습니다",
+                "프롬프트",
+                "Canny (controlnet-aux)",
+            ),
         ),
         (
             "en-US",
@@ -238,6 +255,7 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
                 "starts from a standing figure",
                 "Generate reads this pose (1 person)",
                 "Prompt",
+                "Canny (controlnet-aux)",
             ),
         ),
     ],
@@ -262,6 +280,7 @@ def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
         expect(page.locator("#header")).to_contain_text(header)  # written by the server, for this page
         examples = page.locator("th").filter(visible=True)  # the examples' column headers, by the page's script
         expect(examples.nth(1)).to_have_text(pose[3])
+        expect(page.locator("[role=gridcell]").filter(visible=True).nth(2)).to_have_text(pose[4])  # a choice
         page.get_by_role("tab", name=tabs[3]).click()
         pen = page.locator("#scribble-pad button[data-action=pen]")
         expect(pen).to_have_text(pad)  # the pad's own markup, by the page's script
