@@ -240,6 +240,12 @@ def configure_train(p: argparse.ArgumentParser) -> None:
             help="stop after M minutes with a checkpoint and the model as it is; the same command "
             "with --resume goes on (default: run all --steps)",
         )
+        g.add_argument(
+            "--deepspeed",
+            metavar="FILE",
+            help="a DeepSpeed config (JSON, ZeRO stage 0-2) for several GPUs with less memory each: "
+            "docs/deepspeed-zero2.json (needs pip install deepspeed)",
+        )
         g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         k.set_defaults(train=run_train_kind)
     e = sub.add_parser(

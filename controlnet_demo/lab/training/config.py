@@ -58,6 +58,7 @@ class TrainConfig:
     device: str | None = None  # None = cuda when available
     workers: int = 0  # processes making the batches ahead of the loop (0: the loop makes them); same batches
     max_minutes: float | None = None  # stop after this long with a checkpoint and the model (--resume goes on)
+    deepspeed: str | None = None  # a DeepSpeed config file (JSON): ZeRO through accelerate (lab.training.zero)
 
     @property
     def learning_rate(self) -> float:
@@ -89,6 +90,7 @@ RUN_IDENTITY = (
     "lr_scheduler",
     "lr_warmup_steps",
     "mixed_precision",  # an fp16 run's checkpoint holds its loss scaler, the others none
+    "deepspeed",  # DeepSpeed writes its checkpoints its own way
 )
 
 

@@ -4,7 +4,8 @@ diffusers, and checkpoints (`save_state` / `load_state`) from which a run resume
 Every step draws its data and noise from (seed, step) alone, so a resumed run continues as if it had never stopped.
 The same command runs on a CPU and a GPU, and on N processes (`torchrun --nproc_per_node N -m controlnet_demo train
 ...`, `accelerate launch --multi_gpu ...`): data parallel, each process its own share of every step's examples
-(`--batch-size` each), the gradients averaged over the processes before each optimizer step.
+(`--batch-size` each), the gradients averaged over the processes before each optimizer step; with `--deepspeed
+FILE`, DeepSpeed's ZeRO averages them and splits the optimizer's state over the processes (`zero`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from ...errors import UserInputError
 from ...models.loading import LOADING
+from . import zero
 from .config import RUN_IDENTITY, TrainConfig, check
 from .data import Examples, batches
 from .tasks import TASKS
@@ -86,7 +88,7 @@ def load_checkpoint(accelerator, folder: Path, config: TrainConfig) -> int:
             f"--resume: the {config.lr_scheduler} schedule of {folder} runs over --steps "
             f"{state['config']['steps']}; resume with that, or start anew from its model with --init."
         )
-    if not (folder / "optimizer.bin").is_file():
+    if not zero.in_use(accelerator) and not (folder / "optimizer.bin").is_file():  # ZeRO: DeepSpeed's own layout
         raise UserInputError(
             f"--resume: {folder} was written by an older version of the training code; start a new "
             "run from its model with --init instead."
@@ -145,8 +147,12 @@ def _accelerator(config: TrainConfig):
         torch.cuda.set_device(int(config.device[5:]))
     return Accelerator(
         mixed_precision=config.mixed_precision,
-        cpu=config.device == "cpu",
+        # accelerate turns DeepSpeed off when told `cpu`: with DeepSpeed on a machine without GPUs, its CPU
+        # accelerator runs it, over gloo
+        cpu=config.device == "cpu" and config.deepspeed is None,
         gradient_accumulation_steps=config.gradient_accumulation,
+        deepspeed_plugin=zero.plugin(config),
+        kwargs_handlers=zero.process_group(config),
     )
 
 
@@ -204,11 +210,15 @@ def train(config: TrainConfig, progress: bool = True, watch: Watch | None = None
         num_warmup_steps=config.lr_warmup_steps * processes,
         num_training_steps=config.steps * processes,
     )
-    # registered for the checkpoints (and mixed precision), never wrapped: the task's closures keep using these very
-    # modules, and _average_gradients does the data parallel part
-    for module in task.trainable.values():
-        accelerator.prepare_model(module, evaluation_mode=True)
-    optimizer, schedule = accelerator.prepare(optimizer, schedule)
+    deepspeed = zero.in_use(accelerator)
+    if deepspeed:  # DeepSpeed's engine holds the one trained module and the optimizer; the closures use the module
+        zero.fill(accelerator, config, task.trainable)
+        _, optimizer, schedule = accelerator.prepare(*task.trainable.values(), optimizer, schedule)
+    else:  # registered for the checkpoints (and mixed precision), never wrapped: the task's closures keep using
+        # these very modules, and _average_gradients does the data parallel part
+        for module in task.trainable.values():
+            accelerator.prepare_model(module, evaluation_mode=True)
+        optimizer, schedule = accelerator.prepare(optimizer, schedule)
 
     start = 0
     if config.resume and checkpoints(out):
@@ -253,8 +263,8 @@ def train(config: TrainConfig, progress: bool = True, watch: Watch | None = None
                     checksums.append(float(batch["pixels"].double().sum()))
                 with _autocast(accelerator, config, dtype):
                     loss = task.loss(batch, _step_generator(config.seed, step * micro + k, rank))
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
+                accelerator.backward(loss)  # with DeepSpeed also its averaging, clipping and step
+                if accelerator.sync_gradients and not deepspeed:
                     _average_gradients(accelerator, params)
                     accelerator.clip_grad_norm_(params, config.max_grad_norm)
                 optimizer.step()
@@ -273,6 +283,8 @@ def train(config: TrainConfig, progress: bool = True, watch: Watch | None = None
             done = step + 1
             value = float(np.mean(losses))
             line = dict(step=done, loss=value, lr=lr, num_processes=processes, global_batch_size=global_batch)
+            if deepspeed:
+                line.update(zero_stage=accelerator.state.deepspeed_plugin.zero_stage)
             if processes > 1:  # the mean loss over the processes, what each read and what each holds now (checksums of
                 # its pixels and of its trained weights: the first differ, the second are equal)
                 weights = float(sum(p.detach().double().sum() for p in params))
