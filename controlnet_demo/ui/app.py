@@ -17,12 +17,15 @@ from .compose_tab import compose_tab
 from .condition_tab import condition_tab
 from .detect import detect_endpoint
 from .how_tab import how_tab
-from .i18n import head, i18n, locale_of, say, t, translate
+from .i18n import head, i18n, locale_of, mark, say, t, translate
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
 from .train_tab import train_tab
 
-CSS = ".banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}" + MAP_KIND_CSS
+CSS = (
+    ".relocalize {display: none !important} .banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
+    + MAP_KIND_CSS
+)
 
 
 def _fast_mode_note(mode: str | None) -> str:
@@ -65,6 +68,8 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
         top = [gr.Markdown(header(service), elem_id="header")]
         if banner(service):
             top.append(gr.Markdown(banner(service), elem_classes="banner", elem_id="offline-banner"))
+        # the tabs' names: the page's script renames them too when the language changes (i18n.head)
+        mark(*(c.label for c in CONDITIONS.values()), "Compose", "How ControlNet works", "Train one yourself")
         with gr.Tabs():
             for cond in CONDITIONS.values():
                 with gr.Tab(t(cond.label), id=cond.name):
@@ -85,6 +90,9 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
 
         outputs = [*top, *(component for component, _ in localized)]
         blocks.load(in_the_pages_language, None, outputs, api_visibility="private", queue=False)
+        # and again when the page's language changes (gradio's Settings): the page's script clicks it (i18n.head)
+        again = gr.Button("relocalize", elem_id="relocalize", elem_classes="relocalize")
+        again.click(in_the_pages_language, None, outputs, api_visibility="private", queue=False)
     return blocks
 
 

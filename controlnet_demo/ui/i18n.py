@@ -28,7 +28,10 @@ COOKIE = "controlnet_demo_lang"
 _SCRIPT = """<script>
 (() => {
   const TABLE = %s;
-  const ENGLISH = new Set(Object.values(TABLE).flatMap(Object.keys));
+  const ENGLISH = {};  // a marked text, English or in any language -> its English
+  for (const table of Object.values(TABLE)) {
+    for (const [english, text] of Object.entries(table)) ENGLISH[english] = ENGLISH[text] = english;
+  }
   // inside another site's frame (a Space's page) only a SameSite=None cookie comes back, and that needs https
   const site = location.protocol === "https:" ? "; SameSite=None; Secure" : "; SameSite=Lax";
   const ATTRS = ["title", "aria-label"];
@@ -40,11 +43,17 @@ _SCRIPT = """<script>
     const lang = document.documentElement.lang;
     document.cookie = "%s=" + lang + "; path=/" + site;
     const table = TABLE[lang] || {};
-    if (shown !== null && shown !== lang) document.dispatchEvent(new Event("controlnet-demo-language"));
+    if (shown !== null && shown !== lang) {  // the widgets' scripts redraw, the server writes its texts again
+      document.dispatchEvent(new Event("controlnet-demo-language"));
+      document.getElementById("relocalize")?.click();
+    }
     shown = lang;
-    // a table's header or a leaf in its cells (gr.Examples) whose whole text is a marked text
-    for (const el of document.querySelectorAll("th:not([data-t]), [role=gridcell] div:not([data-t]):not(:has(*))")) {
-      if (ENGLISH.has(el.textContent.trim())) el.dataset.t = el.textContent.trim();
+    // a tab's name (gradio's Settings renames only the tabs it has shown), a table's header or a leaf in its cells
+    // (gr.Examples) whose whole text is a marked text
+    const loose = "[role=tab]:not([data-t]), th:not([data-t]), [role=gridcell] div:not([data-t]):not(:has(*))";
+    for (const el of document.querySelectorAll(loose)) {
+      const english = ENGLISH[el.textContent.trim()];
+      if (english) el.dataset.t = english;
     }
     for (const el of document.querySelectorAll("[data-t]")) {
       const text = table[el.dataset.t] || el.dataset.t;

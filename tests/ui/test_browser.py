@@ -394,7 +394,9 @@ def test_compose_units_edit_their_maps_a_pose_as_keypoints_the_others_painted(pa
     sync_api.expect(panel.locator("#compose-1-map-editor")).to_be_hidden()  # a pose is edited as keypoints
 
     visible = dict(visible=True)
-    panel.get_by_text("Edit the pose: drag its joints, or an OpenPose JSON").filter(**visible).click()
+    edit_pose = panel.get_by_text("Edit the pose: drag its joints, or an OpenPose JSON").filter(**visible)
+    sync_api.expect(edit_pose).to_have_count(1)  # the example's second unit (scribble) has hidden its own
+    edit_pose.click()
     panel.get_by_role("button", name="Start from the image's pose").filter(**visible).click()
     pose = panel.locator("#compose-1-pose-editor")
     sync_api.expect(pose.locator(".pose-status")).to_contain_text("Generate reads this pose (1 person)")

@@ -293,6 +293,38 @@ def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
         context.close()
 
 
+@pytest.mark.browser
+def test_switching_the_language_in_gradios_settings_renames_every_tab_and_rewrites_the_servers_texts(
+    browser, launched_app
+):
+    """gradio itself renames only the tabs it has shown and knows nothing of what the server wrote: the page's
+    script renames the others, and asks the server to write its texts again in the new language."""
+    if shutil.which("chromium") is None:
+        pytest.skip("no chromium")
+    from playwright.sync_api import expect
+
+    from tools.browser import UI_TIMEOUT_MS, VIEWPORT
+
+    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.goto(launched_app[0])
+        expect(page.locator("#header")).to_contain_text("Model:")
+        page.get_by_role("button", name="Settings").click()
+        language = page.get_by_label("Language")
+        language.click()
+        language.fill("한국어")
+        language.press("Enter")
+        expect(page.locator("html")).to_have_attribute("lang", "ko")
+        page.locator("[role=dialog] button").first.click()  # closed
+        expect(page.locator("#header")).to_contain_text("모델:")  # written by the server again
+        expect(page.get_by_role("tab").last).to_have_text("직접 학습해 보기")
+        assert page.get_by_role("tab").all_inner_texts()[:5] == ["Canny 엣지", "사람 포즈", "깊이", "스크리블", "조합"]
+    finally:
+        context.close()
+
+
 def test_the_control_check_and_the_compare_captions_read_in_the_pages_language():
     from controlnet_demo.conditions.check import ControlCheck
     from controlnet_demo.service.compare import label
