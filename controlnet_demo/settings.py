@@ -48,6 +48,7 @@ class Settings:
     # the optional fast mode, warmed up at start: None (off), "auto" (reduce-overhead on CUDA, default on CPU) or a
     # torch.compile mode of COMPILE_MODES; "cudagraphs" replays PyTorch's own kernels, so its images stay exact
     compile: str | None = None
+    aot_sizes: tuple[int, ...] = ()  # the "aoti" mode: a graph per module for each of these sides (() = the default)
     preview_every: int = 5  # live previews in the UI every this many denoising steps; 0 = none
     hub_timeout_s: float = 2.0  # how long to wait for the hub before falling back to offline
     queue_size: int = 16
@@ -92,6 +93,7 @@ class Settings:
             annotators=get("ANNOTATORS", cls.annotators),
             device=get("DEVICE"),
             compile=_compile_mode(get("COMPILE", "0")),
+            aot_sizes=_sizes(get("AOT_SIZES", "")),
             preview_every=max(0, int(get("PREVIEW_EVERY", cls.preview_every))),
             hub_timeout_s=float(get("HUB_TIMEOUT", cls.hub_timeout_s)),
             queue_size=int(get("QUEUE_SIZE", cls.queue_size)),
@@ -137,6 +139,15 @@ def _compile_mode(value: str) -> str | None:
 
 def _truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError(
+            f"CONTROLNET_DEMO_AOT_SIZES={value!r}: give the sides to compile, in pixels, e.g. 512,768."
+        ) from None
 
 
 def _int_or_none(value: str | None) -> int | None:

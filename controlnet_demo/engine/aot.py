@@ -1,7 +1,7 @@
 """The fast mode compiled ahead of time ("aoti"), for Hugging Face ZeroGPU, where torch.compile is not supported
 and ahead-of-time compilation is: the U-Net's and each ControlNet's forward are captured in a real request
 (`spaces.aoti_capture`), exported (`torch.export`) and compiled by AOTInductor (`spaces.aoti_compile`), one graph
-per module and input shapes, at start-up.
+per module and input shapes (so one per resolution: `CONTROLNET_DEMO_AOT_SIZES` lists them), at start-up.
 
 A call whose shapes have no graph (another resolution, more images, no ControlNet in its window) or that runs a
 LoRA takes the exact path, so every request still works. `spaces.aoti_apply` is not used: it empties the module's
@@ -77,13 +77,17 @@ class AotForwards:
         graph = self.graphs.get((self._names.get(id(net)), _shapes(x, text, hint)))
         return list((graph or self.residuals(net))(x, t, text, hint))
 
-    def compile(self, engine, requests: dict, capture, compile_) -> dict:
-        """Graphs for the U-Net and each named ControlNet, each captured in its request (condition -> a Request
-        with that condition's unit over the whole window); `capture`/`compile_` are spaces.aoti_capture and
-        spaces.aoti_compile. Returns them (as `install` takes them); nothing is installed here."""
-        graphs = {}
-        targets = [(UNET, engine.base.unet, next(iter(requests.values())))]
-        for condition, request in requests.items():
+    def compile(self, engine, requests: list, capture, compile_) -> dict:
+        """Graphs for the U-Net and each named ControlNet, captured in `requests` ((condition, a Request with that
+        condition's unit over the whole window), one per condition and size: the U-Net in the first of each size);
+        `capture`/`compile_` are spaces.aoti_capture and spaces.aoti_compile. Returns them (as `install` takes
+        them); nothing is installed here."""
+        graphs, sizes = {}, set()
+        targets = []
+        for condition, request in requests:
+            if (request.width, request.height) not in sizes:
+                sizes.add((request.width, request.height))
+                targets.append((UNET, engine.base.unet, request))
             net = engine.controlnets[condition]
             self.name(net, condition)
             targets.append((condition, self.residuals(net), request))

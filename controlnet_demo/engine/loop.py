@@ -82,9 +82,10 @@ class Engine:
     def compiled(self) -> bool:
         return self.compile_mode is not None
 
-    def compile_ahead(self, requests: dict[str, Request], capture, compile_) -> dict:
-        """The "aoti" mode's graphs, captured in `requests` (condition -> a request with its unit over the whole
-        window) with spaces.aoti_capture and compiled with spaces.aoti_compile; returned, not installed."""
+    def compile_ahead(self, requests: list[tuple[str, Request]], capture, compile_) -> dict:
+        """The "aoti" mode's graphs, captured in `requests` ((condition, a request with its unit over the whole
+        window), per condition and size) with spaces.aoti_capture and compiled with spaces.aoti_compile; returned,
+        not installed."""
         return self.aot.compile(self, requests, capture, compile_)
 
     def install(self, graphs: dict) -> None:

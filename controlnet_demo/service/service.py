@@ -313,23 +313,34 @@ class ControlNetService:
 
     def compile_ahead(self, index: int = 0, conditions=None) -> dict:
         """The "aoti" mode's graphs for the `index`th engine: the U-Net and every ControlNet (or those of
-        `conditions`), captured in a request of the preset's default size (one image, CFG) and compiled with
-        `spaces`' AoT functions. Returned, for `install_graphs` (on ZeroGPU this runs in a GPU worker, which hands
-        them back)."""
+        `conditions`), each captured in a square request of each size of `settings.aot_sizes` (the preset's default
+        when none: one image, CFG) and compiled with `spaces`' AoT functions. Returned, for `install_graphs` (on
+        ZeroGPU this runs in a GPU worker, which hands them back)."""
         import spaces  # the "aoti" mode's capture and compile: Hugging Face's package (requirements-test.txt)
 
-        side = self.preset.resolution[3]
-        requests = {
-            c: Request(
-                "",
-                [ControlUnit(c, np.zeros((side, side, 3), np.uint8))],
-                steps=1,
-                guidance_scale=self.preset.guidance,
-                width=side,
-                height=side,
+        low, high, step, default = self.preset.resolution
+        sides = self.settings.aot_sizes or (default,)
+        for side in sides:
+            if not low <= side <= high or side % step:
+                raise UserInputError(
+                    f"CONTROLNET_DEMO_AOT_SIZES: {side} is not a resolution this model serves ({low} to {high}, "
+                    f"in steps of {step})."
+                )
+        requests = [
+            (
+                c,
+                Request(
+                    "",
+                    [ControlUnit(c, np.zeros((side, side, 3), np.uint8))],
+                    steps=1,
+                    guidance_scale=self.preset.guidance,
+                    width=side,
+                    height=side,
+                ),
             )
+            for side in sides
             for c in conditions or self.preset.controlnets
-        }
+        ]
         return self.engine_on(index).compile_ahead(requests, spaces.aoti_capture, spaces.aoti_compile)
 
     def install_graphs(self, graphs: dict, index: int = 0) -> None:

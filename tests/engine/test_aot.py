@@ -1,6 +1,7 @@
 """The fast mode ahead of time ("aoti", ZeroGPU's way): the U-Net and a ControlNet captured with spaces.aoti_capture,
 exported and compiled with spaces.aoti_compile, for real, on a CPU (AOTInductor builds C++ there: about a minute
-per module on 2 cores). A request of the compiled size runs the graphs; any other runs the exact path."""
+per module on 2 cores), at two sizes (CONTROLNET_DEMO_AOT_SIZES). A request of a compiled size runs the graphs; any
+other runs the exact path."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def services():
-    aot = ControlNetService(Settings(preset="tiny", preview_every=0, compile="aoti"))
+    aot = ControlNetService(Settings(preset="tiny", preview_every=0, compile="aoti", aot_sizes=(128, 64)))
     aot.install_graphs(aot.compile_ahead(conditions=["canny"]))
     return aot, ControlNetService(Settings(preset="tiny", preview_every=0))
 
@@ -35,11 +36,12 @@ def _counting(service) -> list[str]:
     return calls
 
 
-def test_the_compiled_size_runs_the_graphs_and_matches_the_exact_engine(services, astronaut):
+@pytest.mark.parametrize("side", [128, 64])
+def test_each_compiled_size_runs_its_graphs_and_matches_the_exact_engine(services, astronaut, side):
     aot, exact = services
-    assert {name for name, _ in aot.engine.aot.graphs} == {"unet", "canny"}
+    assert sorted(name for name, _ in aot.engine.aot.graphs) == ["canny", "canny", "unet", "unet"]  # per size
     calls = _counting(aot)
-    spec = small_spec(astronaut, steps=4, resolution=aot.preset.resolution[3])  # the default: what was compiled
+    spec = small_spec(astronaut, steps=4, resolution=side)
     ours = aot.run(aot.prepare(spec))
     theirs = exact.run(exact.prepare(spec))
     assert calls.count("unet") == 4 and calls.count("canny") == 4  # every step, both modules
@@ -50,7 +52,7 @@ def test_the_compiled_size_runs_the_graphs_and_matches_the_exact_engine(services
 def test_another_size_or_a_condition_not_compiled_takes_the_exact_path(services, astronaut):
     aot, exact = services
     calls = _counting(aot)
-    for spec in (small_spec(astronaut, steps=2, resolution=64), small_spec(astronaut, steps=2, num_images=2)):
+    for spec in (small_spec(astronaut, steps=2, resolution=192), small_spec(astronaut, steps=2, num_images=2)):
         ours, theirs = aot.run(aot.prepare(spec)), exact.run(exact.prepare(spec))
         np.testing.assert_array_equal(ours.result.images, theirs.result.images)
     assert calls == []
@@ -60,3 +62,11 @@ def test_another_size_or_a_condition_not_compiled_takes_the_exact_path(services,
     ours, theirs = aot.run(aot.prepare(depth)), exact.run(exact.prepare(depth))
     assert calls == ["unet", "unet"]
     np.testing.assert_allclose(ours.result.images, theirs.result.images, atol=1e-4)
+
+
+def test_a_size_the_model_does_not_serve_is_refused_in_words():
+    from controlnet_demo.errors import UserInputError
+
+    service = ControlNetService(Settings(preset="tiny", preview_every=0, compile="aoti", aot_sizes=(100,)))
+    with pytest.raises(UserInputError, match="100 is not a resolution this model serves"):
+        service.compile_ahead()

@@ -97,6 +97,11 @@ def test_the_fast_mode_setting_takes_off_on_or_a_compile_mode_and_names_the_choi
     ]
     with pytest.raises(ValueError, match="CONTROLNET_DEMO_COMPILE='fast'.*" + ", ".join(COMPILE_MODES)):
         mode("fast")
+    # the "aoti" mode's sizes: one graph per module and size
+    assert Settings.from_env({}).aot_sizes == ()
+    assert Settings.from_env({"CONTROLNET_DEMO_AOT_SIZES": "512, 768"}).aot_sizes == (512, 768)
+    with pytest.raises(ValueError, match="CONTROLNET_DEMO_AOT_SIZES='big'.*512,768"):
+        Settings.from_env({"CONTROLNET_DEMO_AOT_SIZES": "big"})
 
 
 @pytest.mark.slow
