@@ -33,11 +33,12 @@ def make_service(settings: Settings) -> ControlNetService:
     if settings.zero_gpu and service.compile_mode == AOT_MODE:  # compiled on a GPU worker, handed back here
 
         @on_gpu(duration=AOT_COMPILE_S)
-        def compile_ahead():
-            return service.compile_ahead()
+        def compile_ahead(side: int):
+            return service.compile_ahead(sides=(side,))
 
-        log.info("ZeroGPU: compiling the U-Net and ControlNets ahead of time ...")
-        service.install_graphs(compile_ahead())
+        for side in service.aot_sides():  # one GPU call per size: each within its time
+            log.info("ZeroGPU: compiling the U-Net and ControlNets ahead of time for %d px ...", side)
+            service.install_graphs(compile_ahead(side))
     elif service.compile_mode:
         log.info("fast mode (%s): compiling (minutes on a CPU) ...", service.compile_mode)
         log.info("fast mode: warmed up in %.0f s", service.warm_up())

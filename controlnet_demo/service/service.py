@@ -311,21 +311,24 @@ class ControlNetService:
 
     # -- around the requests -----------------------------------------------------------------------------
 
-    def compile_ahead(self, index: int = 0, conditions=None) -> dict:
-        """The "aoti" mode's graphs for the `index`th engine: the U-Net and every ControlNet (or those of
-        `conditions`), each captured in a square request of each size of `settings.aot_sizes` (the preset's default
-        when none: one image, CFG) and compiled with `spaces`' AoT functions. Returned, for `install_graphs` (on
-        ZeroGPU this runs in a GPU worker, which hands them back)."""
-        import spaces  # the "aoti" mode's capture and compile: Hugging Face's package (requirements-test.txt)
-
+    def aot_sides(self) -> tuple[int, ...]:
+        """The sides the "aoti" mode compiles for: `settings.aot_sizes`, else the preset's default."""
         low, high, step, default = self.preset.resolution
-        sides = self.settings.aot_sizes or (default,)
-        for side in sides:
+        for side in self.settings.aot_sizes:
             if not low <= side <= high or side % step:
                 raise UserInputError(
                     f"CONTROLNET_DEMO_AOT_SIZES: {side} is not a resolution this model serves ({low} to {high}, "
                     f"in steps of {step})."
                 )
+        return self.settings.aot_sizes or (default,)
+
+    def compile_ahead(self, index: int = 0, conditions=None, sides=None) -> dict:
+        """The "aoti" mode's graphs for the `index`th engine: the U-Net and every ControlNet (or those of
+        `conditions`), each captured in a square request (one image, CFG) of each of `sides` (default: aot_sides)
+        and compiled with `spaces`' AoT functions. Returned, for `install_graphs` (on ZeroGPU this runs in a GPU
+        worker, which hands them back)."""
+        import spaces  # the "aoti" mode's capture and compile: Hugging Face's package (requirements-test.txt)
+
         requests = [
             (
                 c,
@@ -338,7 +341,7 @@ class ControlNetService:
                     height=side,
                 ),
             )
-            for side in sides
+            for side in sides or self.aot_sides()
             for c in conditions or self.preset.controlnets
         ]
         return self.engine_on(index).compile_ahead(requests, spaces.aoti_capture, spaces.aoti_compile)
