@@ -315,8 +315,8 @@ class ControlNetService:
         """The sides the "aoti" mode compiles for: `settings.aot_sizes`, else the preset's default."""
         low, high, step, default = self.preset.resolution
         for side in self.settings.aot_sizes:
-            if not low <= side <= high or side % step:
-                raise UserInputError(
+            if not low <= side <= high or side % step:  # the operator's setting, read at start-up (as settings.py)
+                raise ValueError(
                     f"CONTROLNET_DEMO_AOT_SIZES: {side} is not a resolution this model serves ({low} to {high}, "
                     f"in steps of {step})."
                 )

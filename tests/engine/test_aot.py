@@ -65,8 +65,6 @@ def test_another_size_or_a_condition_not_compiled_takes_the_exact_path(services,
 
 
 def test_a_size_the_model_does_not_serve_is_refused_in_words():
-    from controlnet_demo.errors import UserInputError
-
     service = ControlNetService(Settings(preset="tiny", preview_every=0, compile="aoti", aot_sizes=(100,)))
-    with pytest.raises(UserInputError, match="100 is not a resolution this model serves"):
+    with pytest.raises(ValueError, match="100 is not a resolution this model serves"):
         service.compile_ahead()
