@@ -7,6 +7,7 @@ line, and neither logs a traceback for it.
 from __future__ import annotations
 
 import math
+import reprlib
 
 
 class DemoError(Exception):
@@ -43,14 +44,15 @@ class WorkerLost(DemoError, RuntimeError):
 
 def check_number(value, name: str, lo: float, hi: float, integer: bool = False) -> float | int:
     """Coerce a loose value (API input may be a string, None or NaN) to a number in [lo, hi], or explain."""
+    got = reprlib.repr(value)  # what a client sent, shortened
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise UserInputError(f"{name} must be a number between {lo:g} and {hi:g}; got {value!r}.") from None
+        raise UserInputError(f"{name} must be a number between {lo:g} and {hi:g}; got {got}.") from None
     if not math.isfinite(x) or not lo <= x <= hi:
-        raise UserInputError(f"{name} must be between {lo:g} and {hi:g}; got {value!r}.")
+        raise UserInputError(f"{name} must be between {lo:g} and {hi:g}; got {got}.")
     if integer:
         if x != int(x):
-            raise UserInputError(f"{name} must be a whole number; got {value!r}.")
+            raise UserInputError(f"{name} must be a whole number; got {got}.")
         return int(x)
     return x

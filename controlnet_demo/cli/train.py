@@ -244,7 +244,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
             "--deepspeed",
             metavar="FILE",
             help="a DeepSpeed config (JSON, ZeRO stage 0-2) for several GPUs with less memory each: "
-            "docs/deepspeed-zero2.json (needs pip install deepspeed)",
+            "docs/deepspeed-zero2.json (needs requirements-deepspeed.txt: docs/cli.md)",
         )
         g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         k.set_defaults(train=run_train_kind)

@@ -320,13 +320,14 @@ class ControlNetService:
                     f"CONTROLNET_DEMO_AOT_SIZES: {side} is not a resolution this model serves ({low} to {high}, "
                     f"in steps of {step})."
                 )
-        return self.settings.aot_sizes or (default,)
+        return tuple(dict.fromkeys(self.settings.aot_sizes)) or (default,)  # each size once
 
     def compile_ahead(self, index: int = 0, conditions=None, sides=None) -> dict:
         """The "aoti" mode's graphs for the `index`th engine: the U-Net and every ControlNet (or those of
         `conditions`), each captured in a square request (one image, CFG) of each of `sides` (default: aot_sides)
         and compiled with `spaces`' AoT functions. Returned, for `install_graphs` (on ZeroGPU this runs in a GPU
         worker, which hands them back)."""
+        sides = sides or self.aot_sides()  # checked before anything is imported or captured
         import spaces  # the "aoti" mode's capture and compile: Hugging Face's package (requirements-test.txt)
 
         requests = [
@@ -341,7 +342,7 @@ class ControlNetService:
                     height=side,
                 ),
             )
-            for side in sides or self.aot_sides()
+            for side in sides
             for c in conditions or self.preset.controlnets
         ]
         return self.engine_on(index).compile_ahead(requests, spaces.aoti_capture, spaces.aoti_compile)

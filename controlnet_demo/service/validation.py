@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import secrets
 from collections.abc import Callable
 
@@ -74,7 +75,9 @@ def prepare(
     if resolution % r_step:
         raise UserInputError(f"Resolution must be a multiple of {r_step}; got {resolution}.")
     if sampling.scheduler is None and spec.scheduler not in SCHEDULERS:
-        raise UserInputError(f"Unknown scheduler {spec.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}.")
+        raise UserInputError(
+            f"Unknown scheduler {reprlib.repr(spec.scheduler)}; choose one of: {', '.join(SCHEDULERS)}."
+        )
     scheduler = sampling.scheduler or spec.scheduler  # a few-step LoRA samples as it was made to
 
     units, maps, unit_params, kept, size, first_shape = [], [], [], [], None, None
@@ -86,7 +89,7 @@ def prepare(
             raise UserInputError(f"Condition {k}: start ({start:g}) must be before end ({end:g}).")
         if u.mode not in CONTROL_MODES:
             raise UserInputError(
-                f"Condition {k}: unknown control mode {u.mode!r}; choose one of: {', '.join(CONTROL_MODES)}."
+                f"Condition {k}: unknown control mode {reprlib.repr(u.mode)}; choose one of: {', '.join(CONTROL_MODES)}."
             )
         control = control_map(u)
         if u.edited:  # no picture to detect it from again: the map itself goes into the result's PNG

@@ -50,9 +50,9 @@ _SCRIPT = """<script>
     shown = lang;
     // a tab's name (gradio's Settings renames only the tabs it has shown), a table's header or a leaf in its cells
     // (gr.Examples) whose whole text is a marked text
-    const loose = "[role=tab]:not([data-t]), th:not([data-t]), [role=gridcell] div:not([data-t]):not(:has(*))";
+    const loose = "[role=tab]:not([data-t]), th:not([data-t]), [role=gridcell] div:not([data-t])";
     for (const el of document.querySelectorAll(loose)) {
-      const english = ENGLISH[el.textContent.trim()];
+      const english = el.childElementCount === 0 && ENGLISH[el.textContent.trim()];
       if (english) el.dataset.t = english;
     }
     for (const el of document.querySelectorAll("[data-t]")) {
@@ -73,6 +73,7 @@ _SCRIPT = """<script>
   soon();
 })();
 </script>"""
+MAX_MATCHED = 1000  # the longest text matched against the templates
 _MARKS = re.compile(r'data-t(?:-title|-aria-label)?="([^"]+)"')
 _SCRIPTED = re.compile(r'\b(?:tr|T)\("((?:[^"\\]|\\.)*)"')  # a widget script's texts: tr("...") or T("...")
 
@@ -244,6 +245,8 @@ def translate(text: str, locale: str) -> str:
     table = catalog(locale)
     if text in table:
         return table[text]
+    if len(text) > MAX_MATCHED:  # no message is this long: a value a client sent (the patterns backtrack)
+        return text
     for pattern, target in _templates(locale):
         match = pattern.match(text)
         if match:

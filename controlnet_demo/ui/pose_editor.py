@@ -34,7 +34,8 @@ TEMPLATE = """
     <input type="file" accept=".json,application/json" hidden>
   </div>
   <canvas width="{size}" height="{size}" tabindex="0" role="application"
-    aria-label="{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it"></canvas>
+    aria-label="{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it"
+    data-t-aria-label="{label}: drag a joint, or Tab to it and move it with the arrow keys (Shift: 10 px); H hides it"></canvas>
   <div class="pose-status" aria-live="polite"></div>
   <div class="pose-live" aria-live="polite" hidden></div>
   <div class="pose-help" data-t="{help}">{help}</div>

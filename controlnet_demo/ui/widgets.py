@@ -5,6 +5,7 @@ ZeroGPU wrapper."""
 from __future__ import annotations
 
 import inspect
+import reprlib
 import types
 
 import gradio as gr
@@ -52,7 +53,8 @@ class Refused:
 
 def _refuse_number(slider: gr.Slider, payload) -> Refused:
     lo, hi = (f"{x:g}" if x != int(x) else str(int(x)) for x in (slider.minimum, slider.maximum))
-    return Refused(f"{english(slider.label)} must be a number between {lo} and {hi}; got {payload!r}.")
+    got = reprlib.repr(payload)  # what a client sent: shortened
+    return Refused(f"{english(slider.label)} must be a number between {lo} and {hi}; got {got}.")
 
 
 def _raise_refused(values, request) -> None:

@@ -100,11 +100,31 @@ def test_every_template_keeps_its_values(locale):
             "没有提供Canny 边缘图像：请先上传（或画出）一个。",
         ),
         ("Something the catalog has never seen.", "ko", "Something the catalog has never seen."),
+        # a value that is itself a template's text is translated too
+        ("Condition 2: start must be between 0 and 1; got 5.", "zh-CN", "条件 2：开始必须在 0 到 1 之间；收到的是 5。"),
+        (
+            "Condition 2: control strength must be between 0 and 2; got 5.",
+            "ko",
+            "조건 2: 제어 강도은(는) 0에서 2 사이여야 합니다. 받은 값: 5.",
+        ),
         ("Steps must be between 1 and 3000; got 0.", "en", "Steps must be between 1 and 3000; got 0."),
     ],
 )
 def test_a_message_is_translated_with_its_values_or_left_in_english(message, locale, expected):
     assert translate(message, locale) == expected
+
+
+def test_a_long_value_a_client_sent_is_not_matched_against_the_templates():
+    """Matching a crafted value against the templates could backtrack for long; such a text stays as it is, and a
+    slider's refusal quotes the value shortened."""
+    from controlnet_demo.ui.widgets import _refuse_number, slider
+
+    text = "Steps must be between 1 and 3000; got '" + " must be between 1 and 2; got " * 200 + "'."
+    assert translate(text, "ko") == text
+    refused = _refuse_number(slider(1, 50, label="Steps"), "9" * 5000)
+    assert len(refused.message) < 120 and translate(refused.message, "ko").startswith(
+        "스텝 수은(는) 1에서 50 사이의 숫자여야"
+    )
 
 
 class _Request:
@@ -183,10 +203,11 @@ def test_every_message_the_app_can_show_has_its_translation(locale):
     assert not missing, missing
 
 
-def test_every_message_the_app_can_show_is_translated_whole():
-    """Each message, with made-up values, comes back in Chinese with no English sentence left in it."""
+@pytest.mark.parametrize("locale", LOCALES[1:])
+def test_every_message_the_app_can_show_is_translated_whole(locale):
+    """Each message, with made-up values, comes back translated with no English sentence left in it."""
     for sample in [text.replace("\0", "7") for text in _messages()] + _made_messages():
-        translated = translate(sample, "zh-CN")
+        translated = translate(sample, locale)
         assert translated != sample and not re.search(r"[a-z]{3,} [a-z]{3,} [a-z]{3,}", translated), (
             sample,
             translated,
@@ -320,7 +341,15 @@ def test_switching_the_language_in_gradios_settings_renames_every_tab_and_rewrit
         page.locator("[role=dialog] button").first.click()  # closed
         expect(page.locator("#header")).to_contain_text("모델:")  # written by the server again
         expect(page.get_by_role("tab").last).to_have_text("직접 학습해 보기")
-        assert page.get_by_role("tab").all_inner_texts()[:5] == ["Canny 엣지", "사람 포즈", "깊이", "스크리블", "조합"]
+        assert page.get_by_role("tab").all_inner_texts() == [
+            "Canny 엣지",
+            "사람 포즈",
+            "깊이",
+            "스크리블",
+            "조합",
+            "ControlNet의 작동 원리",
+            "직접 학습해 보기",
+        ]
     finally:
         context.close()
 

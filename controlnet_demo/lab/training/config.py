@@ -90,7 +90,6 @@ RUN_IDENTITY = (
     "lr_scheduler",
     "lr_warmup_steps",
     "mixed_precision",  # an fp16 run's checkpoint holds its loss scaler, the others none
-    "deepspeed",  # DeepSpeed writes its checkpoints its own way
 )
 
 

@@ -88,7 +88,8 @@ def load_checkpoint(accelerator, folder: Path, config: TrainConfig) -> int:
             f"--resume: the {config.lr_scheduler} schedule of {folder} runs over --steps "
             f"{state['config']['steps']}; resume with that, or start anew from its model with --init."
         )
-    if not zero.in_use(accelerator) and not (folder / "optimizer.bin").is_file():  # ZeRO: DeepSpeed's own layout
+    zero.check_checkpoint(accelerator, folder)  # DeepSpeed's own layout, or accelerate's
+    if not zero.in_use(accelerator) and not (folder / "optimizer.bin").is_file():
         raise UserInputError(
             f"--resume: {folder} was written by an older version of the training code; start a new "
             "run from its model with --init instead."

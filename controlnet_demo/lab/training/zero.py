@@ -63,7 +63,9 @@ def plugin(config):
     try:
         import deepspeed  # noqa: F401
     except ImportError:
-        raise UserInputError("--deepspeed needs DeepSpeed: pip install deepspeed (see docs/deployment.md).") from None
+        raise UserInputError(
+            "--deepspeed needs DeepSpeed: pip install --no-build-isolation -r requirements-deepspeed.txt (docs/cli.md)."
+        ) from None
     from accelerate import DeepSpeedPlugin
 
     return DeepSpeedPlugin(hf_ds_config=read(config.deepspeed, config))
@@ -87,17 +89,29 @@ def in_use(accelerator) -> bool:
     return accelerator.distributed_type == DistributedType.DEEPSPEED
 
 
+def check_checkpoint(accelerator, folder: Path) -> None:
+    """A checkpoint to resume from is of this run's kind: DeepSpeed's (its engine's folder) with DeepSpeed, else
+    accelerate's."""
+    theirs = (folder / "pytorch_model").is_dir()  # DeepSpeed's engine writes its state there
+    if theirs != in_use(accelerator):
+        raise UserInputError(
+            f"--resume: {folder} was written "
+            + ("with DeepSpeed: resume with the same --deepspeed" if theirs else "without DeepSpeed: resume without it")
+            + ", or start anew from its model with --init."
+        )
+
+
 def fill(accelerator, config, trainable: dict) -> None:
     """The DeepSpeed config's "auto" (or missing) values from the run's settings; a number that differs, ZeRO-3 (also
     from `accelerate launch`) or more than one trained module is refused."""
-    plugin = accelerator.state.deepspeed_plugin
-    if plugin.zero_stage == 3:
+    ds_plugin = accelerator.state.deepspeed_plugin
+    if ds_plugin.zero_stage == 3:
         raise UserInputError("DeepSpeed ZeRO stage 3 splits the weights themselves; this loop runs stages 0 to 2.")
     if len(trainable) != 1:
         raise UserInputError(
             f"--deepspeed trains one module; this run trains {len(trainable)} ({', '.join(trainable)})."
         )
-    ds = plugin.deepspeed_config
+    ds = ds_plugin.deepspeed_config
     _against(ds, config)
     for key, field, _ in _FROM_THE_RUN:
         if ds.get(key, "auto") == "auto":
