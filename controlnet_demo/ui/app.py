@@ -8,6 +8,7 @@ happens in the service, whose events the tabs stream and whose user-facing error
 from __future__ import annotations
 
 import gradio as gr
+from gradio.components.native_plot import NativePlot
 
 from ..conditions import CONDITIONS
 from ..models.curves import quality_line
@@ -20,6 +21,7 @@ from .how_tab import how_tab
 from .i18n import head, i18n, locale_of, mark, say, t, translate
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
+from .panels import plot_titles
 from .train_tab import train_tab
 
 CSS = (
@@ -83,12 +85,14 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
         live_endpoint(service)
         detect_endpoint(service)
 
+        plots = [b for b in blocks.blocks.values() if isinstance(b, NativePlot)]  # their titles: panels.axes
+
         def in_the_pages_language(request: gr.Request):  # what the server writes, at each page load
             locale = locale_of(request)
             texts = [header(service, locale), *([banner(service, locale)] if len(top) > 1 else [])]
-            return *texts, *(render(locale) for _, render in localized)
+            return *texts, *(render(locale) for _, render in localized), *(plot_titles(p, locale) for p in plots)
 
-        outputs = [*top, *(component for component, _ in localized)]
+        outputs = [*top, *(component for component, _ in localized), *plots]
         blocks.load(in_the_pages_language, None, outputs, api_visibility="private", queue=False)
         # and again when the page's language changes (gradio's Settings): the page's script clicks it (i18n.head)
         again = gr.Button("relocalize", elem_id="relocalize", elem_classes="relocalize")

@@ -11,7 +11,7 @@ from ..conditions import CONDITIONS
 from ..paths import DOCS_DIR, PAPER_FIGURES
 from ..service import ControlNetService, user_message
 from .i18n import locale_of, say, t, t_document, translate
-from .panels import connection_bars
+from .panels import axes, connection_bars
 from .widgets import gpu_queue
 
 HOW_IT_WORKS = DOCS_DIR / "how-controlnet-works.md"
@@ -52,9 +52,7 @@ def how_tab(service: ControlNetService) -> list:
         )
         inspect_button = gr.Button(t("Show zero-convolution norms"))
     norms = gr.BarPlot(
-        x="connection",
-        y="weight norm",
-        color="condition",
+        **axes("connection", "weight norm", "condition"),
         label=t("Zero-convolution weight norms"),
         height=260,
         sort=None,
@@ -154,9 +152,7 @@ def _convergence(curves: dict[str, dict], server_text) -> None:
     )
     gr.LinePlot(
         frame,
-        x="step",
-        y="score",
-        color="series",
+        **axes("step", "score", "series"),
         color_map=colours,
         colors_in_legend=list(colours),
         elem_id="convergence",

@@ -190,17 +190,34 @@ def outputs():
     maps = gr.Gallery(label=t("Control map(s) used"), columns=3, height=240, **shown)
     params = gr.JSON(label=t("Parameters (also stored in each PNG)"))
     residuals = gr.BarPlot(
-        x="connection",
-        y="mean |residual|",
-        color="condition",
+        **axes("connection", "mean |residual|", "condition"),
         label=t("What each ControlNet added"),
-        caption="Mean magnitude of the residual each ControlNet added to the U-Net's 12 skip connections and its "
-        "middle block, averaged over the steps it ran (after strength, mode and mask).",
+        caption=t(
+            "Mean magnitude of the residual each ControlNet added to the U-Net's 12 skip connections and its "
+            "middle block, averaged over the steps it ran (after strength, mode and mask)."
+        ),
         height=220,
         sort=None,
     )
     check = gr.Markdown(elem_id="control-check")
     return gallery, maps, params, residuals, check
+
+
+def axes(x: str, y: str, color: str | None = None) -> dict:
+    """A plot's columns (English names, as its data has them), registered as texts: gradio's page does not
+    translate a plot's titles, so the server writes them in the page's language at each load (`plot_titles`)."""
+    for name in (x, y, color):
+        if name is not None:
+            t(name)
+    return dict(x=x, y=y) | ({} if color is None else dict(color=color))
+
+
+def plot_titles(plot, locale: str):
+    """An update of `plot` (a gr.LinePlot or gr.BarPlot) that titles its axes and legend in `locale`."""
+    titles = dict(x_title=say(plot.x, locale), y_title=say(plot.y, locale))
+    if plot.color:
+        titles["color_title"] = say(plot.color, locale)
+    return gr.update(**titles)
 
 
 def connection_bars(values: dict[str, list[float]], value_name: str = "mean |residual|"):

@@ -12,7 +12,7 @@ import gradio as gr
 from ..conditions import CONDITIONS
 from ..errors import DemoError
 from .i18n import locale_of, say, t, translate
-from .panels import connection_bars
+from .panels import axes, connection_bars
 from .widgets import handler, slider
 
 PROBE_COLOURS = {"matched": "#1f77b4", "shuffled": "#ff7f0e"}
@@ -66,15 +66,13 @@ def train_tab(trainer) -> None:
     status = gr.HTML(elem_id="train-status")
     with gr.Row():
         norms = gr.BarPlot(
-            x="connection", y="weight norm", color="condition", label=t("Zero-convolution weight norms now"),
+            **axes("connection", "weight norm", "condition"), label=t("Zero-convolution weight norms now"),
             height=240, sort=None, elem_id="train-norms",
         )  # fmt: skip
-        loss = gr.LinePlot(x="step", y="loss", label=t("Training loss (noise prediction)"), height=240)
+        loss = gr.LinePlot(**axes("step", "loss"), label=t("Training loss (noise prediction)"), height=240)
     with gr.Row():
         probes = gr.LinePlot(
-            x="step",
-            y="score",
-            color="series",
+            **axes("step", "score", "series"),
             color_map=PROBE_COLOURS,
             colors_in_legend=list(PROBE_COLOURS),
             label=t("Probe: matched vs shuffled"),

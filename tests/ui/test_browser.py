@@ -233,6 +233,22 @@ def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, o
         context.close()
 
 
+def test_the_how_tabs_plot_titles_its_axes_in_the_pages_language(browser, offline_url):
+    """gradio's page does not translate a plot's titles: the server writes them for the page's language."""
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        page.goto(offline_url)
+        page.get_by_role("tab", name="ControlNet 的原理").click()
+        titles = page.locator("#convergence svg text")
+        sync_api.expect(titles.filter(has_text="得分")).to_have_count(1)  # y: score
+        sync_api.expect(titles.filter(has_text="步")).not_to_have_count(0)  # x: step
+        assert titles.filter(has_text="score").count() == 0
+    finally:
+        context.close()
+
+
 def test_live_drawing_shows_a_picture_without_generate_and_changes_it_after_the_next_strokes(page):
     """With Live on, a stroke gives a result with no Generate press (a few-step frame), and more strokes change it."""
     panel = open_tab(page, "Scribble")

@@ -47,6 +47,13 @@ def _untranslated(blocks) -> list[str]:
         component = props.get(node["id"], {})
         p = component.get("props", {})
         hidden = hidden or p.get("visible") is False
+        if not hidden:  # texts shown whether or not the label is: a caption, a plot's axis titles
+            for key in ("caption", "info", "placeholder"):
+                if isinstance(p.get(key), str) and p[key] and not p[key].startswith("__i18n__"):
+                    found.append(f"{component['type']} {key}: {p[key]}")
+            for key in ("x", "y", "color"):  # a plot's columns: the server titles them (panels.plot_titles)
+                if isinstance(p.get(key), str) and not all(p[key] in catalog(locale) for locale in LOCALES[1:]):
+                    found.append(f"{component['type']} {key}: {p[key]}")
         if not hidden and p.get("show_label", True):
             if isinstance(p.get("label"), str) and p["label"] and not p["label"].startswith("__i18n__"):
                 found.append(f"{component['type']}: {p['label']}")
@@ -83,6 +90,26 @@ def test_no_widget_text_a_user_sees_is_left_out_of_the_catalogs(preset, tmp_path
 def test_every_template_keeps_its_values(locale):
     for source, target in catalog(locale).items():
         assert sorted(re.findall(r"\{(\w+)\}", source)) == sorted(re.findall(r"\{(\w+)\}", target)), source
+
+
+@pytest.mark.parametrize("locale", LOCALES[1:])
+def test_bold_text_in_a_translation_ends_where_markdown_ends_it(locale):
+    """CommonMark ends **bold** only at a closing ** that is not punctuation followed by a letter, and Chinese has
+    no spaces: "**看什么：**比值" would show its asterisks (found in the How tab)."""
+    import unicodedata
+
+    docs = Path(__file__).parents[2] / "docs"
+    texts = [*catalog(locale).values(), *(p.read_text(encoding="utf-8") for p in docs.glob(f"*.{locale}.md"))]
+    for text in texts:
+        for bold in re.finditer(r"\*\*(.+?)\*\*(.?)", text, re.S):
+            inner, after = bold.group(1), bold.group(2)
+            closes = not (
+                unicodedata.category(inner[-1]).startswith("P")
+                and after
+                and not after.isspace()
+                and not unicodedata.category(after).startswith("P")
+            )
+            assert closes, bold.group(0)
 
 
 @pytest.mark.parametrize(
