@@ -18,15 +18,15 @@ from .compose_tab import compose_tab
 from .condition_tab import condition_tab
 from .detect import detect_endpoint
 from .how_tab import how_tab
-from .i18n import head, i18n, locale_of, mark, say, t, translate
+from .i18n import head, i18n, locale_of, say, t_marked, translate
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
 from .panels import plot_titles
 from .train_tab import train_tab
 
 CSS = (
-    ".relocalize {display: none !important} .banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}"
-    + MAP_KIND_CSS
+    ".relocalize {display: none !important}"  # the button the page clicks on a language switch
+    " .banner {border: 1px solid #d97706; border-radius: 8px; padding: 4px 12px; background: #fffbeb}" + MAP_KIND_CSS
 )
 
 
@@ -70,17 +70,15 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
         top = [gr.Markdown(header(service), elem_id="header")]
         if banner(service):
             top.append(gr.Markdown(banner(service), elem_classes="banner", elem_id="offline-banner"))
-        # the tabs' names: the page's script renames them too when the language changes (i18n.head)
-        mark(*(c.label for c in CONDITIONS.values()), "Compose", "How ControlNet works", "Train one yourself")
-        with gr.Tabs():
+        with gr.Tabs():  # the tabs' names t_marked: the page's script renames them too on a language switch
             for cond in CONDITIONS.values():
-                with gr.Tab(t(cond.label), id=cond.name):
+                with gr.Tab(t_marked(cond.label), id=cond.name):
                     condition_tab(cond, service)
-            with gr.Tab(t("Compose"), id="compose"):
+            with gr.Tab(t_marked("Compose"), id="compose"):
                 compose_tab(service)
-            with gr.Tab(t("How ControlNet works"), id="how"):
+            with gr.Tab(t_marked("How ControlNet works"), id="how"):
                 localized = how_tab(service)
-            with gr.Tab(t("Train one yourself"), id="train"):
+            with gr.Tab(t_marked("Train one yourself"), id="train"):
                 train_tab(trainer)
         live_endpoint(service)
         detect_endpoint(service)

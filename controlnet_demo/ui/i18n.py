@@ -130,6 +130,13 @@ def mark(*texts: str) -> list[str]:
     return list(texts)
 
 
+def t_marked(english: str) -> Text:
+    """`t`, and also translated by the page's script, for a text gradio's page leaves in the old language after a
+    switch (a tab's name: gradio renames only the tabs it has shown)."""
+    mark(english)
+    return t(english)
+
+
 def scripted(source: str) -> str:
     """A widget's script whose texts (`tr("English", values)`, `T("English")`) the page translates; registered
     like `marked` texts."""
