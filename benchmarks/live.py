@@ -70,7 +70,7 @@ def service_breakdown(service, unit, reps: int) -> dict:
             t2 = time.perf_counter()
             checks = service.check(prepared, result)
             t3 = time.perf_counter()
-            service._save(result, {**prepared.params, "control_check": [c.as_dict() for c in checks]})
+            service.files.save_pngs(result, {**prepared.params, "control_check": [c.as_dict() for c in checks]})
             t4 = time.perf_counter()
             with_previews = service.engine.generate(
                 prepared.request, on_preview=lambda *_: None, preview_every=service.settings.preview_every

@@ -1,8 +1,12 @@
 """One normalisation for every input image: whatever arrives becomes uint8 RGB (H, W, 3).
 
 The convention of the whole package: uint8 RGB numpy arrays up to and out of the preprocessors, PIL images
-only at the pipeline boundary. Every upload (path, bytes, a data: URL, PIL, numpy) goes through `load_rgb`, which also
-enforces the size limits before any pixel is decoded, so a decompression bomb is refused cheaply.
+only at the pipeline boundary. Every upload (a file, bytes, a data: URL, PIL, numpy) goes through `load_rgb`, which
+also enforces the size limits before any pixel is decoded, so a decompression bomb is refused cheaply.
+
+A request value is data, never a path: a `str` is read only as a `data:image/...;base64,` URL. A file is a
+`pathlib.Path`, which only trusted code makes (the CLI from its arguments, the app from gradio's upload folder:
+`ui/inputs.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import os
 import re
 import struct
 import warnings
@@ -19,17 +22,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UserInputError
+from .errors import Message, UserInputError, message, quoted
 from .settings import Limits
 
-ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
+ImageLike = Path | str | bytes | Image.Image | np.ndarray  # str: a data: URL only
 
 _DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)  # a drawing pad's PNG, sent inline
 
 _HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str = "image") -> np.ndarray:
+def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str | Message = "image") -> np.ndarray:
     """Decode, orient and convert any supported input to uint8 RGB, enforcing `limits`.
 
     - EXIF orientation is applied; an animation gives its first frame.
@@ -39,7 +42,7 @@ def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str = "image") -
       (depth maps) are stretched to their own min..max range.
     """
     if image is None:
-        raise UserInputError(f"No {what} was given: upload one (or draw one) first.")
+        raise UserInputError("No {what} was given: upload one (or draw one) first.", what=_what(what))
     opened = not isinstance(image, (np.ndarray, Image.Image))
     if isinstance(image, np.ndarray):
         pil = _from_array(image, what)
@@ -59,57 +62,79 @@ def load_rgb(image: ImageLike, limits: Limits = Limits(), what: str = "image") -
         if isinstance(exc, UserInputError):
             raise
         raise UserInputError(
-            f"The {what} could not be decoded ({exc}). It may be truncated or damaged: save it again as PNG or "
-            "JPEG and re-upload."
+            "The {what} could not be decoded ({why}). It may be truncated or damaged: save it again as PNG or "
+            "JPEG and re-upload.",
+            what=_what(what),
+            why=quoted(str(exc)),
         ) from None
     finally:
         if opened:
             pil.close()  # release the upload's file handle (animations keep it open)
 
 
-def _from_data_url(url: str, limits: Limits, what: str) -> bytes:
+def _what(what) -> Message:
+    """The picture's name in a message: a text looked up whole, or a Message of its own ("condition 2 mask")."""
+    return what if isinstance(what, Message) else message(what)
+
+
+def not_a_picture(what) -> UserInputError:
+    """The one refusal for a file that is not there, not a picture, or not a file this app may read: a caller
+    cannot tell which (it would say whether a server path exists)."""
+    return UserInputError(
+        "The {what} is not an image this app can read. Upload a PNG, JPEG, WebP, GIF, BMP or TIFF file.",
+        what=_what(what),
+    )
+
+
+def _from_data_url(url: str, limits: Limits, what) -> bytes:
     header = _DATA_URL.match(url)
     if header is None:
         raise UserInputError(
-            f"The {what} is a data: URL but not a base64 image; send it as data:image/png;base64,... (or as a file)."
+            "The {what} is a data: URL but not a base64 image; send it as data:image/png;base64,... (or as a file).",
+            what=_what(what),
         )
     if len(url) - header.end() > limits.max_inline_bytes * 4 // 3 + 4:
         raise UserInputError(
-            f"The {what} sent inline is {len(url) / 2**20:.1f} MB; the limit is "
-            f"{limits.max_inline_bytes / 2**20:.0f} MB of image data. Upload it as a file instead."
+            "The {what} sent inline is {size} MB; the limit is {limit} MB of image data. Upload it as a file instead.",
+            what=_what(what),
+            size=f"{len(url) / 2**20:.1f}",
+            limit=f"{limits.max_inline_bytes / 2**20:.0f}",
         )
     try:
         return base64.b64decode(url[header.end() :], validate=True)
     except (binascii.Error, ValueError):
         raise UserInputError(
-            f"The {what}'s data: URL is not valid base64. Send the picture again (or upload it as a file)."
+            "The {what}'s data: URL is not valid base64. Send the picture again (or upload it as a file).",
+            what=_what(what),
         ) from None
 
 
-def _open(source, limits: Limits, what: str) -> Image.Image:
-    if isinstance(source, str) and source[:5].lower() == "data:":
+def _open(source, limits: Limits, what) -> Image.Image:
+    if isinstance(source, str):  # a request's value: a data: URL or nothing, never a path
+        if source[:5].lower() != "data:":
+            raise not_a_picture(what)
         source = _from_data_url(source, limits, what)
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    elif isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise UserInputError(f"The {what} file was not found. Upload it again.")
+    elif not isinstance(source, Path) or not source.is_file():
+        raise not_a_picture(what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(source)  # reads the header only; pixels are decoded after the size check
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserInputError(
-            f"The {what} declares an enormous pixel count (a decompression bomb?). Use an image of at most "
-            f"{limits.max_pixels / 1e6:.1f} megapixels."
+            "The {what} declares an enormous pixel count (a decompression bomb?). Use an image of at most {limit} "
+            "megapixels.",
+            what=_what(what),
+            limit=f"{limits.max_pixels / 1e6:.1f}",
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         if _is_svg(source):
             raise UserInputError(
-                f"The {what} is an SVG (vector) file. Export it as PNG or JPEG and upload that."
+                "The {what} is an SVG (vector) file. Export it as PNG or JPEG and upload that.", what=_what(what)
             ) from None
-        raise UserInputError(
-            f"The {what} is not an image this app can read. Upload a PNG, JPEG, WebP, GIF, BMP or TIFF file."
-        ) from None
+        raise not_a_picture(what) from None
 
 
 def _is_svg(source) -> bool:
@@ -124,12 +149,14 @@ def _is_svg(source) -> bool:
     return b"<svg" in head.lower()
 
 
-def _from_array(array: np.ndarray, what: str) -> Image.Image:
+def _from_array(array: np.ndarray, what) -> Image.Image:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
         raise UserInputError(
-            f"The {what} has an unsupported shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)."
+            "The {what} has an unsupported shape {shape}; expected (H, W), (H, W, 3) or (H, W, 4).",
+            what=_what(what),
+            shape=str(array.shape),
         )
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
@@ -152,22 +179,35 @@ def _stretch(array: np.ndarray) -> np.ndarray:
     return np.zeros_like(array) if hi <= lo else (array - lo) * (255.0 / (hi - lo))
 
 
-def check_size(size: tuple[int, int], limits: Limits, what: str = "image") -> None:
+def check_size(size: tuple[int, int], limits: Limits, what: str | Message = "image") -> None:
     width, height = size
     if width * height > limits.max_pixels:
         raise UserInputError(
-            f"The {what} is {width}x{height} ({width * height / 1e6:.1f} MP); the limit is "
-            f"{limits.max_pixels / 1e6:.1f} MP. Downscale it and upload again."
+            "The {what} is {width}x{height} ({mp} MP); the limit is {limit} MP. Downscale it and upload again.",
+            what=_what(what),
+            width=width,
+            height=height,
+            mp=f"{width * height / 1e6:.1f}",
+            limit=f"{limits.max_pixels / 1e6:.1f}",
         )
     if min(width, height) < limits.min_side or max(width, height) > limits.max_side:
         raise UserInputError(
-            f"The {what} is {width}x{height}; each side must be between {limits.min_side} and {limits.max_side} "
-            "pixels. Resize it and upload again."
+            "The {what} is {width}x{height}; each side must be between {lo} and {hi} pixels. Resize it and upload "
+            "again.",
+            what=_what(what),
+            width=width,
+            height=height,
+            lo=limits.min_side,
+            hi=limits.max_side,
         )
     if max(width, height) / min(width, height) > limits.max_aspect:
         raise UserInputError(
-            f"The {what} is {width}x{height}, an aspect ratio over {limits.max_aspect:g}:1. Crop it closer to "
-            "square and upload again."
+            "The {what} is {width}x{height}, an aspect ratio over {ratio}:1. Crop it closer to square and upload "
+            "again.",
+            what=_what(what),
+            width=width,
+            height=height,
+            ratio=f"{limits.max_aspect:g}",
         )
 
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 ENV_PREFIX = "CONTROLNET_DEMO_"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # a server here is reachable from this machine alone
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,22 @@ class Settings:
     request_timeout_s: float = 120.0
     max_file_size: str = "20mb"
     cache_ttl_s: int = 3600  # result and upload files are deleted this long after they were written
-    public: bool = False  # public hosting: no tracebacks, rate limit on
-    rate_limit_per_minute: int = 0  # 0 = off
+    map_cache_mb: int = 256  # detected control maps kept for the next request with the same picture (in memory)
+    # public hosting: no tracebacks, MCP and training off, a rate limit and a cap on each visitor's queued jobs. On
+    # whenever the server listens beyond this machine (not 127.0.0.1 / localhost / ::1) or runs on a Space, unless
+    # CONTROLNET_DEMO_PUBLIC=0 says otherwise
+    public: bool = False
+    rate_limit_per_minute: int = 0  # generations per client a minute (a comparison is 5); 0 = off. Public: 30
+    jobs_per_client: int = (
+        0  # jobs one client may have queued or running at once (a comparison is 5); 0 = off. Public: 6
+    )
+    max_request_mb: int = 32  # a request body over this is refused before it is read (uploads: max_file_size)
+    # the browser sessions whose state gradio keeps (about 0.6 MB each, the oldest dropped first): a caller can make
+    # up a new session at every request. Public: 500
+    sessions: int = 10_000
+    # the client's address is the last one a proxy in front of the app adds to X-Forwarded-For (on a Space), not the
+    # connection's (which is the proxy's, the same for every visitor)
+    behind_proxy: bool = False
     # the named endpoints as MCP tools (gradio's MCP server): on for `python app.py` unless public, off in tests
     mcp: bool = False
     # the models on a Ray Serve application of this name (serving/ray_serve.py) instead of in this process, with
@@ -85,7 +100,8 @@ class Settings:
             if key.startswith(ENV_PREFIX) and key.endswith("_MODEL") and key != ENV_PREFIX + "BASE_MODEL" and value
         }
         on_spaces = bool(env.get("SPACE_ID"))
-        public = _truthy(get("PUBLIC", "1" if on_spaces else "0"))
+        server_name = get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1"))
+        public = _truthy(get("PUBLIC", "1" if on_spaces or server_name not in LOOPBACK else "0"))
         values = dict(
             preset=get("PRESET", "auto"),
             base_model=get("BASE_MODEL"),
@@ -100,14 +116,19 @@ class Settings:
             request_timeout_s=float(get("REQUEST_TIMEOUT", cls.request_timeout_s)),
             max_file_size=get("MAX_FILE_SIZE", cls.max_file_size),
             cache_ttl_s=int(get("CACHE_TTL", cls.cache_ttl_s)),
+            map_cache_mb=int(get("MAP_CACHE_MB", cls.map_cache_mb)),
             public=public,
-            rate_limit_per_minute=int(get("RATE_LIMIT", cls.rate_limit_per_minute)),
+            rate_limit_per_minute=int(get("RATE_LIMIT", 30 if public else cls.rate_limit_per_minute)),
+            jobs_per_client=int(get("JOBS_PER_CLIENT", 6 if public else cls.jobs_per_client)),
+            max_request_mb=int(get("MAX_REQUEST_MB", cls.max_request_mb)),
+            sessions=int(get("SESSIONS", 500 if public else cls.sessions)),
+            behind_proxy=_truthy(get("BEHIND_PROXY", "1" if on_spaces else "0")),
             mcp=_truthy(get("MCP", "0" if public else "1")),
             ray_app=get("RAY_APP") or None,
             zero_gpu=_truthy(env.get("SPACES_ZERO_GPU", "0")),
             training=_truthy(get("TRAINING", "0" if public else "1")),
             ray_replicas=max(1, int(get("RAY_REPLICAS", cls.ray_replicas))),
-            server_name=get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1")),
+            server_name=server_name,
             server_port=_int_or_none(get("PORT", env.get("GRADIO_SERVER_PORT"))),
         )
         values.update(overrides)
@@ -115,6 +136,14 @@ class Settings:
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def launched_processes(environ: dict[str, str] | None = None) -> int:
+    """How many processes a launcher started this one among (torchrun, `accelerate launch`, mpirun): 1 alone. The
+    variables accelerate itself reads for a multi-process run on CPUs."""
+    env = os.environ if environ is None else environ
+    sizes = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    return max(int(env.get(name) or 1) for name in sizes)
 
 
 def hub_offline(environ: dict[str, str] | None = None) -> bool:

@@ -7,6 +7,7 @@ import io
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,10 +19,10 @@ from controlnet_demo.errors import UserInputError
 from controlnet_demo.images import fit_resolution, load_rgb, resize
 
 
-def save(tmp_path, name: str, image: Image.Image, **options) -> str:
+def save(tmp_path, name: str, image: Image.Image, **options) -> Path:
     path = tmp_path / name
     image.save(path, **options)
-    return str(path)
+    return path
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -231,7 +232,7 @@ def test_extreme_aspect_ratio_is_rejected(tmp_path):
 def test_over_the_pixel_limit_is_refused_before_decoding(tmp_path):
     path = tmp_path / "huge.png"
     path.write_bytes(png_header(5000, 5000))  # decoding it would fail as truncated
-    message = rejected(str(path), "5000x5000", "25.0 MP", "16.8 MP", "downscale")
+    message = rejected(path, "5000x5000", "25.0 MP", "16.8 MP", "downscale")
     assert "decoded" not in message
 
 
@@ -246,7 +247,7 @@ def test_decompression_bomb_is_a_user_error(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header(20000, 20000))
     start = time.perf_counter()
-    rejected(str(path), "decompression bomb", "16.8 megapixels")
+    rejected(path, "decompression bomb", "16.8 megapixels")
     assert time.perf_counter() - start < 2.0
 
 
@@ -255,14 +256,14 @@ def test_decompression_bomb_is_refused_even_with_pil_check_disabled(tmp_path, mo
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header(20000, 20000))
     start = time.perf_counter()
-    rejected(str(path), "20000x20000", "downscale")
+    rejected(path, "20000x20000", "downscale")
     assert time.perf_counter() - start < 2.0
 
 
 def test_text_file_named_png_is_rejected(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("just some notes, not an image\n")
-    rejected(str(path), "not an image", "upload a png, jpeg")
+    rejected(path, "not an image", "upload a png, jpeg")
 
 
 def test_truncated_jpeg_is_rejected(tmp_path, astronaut):
@@ -270,7 +271,7 @@ def test_truncated_jpeg_is_rejected(tmp_path, astronaut):
     Image.fromarray(astronaut).save(whole, quality=90)
     half = tmp_path / "half.jpg"
     half.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    rejected(str(half), "could not be decoded", "truncated", "save it again")
+    rejected(half, "could not be decoded", "truncated", "save it again")
 
 
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><circle r="50"/></svg>'
@@ -279,13 +280,13 @@ SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="20
 def test_svg_file_is_rejected_with_export_advice(tmp_path):
     path = tmp_path / "drawing.svg"
     path.write_bytes(SVG)
-    rejected(str(path), "svg", "export it as png or jpeg")
+    rejected(path, "svg", "export it as png or jpeg")
 
 
 def test_svg_content_without_svg_name_is_recognised(tmp_path):
     path = tmp_path / "upload_3f2a"  # a temp file name that says nothing
     path.write_bytes(SVG)
-    rejected(str(path), "svg", "export it as png or jpeg")
+    rejected(path, "svg", "export it as png or jpeg")
     rejected(SVG, "svg", "export it as png or jpeg")  # bytes too
 
 
@@ -293,8 +294,22 @@ def test_no_image_says_to_upload_one():
     rejected(None, "no image", "upload")
 
 
-def test_missing_file_is_rejected(tmp_path):
-    rejected(str(tmp_path / "gone.png"), "not found", "upload it again")
+def test_a_missing_file_gets_the_refusal_a_file_that_is_not_a_picture_gets(tmp_path):
+    """The same words for both: a caller cannot tell whether a path exists."""
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    assert rejected(tmp_path / "gone.png", "not an image", "upload a png") == rejected(notes, "not an image")
+
+
+@pytest.mark.parametrize(
+    "value", ["/etc/passwd", "/etc/no-such-file", "file:///etc/passwd", "/proc/self/fd/0", "x" * 5000]
+)
+def test_a_string_is_never_opened_as_a_path(value, tmp_path):
+    """A request's value is data: a str is read as a data: URL or refused, like a file that is not a picture."""
+    picture = tmp_path / "real.png"
+    Image.new("RGB", (64, 64), "red").save(picture)
+    refusal = rejected(str(picture), "not an image")  # a real picture, named by a str: not read
+    assert rejected(value, "not an image") == refusal
 
 
 def test_limits_are_reported_from_the_given_limits(tmp_path):

@@ -61,7 +61,7 @@ def main() -> None:
     rows, table = [], []
     for label, condition, example, preprocessor, prompt, metric in CASES:
         source = np.asarray(Image.open(EXAMPLES_DIR / example).convert("RGB"))
-        unit = UnitSpec(condition, str(EXAMPLES_DIR / example), preprocessor, preprocess_resolution=64)
+        unit = UnitSpec(condition, EXAMPLES_DIR / example, preprocessor, preprocess_resolution=64)
         outputs = []
         for seed in SEEDS:
             out = final_output(service.generate(GenerateSpec(prompt, [unit], seed=seed, resolution=64)))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ..conditions import CONDITIONS
 from ..engine import SCHEDULERS
-from ..errors import ModelUnavailableError, UserInputError, check_number
+from ..errors import UserInputError, check_number
 from ..service import DEFAULT_NEGATIVE, MAX_SEED
 from .options import add_model_options, add_unit_options, scheduler_name
-from .requests import build_settings, build_spec, check_unit, existing_file, unit_label
+from .requests import build_settings, build_spec, check_unit, existing_file, model_warning, unit_label
 
 
 def configure_generate(p: argparse.ArgumentParser) -> None:
@@ -59,10 +59,10 @@ def configure_generate(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--from-png",
         metavar="FILE",
-        help="reproduce an image this demo wrote: its stored parameters (and model preset) are the "
-        "defaults, every option given overrides them. Give the original images with --image, one "
-        "per stored condition in order (--condition may be left out), and --mask for those that "
-        "had one",
+        help="reproduce an image this demo wrote: its stored parameters are the defaults, every option given "
+        "overrides them. Give the original images with --image, one per stored condition in order (--condition "
+        "may be left out), and --mask for those that had one. The models are never taken from the PNG: pass the "
+        "--preset it was made with (a warning names it when it differs)",
     )
     o = p.add_argument_group("output")
     o.add_argument(
@@ -127,7 +127,7 @@ def _destination(out: str, num_images) -> tuple[Path, Path | None]:
 
 def run_generate(args: argparse.Namespace) -> int:
     spec, stored = build_spec(args)
-    settings = build_settings(args, stored)
+    settings = build_settings(args)  # never from the PNG: a file does not choose the weights loaded
     folder, single = _destination(args.out, spec.num_images)
 
     from PIL import Image
@@ -136,16 +136,12 @@ def run_generate(args: argparse.Namespace) -> int:
     from ..service import ControlNetService, Done, Failed, MapsReady, StepDone
 
     quiet_libraries()
-    try:
-        service = ControlNetService(settings, output_dir=str(folder))
-    except ModelUnavailableError as exc:
-        if stored is None or args.preset is not None:
-            raise
-        raise ModelUnavailableError(
-            f"{exc} {args.from_png} was made with the {stored.get('preset')} preset; "
-            "to run its parameters on another, pass --preset."
-        ) from None
+    service = ControlNetService(settings, output_dir=str(folder))
     preset, bar, output = service.preset, None, None
+    if stored is not None:  # before any model is loaded, even with -q: the PNG named other models than these
+        warning = model_warning(stored, preset, args.from_png)
+        if warning:
+            print(warning, file=sys.stderr)
     with contextlib.closing(service.generate(spec)) as events:
         try:
             for event in events:
@@ -155,12 +151,6 @@ def run_generate(args: argparse.Namespace) -> int:
                     _note(args, f"model: {preset.title} [{preset.name}] ({service.resolved.reason})")
                     if preset.name == "tiny":
                         _note(args, "note: the tiny preset is a random model: its images are noise, not pictures.")
-                    if stored is not None and stored.get("preset") not in (None, preset.name):
-                        _note(
-                            args,
-                            f"note: {args.from_png} was made with the {stored['preset']} preset, this run "
-                            f"uses {preset.name}: the pixels will differ.",
-                        )
                     _note(
                         args,
                         f"seed {request.seed}, {request.width}x{request.height}, {request.steps} steps; "

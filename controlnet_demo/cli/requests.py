@@ -1,6 +1,11 @@
 """From the parsed command line to what the service takes: a `GenerateSpec` (fresh, or rebuilt from a PNG's stored
 parameters with the options given on top) and the `Settings` (the environment's, with the model and device
-options on top). Every check of a unit goes through the condition table."""
+options on top). Every check of a unit goes through the condition table.
+
+A PNG is data: its parameters may set the prompt, seeds, conditions, preprocessors and strengths, never which
+weights are loaded. The models come from the command line and the environment only; `model_warning` says so in a
+line when the PNG names others. Files given on the command line reach the service as `pathlib.Path` (a `str` is
+never opened as a path there)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 
 from ..conditions import CONDITIONS, condition
 from ..errors import UserInputError
-from ..models.presets import PRESETS
+from ..models.presets import PRESETS, Preset
 from ..paths import shown
 from ..settings import Settings
 
@@ -23,10 +28,11 @@ def unit_label(k: int, unit: dict) -> str:
     return f"condition {k}" + (f" ({unit['condition']})" if unit.get("condition") else "")
 
 
-def existing_file(path: str, option: str) -> str:
+def existing_file(path: str | Path, option: str) -> Path:
+    """The file the command line names, as a Path: what the service opens as a file (a str it never does)."""
     if not Path(path).is_file():
         raise UserInputError(f"{option} {path}: no such file.")
-    return path
+    return Path(path)
 
 
 def check_unit(
@@ -50,7 +56,7 @@ def _unit_overrides(k: int, unit: dict) -> dict:
     out = {key: unit[key] for key in UNIT_FIELDS if key in unit}
     for key, option in (("image", "--image"), ("mask", "--mask")):
         if key in out:
-            existing_file(out[key], f"{unit_label(k, unit)}: {option}")
+            out[key] = existing_file(out[key], f"{unit_label(k, unit)}: {option}")
     return out
 
 
@@ -77,9 +83,8 @@ def _fresh_units(units: list[dict]):
 def _stored_parameters(path: str) -> dict:
     from ..service import read_parameters
 
-    existing_file(path, "--from-png")
     try:
-        params = read_parameters(path)
+        params = read_parameters(existing_file(path, "--from-png"))
         units = params["units"]
         if not isinstance(units, list) or not all(
             isinstance(u, dict) and u.get("condition") in CONDITIONS for u in units
@@ -97,8 +102,11 @@ def _reproduced_units(params: dict, units: list[dict], path: str):
     the PNG keeps (an edited map, a pose JSON) needs none, so those may all be left out."""
     from ..service import read_maps, spec_from_parameters
 
-    stored, kept = params["units"], read_maps(path)
-    needing = [k for k, old in enumerate(stored) if old.get("edited_map") not in kept]
+    try:
+        stored, kept = params["units"], read_maps(Path(path))
+        needing = [k for k, old in enumerate(stored) if old.get("edited_map") not in kept]
+    except (ValueError, TypeError):  # a damaged maps chunk, an edited_map key that is no string
+        raise UserInputError(f"--from-png {path}: its stored control maps are damaged.") from None
     if len(units) == len(stored):
         given = dict(enumerate(units))
     elif len(units) == len(needing):
@@ -178,26 +186,14 @@ def build_spec(args: argparse.Namespace):
     return GenerateSpec(units=_fresh_units(units), **given), None
 
 
-def build_settings(args: argparse.Namespace, stored: dict | None = None) -> Settings:
-    """Settings from the environment, with the command line's model and device options on top."""
+def build_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with the command line's model and device options on top. Never from a
+    reproduced PNG: a file does not choose the weights this process loads (see `model_warning`)."""
     base = Settings.from_env()
     overrides: dict = {}
     preset = getattr(args, "preset", None)
     base_model = getattr(args, "base_model", None)
     controlnets = dict(getattr(args, "controlnet", None) or [])
-    if stored is not None and preset is None and base_model is None and not controlnets:
-        # reproduce on the models the PNG was made with, unless the command line names others; a PNG names this
-        # repo's folders relative to it (paths.shown), so the preset's own models compare as shown too
-        preset = stored.get("preset")
-        if preset in PRESETS:
-            own = PRESETS[preset]
-            if stored.get("base_model") and stored["base_model"] != shown(own.base):
-                base_model = stored["base_model"]
-            controlnets = {
-                u["condition"]: u["model"]
-                for u in stored["units"]
-                if u.get("model") and u["model"] != shown(own.controlnets.get(u["condition"], ""))
-            }
     if preset is not None:
         overrides["preset"] = preset
     if base_model is not None:
@@ -215,6 +211,48 @@ def build_settings(args: argparse.Namespace, stored: dict | None = None) -> Sett
     settings = Settings.from_env(**overrides)
     check_device(settings.device)
     return settings
+
+
+def _printable(value, limit: int = 200) -> str:
+    """A value read from a file, safe to print on one line: no control characters (terminal escapes, newlines)."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def model_warning(stored: dict, preset: Preset, path: str) -> str | None:
+    """One line when the PNG names other models than `preset` (the resolved one this run loads), else None.
+
+    The PNG's names are only compared and printed (made printable): never looked up, opened or loaded. A model
+    that follows from the PNG's preset is not listed again beside it."""
+    theirs, ours = [], []
+    stored_preset = stored.get("preset")
+    own = PRESETS.get(stored_preset) if isinstance(stored_preset, str) else None
+    other_preset = stored_preset is not None and stored_preset != preset.name
+    if other_preset:
+        theirs.append(f"the {_printable(stored_preset)} preset")
+        ours.append(f"the {preset.name} preset")
+
+    def compare(what: str, stored_source, our_source: str, own_source: str | None) -> None:
+        if not stored_source or stored_source == shown(our_source):
+            return
+        if other_preset and own_source is not None and stored_source == shown(own_source):
+            return  # the PNG preset's own model: named by the preset already
+        theirs.append(f"{what} {_printable(stored_source)}")
+        ours.append(f"{what} {shown(our_source)}")
+
+    compare("base model", stored.get("base_model"), preset.base, own.base if own else None)
+    for unit in stored.get("units") or []:
+        cond = unit.get("condition")
+        if cond in preset.controlnets:
+            own_cn = own.controlnets.get(cond) if own else None
+            compare(f"{cond} ControlNet", unit.get("model"), preset.controlnets[cond], own_cn)
+    if not theirs:
+        return None
+    advice = f"pass --preset {stored_preset} to reproduce it" if other_preset and own else "the pixels will differ"
+    return (
+        f"warning: {_printable(path, 10_000)} was made with {', '.join(theirs)}; using {', '.join(ours)} (models are "
+        f"never taken from a file; choose them with --preset, --base-model, --controlnet): {advice}."
+    )
 
 
 def check_device(device: str | None) -> None:

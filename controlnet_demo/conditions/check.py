@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from ..errors import ModelUnavailableError
+from ..errors import Message, ModelUnavailableError, message
 from . import preprocessors as pre
 
 EDGE_TOLERANCE = {"canny": 2.0, "scribble": 3.0}  # px at the output's size; scribbles wobble by about a pixel
@@ -38,14 +38,21 @@ class ControlCheck:
     metric: str
     score: float | None  # mean over the images, in [0, 1] (depth: [-1, 1]); None: no detector here
     threshold: float
-    warning: str | None  # the likely cause, when the score is below the threshold; or why there is no score
+    # the likely cause, when the score is below the threshold; or why there is no score. A Message (or a text) the
+    # UI shows in the page's language; str() is the English
+    warning: Message | str | None
 
     @property
     def followed(self) -> bool | None:
         return None if self.score is None else self.score >= self.threshold
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "score": None if self.score is None else round(self.score, 3)}
+        """For the result's metadata: the warning in English."""
+        return {
+            **asdict(self),
+            "score": None if self.score is None else round(self.score, 3),
+            "warning": None if self.warning is None else str(self.warning),
+        }
 
 
 _BINS = 12  # orientation bins of 15 degrees; a pixel matches its own bin and both neighbours
@@ -144,14 +151,17 @@ def _score(condition: str, image: np.ndarray, control: np.ndarray, preprocessor:
     return None
 
 
-def _cause(condition: str, control: np.ndarray, strength: float, start: float, end: float) -> str:
+def _cause(condition: str, control: np.ndarray, strength: float, start: float, end: float) -> Message | str:
     """The likeliest reason a result does not follow its map, in words a user can act on."""
     if strength == 0:
         return "The control strength is 0: the ControlNet did not run. Raise it (1 is the usual)."
     if end - start < 0.3:
-        return (
-            f"The ControlNet ran for only {round(100 * (end - start))} % of the steps (start {start:g}, end "
-            f"{end:g}): the layout is settled in the first steps. Start at 0 and end at 0.6 or later."
+        return message(
+            "The ControlNet ran for only {pct} % of the steps (start {start}, end {end}): the layout is settled in "
+            "the first steps. Start at 0 and end at 0.6 or later.",
+            pct=round(100 * (end - start)),
+            start=f"{start:g}",
+            end=f"{end:g}",
         )
     if condition in ("canny", "scribble"):
         share = float(_lines(control).mean())
@@ -165,7 +175,7 @@ def _cause(condition: str, control: np.ndarray, strength: float, start: float, e
     elif float(np.asarray(control).std()) < 4:
         return "The map is nearly flat: there is almost nothing for the ControlNet to follow."
     if strength < 0.5:
-        return f"The control strength is low ({strength:g}); raise it towards 1."
+        return message("The control strength is low ({strength}); raise it towards 1.", strength=f"{strength:g}")
     return (
         "Try a higher control strength or the mode 'ControlNet is more important'; if it never follows, the "
         "ControlNet may be made for another model family than the base."
@@ -194,7 +204,8 @@ def check_control(
         ]
     except ModelUnavailableError:
         detector = "MiDaS" if condition == "depth" else "OpenPose"
-        return ControlCheck(condition, METRICS[condition], None, threshold, f"not checked: no {detector} weights here")
+        why = message("not checked: no {detector} weights here", detector=detector)
+        return ControlCheck(condition, METRICS[condition], None, threshold, why)
     scores = [s for s in scores if s is not None]
     if not scores:
         return ControlCheck(condition, METRICS[condition], None, threshold, "not checked: the map shows no figure")

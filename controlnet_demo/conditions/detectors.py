@@ -60,27 +60,31 @@ class Detectors:
         for filename in filenames:
             if os.path.isdir(source):
                 if not os.path.isfile(os.path.join(source, filename)):
-                    raise ModelUnavailableError(self._missing(name, filename, "file not in the folder"))
+                    raise self._missing(name, filename, "file not in the folder")
                 continue
             if os.path.isabs(source) or source.startswith("."):
-                raise ModelUnavailableError(self._missing(name, filename, "folder not found"))
+                raise self._missing(name, filename, "folder not found")
             from huggingface_hub import hf_hub_download
 
             try:
                 hf_hub_download(source, filename, local_files_only=not self.online)
             except Exception as exc:
-                raise ModelUnavailableError(self._missing(name, filename, type(exc).__name__)) from None
+                raise self._missing(name, filename, type(exc).__name__) from None
         cls = getattr(importlib.import_module(module), cls_name)
         try:
             detector = cls.from_pretrained(source, local_files_only=not self.online)
         except Exception as exc:
             why = f"{type(exc).__name__}: {exc}"
-            raise ModelUnavailableError(self._missing(name, ", ".join(filenames), why)) from None
+            raise self._missing(name, ", ".join(filenames), why) from None
         return detector.to(self.device) if hasattr(detector, "to") else detector
 
-    def _missing(self, name: str, filename: str, why: str) -> str:
-        return (
-            f"The {name} detector needs its weights ({filename} from {self.source}), which are not available here "
-            f"({why}). Upload a ready control map and choose the preprocessor 'none', pick another preprocessor, "
-            "or run the app once with internet access so the weights are cached."
+    def _missing(self, name: str, filename: str, why: str) -> ModelUnavailableError:
+        return ModelUnavailableError(
+            "The {name} detector needs its weights ({files} from {source}), which are not available here "
+            "({why}). Upload a ready control map and choose the preprocessor 'none', pick another preprocessor, "
+            "or run the app once with internet access so the weights are cached.",
+            name=name,
+            files=filename,
+            source=self.source,
+            why=why,
         )

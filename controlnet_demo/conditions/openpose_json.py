@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..errors import UserInputError
+from ..errors import UserInputError, quoted
 
 KEYPOINTS = 18  # OpenPose's COCO body: nose, neck, right shoulder ... left ear
 MAX_PEOPLE = 20
@@ -50,17 +50,23 @@ def parse_pose(text: str) -> tuple[int, int, list[list[tuple[float, float] | Non
     if not isinstance(text, str):
         raise UserInputError("The pose must be OpenPose JSON text.")
     if len(text) > MAX_JSON_CHARS:
-        raise UserInputError(f"The pose JSON is {len(text):,} characters; the limit is {MAX_JSON_CHARS:,}.")
+        raise UserInputError(
+            "The pose JSON is {n} characters; the limit is {limit}.", n=f"{len(text):,}", limit=f"{MAX_JSON_CHARS:,}"
+        )
     try:
         data = json.loads(text, parse_constant=lambda name: float("nan"))
     except ValueError as exc:
-        raise UserInputError(f"The pose is not valid JSON ({exc}).") from None
+        raise UserInputError("The pose is not valid JSON ({why}).", why=str(exc)) from None
+    except RecursionError:  # nested deeper than Python's stack: no pose is
+        raise UserInputError("The pose JSON is nested too deeply; OpenPose JSON is a few levels deep.") from None
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise UserInputError('The pose JSON needs a "people" list (OpenPose\'s layout: people[].pose_keypoints_2d).')
     width, height = (_canvas_side(data, key) for key in ("canvas_width", "canvas_height"))
     people = data["people"]
     if len(people) > MAX_PEOPLE:
-        raise UserInputError(f"The pose JSON has {len(people):,} people; at most {MAX_PEOPLE} are drawn.")
+        raise UserInputError(
+            "The pose JSON has {n} people; at most {limit} are drawn.", n=f"{len(people):,}", limit=MAX_PEOPLE
+        )
     people = [_person(p, k + 1, width, height) for k, p in enumerate(people)]
     return width, height, [p for p in people if any(j is not None for j in p)]  # as the editor: no empty figures
 
@@ -68,9 +74,16 @@ def parse_pose(text: str) -> tuple[int, int, list[list[tuple[float, float] | Non
 def _canvas_side(data: dict, key: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserInputError(f'The pose JSON needs "{key}": the canvas size in pixels that the keypoints are in.')
+        raise UserInputError(
+            'The pose JSON needs "{key}": the canvas size in pixels that the keypoints are in.', key=key
+        )
     if not 1 <= value <= MAX_CANVAS or value != int(value):
-        raise UserInputError(f'"{key}" must be a whole number of pixels from 1 to {MAX_CANVAS}; got {value!r}.')
+        raise UserInputError(
+            '"{key}" must be a whole number of pixels from 1 to {limit}; got {value}.',
+            key=key,
+            limit=MAX_CANVAS,
+            value=quoted(value),
+        )
     return int(value)
 
 
@@ -79,11 +92,14 @@ def _person(person, k: int, width: int, height: int) -> list[tuple[float, float]
     if not isinstance(values, list) or len(values) != 3 * KEYPOINTS:
         got = len(values) if isinstance(values, list) else "none"
         raise UserInputError(
-            f"Person {k}: pose_keypoints_2d must hold {KEYPOINTS} keypoints as x, y, confidence "
-            f"({3 * KEYPOINTS} numbers); got {got}."
+            "Person {k}: pose_keypoints_2d must hold {n} keypoints as x, y, confidence ({numbers} numbers); got {got}.",
+            k=k,
+            n=KEYPOINTS,
+            numbers=3 * KEYPOINTS,
+            got=got,
         )
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-        raise UserInputError(f"Person {k}: every keypoint value must be a finite number (no NaN, text or null).")
+        raise UserInputError("Person {k}: every keypoint value must be a finite number (no NaN, text or null).", k=k)
     scale = (width, height) if all(abs(v) <= 1 for v in values) else (1, 1)  # normalised, as A1111 reads it
     joints = []
     for j in range(KEYPOINTS):
@@ -94,7 +110,13 @@ def _person(person, k: int, width: int, height: int) -> list[tuple[float, float]
             continue
         if not (-width <= x <= 2 * width and -height <= y <= 2 * height):
             raise UserInputError(
-                f"Person {k}, keypoint {j}: ({x:g}, {y:g}) is far outside the {width}x{height} canvas."
+                "Person {k}, keypoint {j}: ({x}, {y}) is far outside the {width}x{height} canvas.",
+                k=k,
+                j=j,
+                x=f"{x:g}",
+                y=f"{y:g}",
+                width=width,
+                height=height,
             )
         joints.append((float(x), float(y)))
     return joints

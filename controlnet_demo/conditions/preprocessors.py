@@ -24,8 +24,10 @@ def passthrough(image: np.ndarray, resolution: int, detectors, **_) -> np.ndarra
 def canny(image: np.ndarray, resolution: int, detectors, low_threshold=100, high_threshold=200, **_) -> np.ndarray:
     if low_threshold > high_threshold:
         raise UserInputError(
-            f"Canny: the low threshold ({low_threshold:g}) is above the high threshold ({high_threshold:g}). "
-            "Lower the low threshold or raise the high one."
+            "Canny: the low threshold ({low}) is above the high threshold ({high}). "
+            "Lower the low threshold or raise the high one.",
+            low=f"{low_threshold:g}",
+            high=f"{high_threshold:g}",
         )
     from controlnet_aux.canny import CannyDetector
 

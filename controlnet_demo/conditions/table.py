@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelUnavailableError, UserInputError, check_number
+from ..errors import ModelUnavailableError, UserInputError, check_number, quoted
 from . import preprocessors as pre
 
 
@@ -52,8 +52,11 @@ class Condition:
         proc = self.preprocessors.get(name or self.default_preprocessor)
         if proc is None:
             raise UserInputError(
-                f"{context}Unknown preprocessor {name!r} for {self.name}; choose one of: "
-                f"{', '.join(self.preprocessors)}."
+                "{context}Unknown preprocessor {name} for {condition}; choose one of: {choices}.",
+                context=context,
+                name=quoted(name),
+                condition=self.name,
+                choices=", ".join(self.preprocessors),
             )
         return proc
 
@@ -74,12 +77,19 @@ class Condition:
                     continue
                 if p is None:
                     raise UserInputError(
-                        f"{context}unknown setting {key!r} (--param); {self.name} has: "
-                        f"{', '.join(self.params) or 'none'}."
+                        "{context}unknown setting {key} (--param); {name} has: {choices}.",
+                        context=context,
+                        key=quoted(key),
+                        name=self.name,
+                        choices=", ".join(self.params) or "none",
                     )
                 users = [q.name for q in self.preprocessors.values() if key in q.params]
                 raise UserInputError(
-                    f"{context}the {proc.name} preprocessor does not use {key}; it applies to: {', '.join(users)}."
+                    "{context}the {name} preprocessor does not use {key}; it applies to: {choices}.",
+                    context=context,
+                    name=proc.name,
+                    key=quoted(key),
+                    choices=", ".join(users),
                 )
             values[key] = check_number(
                 raw, f"{context}{p.label}" + (f" ({key})" if strict else ""), p.minimum, p.maximum
@@ -170,7 +180,12 @@ def condition(name: str, known=None, context: str = "") -> Condition:
     ControlNets a preset serves)."""
     known = list(CONDITIONS if known is None else known)
     if name not in CONDITIONS or name not in known:
-        raise UserInputError(f"Unknown condition {name!r}{context}; choose one of: {', '.join(known)}.")
+        raise UserInputError(
+            "Unknown condition {name}{context}; choose one of: {choices}.",
+            name=quoted(name),
+            context=context,
+            choices=", ".join(known),
+        )
     return CONDITIONS[name]
 
 
@@ -182,7 +197,9 @@ def detect(
     proc = cond.preprocessor(preprocessor)
     values = {key: cond.params[key].default for key in proc.params} | cond.checked_settings(proc.name, params)
     if proc.weights and detectors is None:
-        raise ModelUnavailableError(f"The {proc.weights} detector is not configured; upload a ready control map.")
+        raise ModelUnavailableError(
+            "The {weights} detector is not configured; upload a ready control map.", weights=proc.weights
+        )
     out = proc.run(image, int(resolution), detectors, **values)
     if out.dtype != np.uint8:
         out = np.clip(out, 0, 255).astype(np.uint8)

@@ -64,6 +64,8 @@ def check_supported(net, condition: str) -> None:
     }
     if any(extras.values()):
         raise ModelUnavailableError(
-            f"The {condition} ControlNet uses {', '.join(k for k, on in extras.items() if on)}, which this engine "
-            "does not support; use an SD1.5 ControlNet for it."
+            "The {condition} ControlNet uses {what}, which this engine does not support; use an SD1.5 ControlNet "
+            "for it.",
+            condition=condition,
+            what=", ".join(k for k, on in extras.items() if on),
         )

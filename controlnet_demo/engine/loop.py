@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from ..errors import GenerationCancelled, GenerationTimeout, UserInputError
+from ..errors import GenerationCancelled, GenerationTimeout, UserInputError, quoted
 from .aot import AotForwards
 from .controlnet import check_supported, controlnet_forward, embed_condition, unet_forward, zero_convolutions
 from .fast_mode import AOT_MODE, CUDA_GRAPH_MODES, compiled, default_compile_mode
@@ -179,8 +179,10 @@ class Engine:
                 raise GenerationCancelled("Stopped.")
             if deadline is not None and time.monotonic() > deadline:
                 raise GenerationTimeout(
-                    f"The request ran past the server's time limit after {i} of {n} steps. Try fewer steps, a lower "
-                    "resolution, fewer images or fewer conditions."
+                    "The request ran past the server's time limit after {i} of {n} steps. Try fewer steps, a lower "
+                    "resolution, fewer images or fewer conditions.",
+                    i=i,
+                    n=n,
                 )
             model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if do_cfg else latents, t)
 
@@ -231,7 +233,11 @@ class Engine:
         every other off (None: all off), whatever the last request left."""
         unet = self.base.unet
         if name is not None and name not in self.loras:
-            raise UserInputError(f"No few-step LoRA {name!r} here; the engine has: {', '.join(self.loras) or 'none'}.")
+            raise UserInputError(
+                "No few-step LoRA {name} here; the engine has: {choices}.",
+                name=quoted(name),
+                choices=", ".join(self.loras) or "none",
+            )
         lora = None if name is None else self.loras[name]  # loads it on first use
         if isinstance(lora, torch.nn.Module):
             return lora

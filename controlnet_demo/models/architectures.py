@@ -230,9 +230,11 @@ def check_fits(net, pipe, controlnet_name: str, base_name: str) -> None:
         )
     if why:
         raise ModelMismatchError(
-            f"The {controlnet_name} ControlNet does not fit the base model {base_name}: "
-            + "; ".join(why)
-            + ". Use a ControlNet trained for this base, or another base."
+            "The {controlnet} ControlNet does not fit the base model {base}: {why}. Use a ControlNet trained for "
+            "this base, or another base.",
+            controlnet=controlnet_name,
+            base=base_name,
+            why="; ".join(why),
         )
 
 

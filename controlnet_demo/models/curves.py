@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import Message, message
+
 CURVE_FILE = "training_curve.json"
 EVALUATION_FILE = "evaluation.json"
 
@@ -40,12 +42,15 @@ def evaluation(base: str) -> dict | None:
     return scores if scores["conditions"] and all(isinstance(x, (int, float)) for x in figures) else None
 
 
-def quality_line(scores: dict) -> str:
+def quality_line(scores: dict) -> Message:
     """One sentence of what an evaluation measured, for the banner: the range of the ControlNets' margins over
     chance and the prompt adherence."""
     ratios = [r["ratio"] for r in scores["conditions"].values()]
-    return (
-        f"Measured on {scores['n']} held-out scenes per condition: the ControlNets follow their map "
-        f"{min(ratios):.1f}–{max(ratios):.1f}× better than chance, and the prompt's colour and shape are right in "
-        f"{100 * scores['prompt_main']:.1f} % of samples."
+    return message(
+        "Measured on {n} held-out scenes per condition: the ControlNets follow their map {lo}–{hi}× better than "
+        "chance, and the prompt's colour and shape are right in {pct} % of samples.",
+        n=scores["n"],
+        lo=f"{min(ratios):.1f}",
+        hi=f"{max(ratios):.1f}",
+        pct=f"{100 * scores['prompt_main']:.1f}",
     )

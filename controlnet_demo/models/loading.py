@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..conditions import condition as known_condition
-from ..errors import ModelUnavailableError, UserInputError
+from ..errors import Message, ModelUnavailableError, UserInputError, message, quoted
 from ..paths import shown
 from ..settings import Settings, hub_offline
 from . import architectures
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class Resolved:
     preset: Preset
     online: bool  # the hub answered: from_pretrained may download
-    reason: str  # one line for the log and the UI
+    reason: Message | str  # one line for the log and the UI (str() is the English)
 
 
 def apply_overrides(preset: Preset, settings: Settings) -> Preset:
@@ -104,12 +104,16 @@ def _lora_sources(preset: Preset) -> list[tuple[str, str | None]]:
 def resolve_preset(settings: Settings) -> Resolved:
     """Choose the preset to serve; never waits much longer than `settings.hub_timeout_s`."""
     if settings.preset not in (*PRESETS, "auto"):
-        raise UserInputError(f"Unknown preset {settings.preset!r}; choose one of: auto, {', '.join(PRESETS)}.")
+        raise UserInputError(
+            "Unknown preset {preset}; choose one of: auto, {choices}.",
+            preset=quoted(settings.preset),
+            choices=", ".join(PRESETS),
+        )
     offline = hub_offline()
     if settings.preset != "auto" and settings.preset != "sd15":
         preset = apply_overrides(PRESETS[settings.preset], settings)
         preset = _servable(preset, _states(_lora_sources(preset), True, settings.hub_timeout_s))
-        return Resolved(preset, False, f"{settings.preset} preset requested")
+        return Resolved(preset, False, message("{preset} preset requested", preset=settings.preset))
     preset = apply_overrides(PRESETS["sd15"], settings)
     ids = [preset.base, *preset.controlnets.values()]
     states = _states([(i, None) for i in ids] + _lora_sources(preset), offline, settings.hub_timeout_s)
@@ -123,9 +127,11 @@ def resolve_preset(settings: Settings) -> Resolved:
             "SD1.5 " + ("from the hub" if online else "from local files / cache"),
         )
     where = "HF_HUB_OFFLINE is set" if offline else "the hub is not reachable"
-    reason = f"not a local folder, not in the hub cache, and {where}: {', '.join(missing)}"
+    reason = message(
+        "not a local folder, not in the hub cache, and {where}: {missing}", where=where, missing=", ".join(missing)
+    )
     if settings.preset == "sd15":
-        raise ModelUnavailableError(f"The sd15 preset can't be loaded ({reason}).")
+        raise ModelUnavailableError("The sd15 preset can't be loaded ({reason}).", reason=reason)
     fallback = apply_overrides(offline_fallback(), settings.replace(base_model=None, controlnets={}))
     return Resolved(_servable(fallback, _states(_lora_sources(fallback), True, settings.hub_timeout_s)), False, reason)
 
@@ -159,7 +165,11 @@ def load_pipeline(source: str, dtype: torch.dtype = torch.float32, local_files_o
             )
         except _LOAD_ERRORS as exc:
             raise ModelUnavailableError(
-                f"The base model {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
+                "The base model {source} could not be loaded ({kind}: {why}). {advice}",
+                source=source,
+                kind=type(exc).__name__,
+                why=str(exc),
+                advice=_LOAD_ADVICE,
             ) from None
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -182,7 +192,12 @@ def load_controlnet(
         return ControlNetModel.from_pretrained(source, dtype=dtype, local_files_only=local_files_only)
     except _LOAD_ERRORS as exc:
         raise ModelUnavailableError(
-            f"The {condition} ControlNet {source} could not be loaded ({type(exc).__name__}: {exc}). {_LOAD_ADVICE}"
+            "The {condition} ControlNet {source} could not be loaded ({kind}: {why}). {advice}",
+            condition=condition,
+            source=source,
+            kind=type(exc).__name__,
+            why=str(exc),
+            advice=_LOAD_ADVICE,
         ) from None
 
 
@@ -206,8 +221,12 @@ def load_lora(
         pipe.load_lora_into_unet(state, alphas, unet, adapter_name=adapter_name, _pipeline=pipe)
     except _LOAD_ERRORS as exc:
         raise ModelUnavailableError(
-            f"The few-step LoRA {shown(source)} ({weight_name}) could not be loaded ({type(exc).__name__}: {exc}). "
-            f"{_LOAD_ADVICE}"
+            "The few-step LoRA {name} ({weights}) could not be loaded ({kind}: {why}). {advice}",
+            name=shown(source),
+            weights=weight_name,
+            kind=type(exc).__name__,
+            why=str(exc),
+            advice=_LOAD_ADVICE,
         ) from None
     unet.disable_adapters()
 

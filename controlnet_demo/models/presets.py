@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import UserInputError
+from ..errors import UserInputError, quoted
 from ..paths import OFFLINE_MODEL_DIR
 
 OFFLINE_LCM_DIR = OFFLINE_MODEL_DIR / "lcm-lora"
@@ -68,8 +68,10 @@ class Preset:
         """The speed's defaults, sampler and LoRA; an unknown speed is an error naming the offered ones."""
         if speed not in self.speeds():
             raise UserInputError(
-                f"Unknown speed {speed!r}; this model offers: {', '.join(self.speeds())} (a few-step LoRA that is "
-                "not downloaded or cached is not offered)."
+                "Unknown speed {speed}; this model offers: {choices} (a few-step LoRA that is not downloaded or cached "
+                "is not offered).",
+                speed=quoted(speed),
+                choices=", ".join(self.speeds()),
             )
         few = self.few_step.get(speed)
         if few is None:

@@ -11,11 +11,9 @@ import dataclasses
 import hashlib
 import logging
 import queue
-import secrets
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,9 +32,9 @@ from ..models import curves
 from ..models.devices import pick_devices
 from ..models.loading import ModelStore, Resolved, resolve_preset
 from ..settings import Settings
+from .files import ResultFiles
 from .guards import MapCache, RateLimiter
 from .live import LiveLane, Priority
-from .metadata import save_png
 from .specs import Done, Event, Failed, GenerateSpec, MapsReady, Output, Prepared, PreviewReady, StepDone, UnitSpec
 from .validation import editor_image, prepare
 
@@ -61,12 +59,9 @@ class ControlNetService:
         ]
         self.store = self.stores[0]
         self.detectors = Detectors(self.settings.annotators, online=self.resolved.online, device=str(self.store.device))
-        self.maps = MapCache()
+        self.maps = MapCache(self.settings.map_cache_mb * 2**20)
         self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
-        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="controlnet_demo_"))
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._written: deque[tuple[float, Path]] = deque()  # (when, file) of every result PNG, oldest first
-        self._written_lock = threading.Lock()
+        self.files = ResultFiles(output_dir or tempfile.mkdtemp(prefix="controlnet_demo_"), self.settings.cache_ttl_s)
         self._engines: list[Engine | None] = [None] * self.capacity
         self._engine_locks = [threading.Lock() for _ in range(self.capacity)]
         # the engines not running a job; last in, first out: when one suffices it is always the same (warm) one
@@ -84,6 +79,11 @@ class ControlNetService:
     @property
     def preset(self):
         return self.resolved.preset
+
+    @property
+    def output_dir(self) -> Path:
+        """Where the result files go (`files`)."""
+        return self.files.folder
 
     @property
     def capacity(self) -> int:
@@ -136,6 +136,7 @@ class ControlNetService:
 
         def work():
             try:
+                deadline = time.monotonic() + self.settings.request_timeout_s  # detection counts too
                 if client is not None:
                     self.limiter.check(client)
                 prepared = self.prepare(spec)
@@ -143,6 +144,7 @@ class ControlNetService:
                 with self.priority.full():
                     output = self.run(
                         prepared,
+                        deadline=deadline,
                         on_step=lambda i, n: events.put(StepDone(i, n)),
                         should_stop=stop.is_set,
                         on_preview=lambda i, n, images: events.put(PreviewReady(i, n, images)),
@@ -175,9 +177,10 @@ class ControlNetService:
             ) from None
 
     def _live_frame(self, spec: GenerateSpec) -> Output:
+        deadline = time.monotonic() + self.settings.request_timeout_s
         prepared = self.prepare(spec)
         with self.priority.live():
-            return self.run(prepared)
+            return self.run(prepared, deadline=deadline)
 
     # -- its steps ---------------------------------------------------------------------------------------
 
@@ -220,26 +223,32 @@ class ControlNetService:
             unit.preprocess_resolution, "Preprocessor resolution", *limits.preprocess_resolutions, integer=True
         )
         settings = spec.checked_settings(unit.preprocessor, unit.params or {})  # what the preprocessor reads
+        preprocessor = spec.preprocessor(unit.preprocessor).name
+
+        def made():
+            return detect(unit.condition, image, unit.preprocessor, resolution, self.detectors, **settings)
+
+        if preprocessor == "none":  # the picture is the map: nothing to save by keeping it (up to 4096² pixels)
+            return made()
         key = (
             hashlib.sha1(image.tobytes()).hexdigest(),
             image.shape,
             unit.condition,
-            spec.preprocessor(unit.preprocessor).name,
+            preprocessor,
             resolution,
             tuple(sorted(settings.items())),
         )
-        return self.maps.get_or_make(
-            key, lambda: detect(unit.condition, image, unit.preprocessor, resolution, self.detectors, **settings)
-        )
+        return self.maps.get_or_make(key, made)
 
     def prepare(self, spec: GenerateSpec) -> Prepared:
         """Validate every value on the server and build the engine request; errors say what to change."""
         extra = {"engine": f"compiled (fast mode, {self.compile_mode})"} if self.compile_mode else None
         return prepare(spec, self.preset, self.settings.limits, self.control_map, extra)
 
-    def run(self, prepared: Prepared, on_step=None, should_stop=None, on_preview=None) -> Output:
-        """The prepared request on a free engine (waiting for one when all are busy), its images saved."""
-        deadline = time.monotonic() + self.settings.request_timeout_s
+    def run(self, prepared: Prepared, on_step=None, should_stop=None, on_preview=None, deadline=None) -> Output:
+        """The prepared request on a free engine (waiting for one when all are busy), its images saved; it stops at
+        `deadline` (time.monotonic(); default: the server's time limit from now)."""
+        deadline = deadline or time.monotonic() + self.settings.request_timeout_s
         index = self._free.get()
         try:
             result = self.engine_on(index).generate(
@@ -258,9 +267,9 @@ class ControlNetService:
             "seconds": round(result.seconds, 2),
             "control_check": [c.as_dict() for c in checks],
         }
-        files = self._save(result, params, prepared.kept_maps)
+        files = self.files.save_pngs(result, params, prepared.kept_maps)
         output = Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))
-        return dataclasses.replace(output, residual_file=self._save_residuals(result))
+        return dataclasses.replace(output, residual_file=self.files.save_residuals(result))
 
     def check(self, prepared: Prepared, result) -> list[ControlCheck]:
         """How well the result follows each unit's map (`conditions.check`)."""
@@ -278,36 +287,6 @@ class ControlNetService:
             )
             for unit, given in zip(prepared.request.units, prepared.params["units"])
         ]
-
-    def _save(self, result, params: dict, maps=()) -> list[str]:
-        self._prune_outputs()
-        files = []
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for image, seed in zip(result.pil_images(), result.seeds):
-            path = self.output_dir / f"{stamp}-{seed}-{secrets.token_hex(3)}.png"
-            save_png(image, path, {**params, "seed": seed, "num_images": 1, "batch_seed": params["seed"]}, maps)
-            with self._written_lock:
-                self._written.append((time.monotonic(), path))
-            files.append(str(path))
-        return files
-
-    def _save_residuals(self, result) -> str | None:
-        """Where the residuals went (when asked for), as an .npz beside the PNGs, pruned with them."""
-        if not result.residual_maps:
-            return None
-        path = self.output_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-residuals.npz"
-        np.savez_compressed(path, **result.residual_maps)
-        with self._written_lock:
-            self._written.append((time.monotonic(), path))
-        return str(path)
-
-    def _prune_outputs(self) -> None:
-        """Delete the result PNGs this service wrote that are older than the cache TTL (gradio serves its own
-        copies, cleaned by delete_cache). Only its own: the CLI's --out folder may hold the user's files."""
-        oldest = time.monotonic() - self.settings.cache_ttl_s
-        with self._written_lock:
-            while self._written and self._written[0][0] < oldest:
-                self._written.popleft()[1].unlink(missing_ok=True)
 
     # -- around the requests -----------------------------------------------------------------------------
 
@@ -383,15 +362,23 @@ class ControlNetService:
 
 
 def user_message(exc: BaseException) -> str:
-    """What to tell the user about a failed request (the traceback goes to the server log only)."""
+    """What to tell the user about a failed request, in English (the traceback goes to the server log only)."""
+    return str(user_message_of(exc))
+
+
+def user_message_of(exc: BaseException):
+    """`user_message` as a `Message` (errors.py), which the UI shows in the page's language."""
+    from ..errors import Message, message
+
     if isinstance(exc, DemoError):
-        return str(exc)
+        return exc.message
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
-        return (
+        return Message(
             "Out of memory for this request. Try a lower resolution, fewer images or fewer conditions; the "
             "server is fine and the next request will work."
         )
-    return (
-        f"Generation failed unexpectedly ({type(exc).__name__}). Nothing else is affected: try again, and if it "
-        "keeps failing, report the parameters."
+    return message(
+        "Generation failed unexpectedly ({kind}). Nothing else is affected: try again, and if it keeps failing, "
+        "report the parameters.",
+        kind=type(exc).__name__,
     )

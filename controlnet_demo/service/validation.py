@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import reprlib
 import secrets
 from collections.abc import Callable
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from ..conditions import condition
 from ..engine import CONTROL_MODES, SCHEDULERS, ControlUnit, Request
-from ..errors import UserInputError, check_number
+from ..errors import UserInputError, check_number, message, quoted
 from ..images import fit_resolution, load_rgb, resize
 from ..models.presets import Preset
 from ..paths import shown
@@ -34,8 +33,11 @@ def _text(spec: GenerateSpec, limits: Limits) -> tuple[str, str]:
     for text, name in ((prompt, "prompt"), (negative, "negative prompt")):
         if len(text) > limits.max_prompt_chars:
             raise UserInputError(
-                f"The {name} is {len(text):,} characters; the limit is {limits.max_prompt_chars:,}. Shorten it "
-                "(CLIP reads only the first 77 tokens anyway)."
+                "The {name} is {n} characters; the limit is {limit}. Shorten it (CLIP reads only the first 77 tokens "
+                "anyway).",
+                name=name,
+                n=f"{len(text):,}",
+                limit=f"{limits.max_prompt_chars:,}",
             )
     return prompt, negative
 
@@ -52,7 +54,9 @@ def prepare(
     if not spec.units:
         raise UserInputError("Add at least one condition with an image.")
     if len(spec.units) > limits.max_units:
-        raise UserInputError(f"At most {limits.max_units} conditions can be composed; got {len(spec.units)}.")
+        raise UserInputError(
+            "At most {limit} conditions can be composed; got {n}.", limit=limits.max_units, n=len(spec.units)
+        )
     sampling = preset.sampling(spec.speed)
     steps = check_number(
         sampling.steps if spec.steps is None else spec.steps, "Steps", 1, limits.max_steps, integer=True
@@ -67,29 +71,36 @@ def prepare(
     seed = secrets.randbelow(MAX_SEED - limits.max_images) if seed == -1 else seed
     num_images = check_number(spec.num_images, "Number of images", 1, limits.max_images, integer=True)
     if seed + num_images - 1 > MAX_SEED:
-        raise UserInputError(f"Seed + number of images must stay below {MAX_SEED + 1}; lower the seed.")
+        raise UserInputError("Seed + number of images must stay below {limit}; lower the seed.", limit=MAX_SEED + 1)
     r_min, r_max, r_step, r_default = preset.resolution
     resolution = check_number(
         r_default if spec.resolution is None else spec.resolution, "Resolution", r_min, r_max, integer=True
     )
     if resolution % r_step:
-        raise UserInputError(f"Resolution must be a multiple of {r_step}; got {resolution}.")
+        raise UserInputError("Resolution must be a multiple of {step}; got {value}.", step=r_step, value=resolution)
     if sampling.scheduler is None and spec.scheduler not in SCHEDULERS:
         raise UserInputError(
-            f"Unknown scheduler {reprlib.repr(spec.scheduler)}; choose one of: {', '.join(SCHEDULERS)}."
+            "Unknown scheduler {name}; choose one of: {choices}.",
+            name=quoted(spec.scheduler),
+            choices=", ".join(SCHEDULERS),
         )
     scheduler = sampling.scheduler or spec.scheduler  # a few-step LoRA samples as it was made to
 
     units, maps, unit_params, kept, size, first_shape = [], [], [], [], None, None
     for k, u in enumerate(spec.units, start=1):
-        strength = check_number(u.strength, f"Condition {k}: control strength", 0, limits.max_strength)
-        start = check_number(u.start, f"Condition {k}: start", 0, 1)
-        end = check_number(u.end, f"Condition {k}: end", 0, 1)
+        strength = check_number(u.strength, message("Condition {k}: control strength", k=k), 0, limits.max_strength)
+        start = check_number(u.start, message("Condition {k}: start", k=k), 0, 1)
+        end = check_number(u.end, message("Condition {k}: end", k=k), 0, 1)
         if start >= end:
-            raise UserInputError(f"Condition {k}: start ({start:g}) must be before end ({end:g}).")
+            raise UserInputError(
+                "Condition {k}: start ({start}) must be before end ({end}).", k=k, start=f"{start:g}", end=f"{end:g}"
+            )
         if u.mode not in CONTROL_MODES:
             raise UserInputError(
-                f"Condition {k}: unknown control mode {reprlib.repr(u.mode)}; choose one of: {', '.join(CONTROL_MODES)}."
+                "Condition {k}: unknown control mode {mode}; choose one of: {choices}.",
+                k=k,
+                mode=quoted(u.mode),
+                choices=", ".join(CONTROL_MODES),
             )
         control = control_map(u)
         if u.edited:  # no picture to detect it from again: the map itself goes into the result's PNG
@@ -99,13 +110,18 @@ def prepare(
             first_shape, size = (h, w), fit_resolution((w, h), resolution)
         elif abs(w / h - first_shape[1] / first_shape[0]) > 0.02 * first_shape[1] / first_shape[0]:
             raise UserInputError(
-                f"Condition {k}'s map is {w}x{h} but condition 1's is {first_shape[1]}x{first_shape[0]}: composed "
-                "conditions must have the same aspect ratio. Crop the images alike and try again."
+                "Condition {k}'s map is {w}x{h} but condition 1's is {w1}x{h1}: composed conditions must have the same "
+                "aspect ratio. Crop the images alike and try again.",
+                k=k,
+                w=w,
+                h=h,
+                w1=first_shape[1],
+                h1=first_shape[0],
             )
         control = resize(control, size)
         mask = None
         if editor_image(u.mask) is not None:
-            gray = load_rgb(editor_image(u.mask), limits, what=f"condition {k} mask").mean(axis=2)
+            gray = load_rgb(editor_image(u.mask), limits, what=message("condition {k} mask", k=k)).mean(axis=2)
             mask = resize(gray.astype(np.float32), size) / 255.0
         units.append(ControlUnit(u.condition, control, strength, start, end, u.mode, mask))
         cond = condition(u.condition)  # known: control_map checked it

@@ -187,7 +187,9 @@ class RemoteService(ControlNetService):
             except RayTaskError as exc:  # raised in the replica: the error itself, not Ray's wrapper
                 raise exc.cause from None
             except TimeoutError:
-                raise GenerationTimeout(f"The server's {method} took longer than its time limit; try again.") from None
+                raise GenerationTimeout(
+                    "The server's {method} took longer than its time limit; try again.", method=method
+                ) from None
             except _lost() as exc:
                 log.warning("replica lost in %s (attempt %d of %d): %s", method, attempt + 1, RETRIES + 1, exc)
         raise WorkerLost(_LOST)
@@ -195,8 +197,8 @@ class RemoteService(ControlNetService):
     def _here(self, output: Output, kept_maps) -> Output:
         """The replica's output with its PNGs written in this process (the replica's disk may be another node's)."""
         params = {k: v for k, v in output.params.items() if k != "seeds"}
-        files = self._save(output.result, params, kept_maps)
-        return dataclasses.replace(output, files=files, residual_file=self._save_residuals(output.result))
+        files = self.files.save_pngs(output.result, params, kept_maps)
+        return dataclasses.replace(output, files=files, residual_file=self.files.save_residuals(output.result))
 
 
 _LOST = (

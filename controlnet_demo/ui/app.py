@@ -7,10 +7,16 @@ happens in the service, whose events the tabs stream and whose user-facing error
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
 import gradio as gr
 from gradio.components.native_plot import NativePlot
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
 from ..conditions import CONDITIONS
+from ..errors import message
 from ..models.curves import quality_line
 from ..paths import EXAMPLES_DIR, shown
 from ..service import ControlNetService
@@ -18,11 +24,13 @@ from .compose_tab import compose_tab
 from .condition_tab import condition_tab
 from .detect import detect_endpoint
 from .how_tab import how_tab
-from .i18n import head, i18n, locale_of, say, t_marked, translate
+from .i18n import head, i18n, locale_of, t_marked, translate
 from .live import live_endpoint
 from .map_editor import MAP_KIND_CSS
 from .panels import plot_titles
+from .public import BodyLimit, cap_per_client
 from .train_tab import train_tab
+from .widgets import LIGHT, seal
 
 CSS = (
     ".relocalize {display: none !important}"  # the button the page clicks on a language switch
@@ -52,20 +60,24 @@ def banner(service: ControlNetService, locale: str = "en") -> str | None:
 
 def header(service: ControlNetService, locale: str = "en") -> str:
     preset = service.preset
-    model = say(
-        "Model: **{title}** (`{base}`). {reason}.",
+    model = translate(
+        message(
+            "Model: **{title}** (`{base}`). {reason}.",
+            title=preset.title,
+            base=shown(preset.base),
+            reason=service.resolved.reason,
+        ),
         locale,
-        title=translate(preset.title, locale),
-        base=shown(preset.base),
-        reason=translate(service.resolved.reason, locale),
     )
-    title = say("ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles", locale)
+    title = translate("ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles", locale)
     return f"# {title}\n{model}" + _fast_mode_note(service.compile_mode)
 
 
 def build(service: ControlNetService, trainer=None) -> gr.Blocks:
     """The app's Blocks; `trainer` runs the "Train one yourself" tab's runs (None: training is off here)."""
     ttl = service.settings.cache_ttl_s  # gradio's copies of uploads and results go after ttl, checked every ttl/2
+    # the results written where gradio serves them from: each file written once, never copied
+    service.files.move_to(Path(get_upload_folder()) / f"controlnet_demo-{secrets.token_hex(8)}")
     with gr.Blocks(title="ControlNet demo", delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         top = [gr.Markdown(header(service), elem_id="header")]
         if banner(service):
@@ -91,10 +103,11 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
             return *texts, *(render(locale) for _, render in localized), *(plot_titles(p, locale) for p in plots)
 
         outputs = [*top, *(component for component, _ in localized), *plots]
-        blocks.load(in_the_pages_language, None, outputs, api_visibility="private", queue=False)
+        blocks.load(in_the_pages_language, None, outputs, api_visibility="private", **LIGHT)
         # and again when the page's language changes (gradio's Settings): the page's script clicks it (i18n.head)
         again = gr.Button("relocalize", elem_id="relocalize", elem_classes="relocalize")
-        again.click(in_the_pages_language, None, outputs, api_visibility="private", queue=False)
+        again.click(in_the_pages_language, None, outputs, api_visibility="private", **LIGHT)
+    seal(blocks)  # every event through the door, queued
     return blocks
 
 
@@ -103,6 +116,7 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=
     s = service.settings
     blocks = blocks or build(service, trainer)
     blocks.queue(max_size=s.queue_size, default_concurrency_limit=1)
+    cap_per_client(blocks, s.jobs_per_client, s.behind_proxy)
     kwargs = dict(
         server_name=s.server_name,
         server_port=s.server_port,
@@ -114,6 +128,8 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=
         i18n=i18n(),  # every text the built UI registered, in each language
         allowed_paths=[str(EXAMPLES_DIR)],
         mcp_server=s.mcp,  # the named endpoints as MCP tools, at /gradio_api/mcp/ (docs/using-the-app.md)
+        app_kwargs={"middleware": [Middleware(BodyLimit, max_bytes=s.max_request_mb * 2**20)]},
+        state_session_capacity=s.sessions,
     )
     kwargs.update(overrides)
     return blocks.launch(**kwargs)

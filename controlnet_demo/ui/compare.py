@@ -7,15 +7,15 @@ import contextlib
 
 import gradio as gr
 
-from ..errors import GenerationCancelled
+from ..errors import GenerationCancelled, Message, message
 from ..service import ControlNetService, GenerateSpec
-from ..service.compare import STRENGTHS, compare_specs
+from ..service.compare import STRENGTHS, compare_specs, label
 from ..service.gpu_time import UNREADABLE_S, gpu_seconds
 from ..service.specs import Done, Failed, StepDone
 from .api_docs import docstring
 from .i18n import locale_of, t, translate
 from .panels import user_error
-from .widgets import client_of, gpu_queue, handler, on_gpu
+from .widgets import gpu_queue, handler, on_gpu
 
 EXPLAIN = (
     "The same seed and prompt with the ControlNet **off** (strength 0: the locked model alone, which the "
@@ -39,6 +39,18 @@ def compare_panel():
     return box, grid, used
 
 
+def caption(strength: float | None) -> Message | str:
+    """A variant's caption (service.compare's `label`) as the page shows it: None, the request's own settings."""
+    if strength is None or strength == 0:
+        return label(strength)  # a text of the catalog, looked up whole
+    return message("strength {x}", x=f"{strength:g}")
+
+
+def _strength(name: str, spec: GenerateSpec) -> float | None:
+    """The strength a variant of compare_specs ran at (every unit at it), None for the request as it is."""
+    return None if name == label(None) or not spec.units else spec.units[0].strength
+
+
 def compare_stream(service: ControlNetService, spec: GenerateSpec, progress, client: str, locale: str = "en"):
     """Each variant's request in turn (their steps on one progress bar), the grid growing as each is done."""
     variants = compare_specs(spec)
@@ -50,7 +62,7 @@ def compare_stream(service: ControlNetService, spec: GenerateSpec, progress, cli
                     progress((event.step, event.steps), desc=f"{k + 1} of {len(variants)}: {name}")
                     yield gr.skip(), gr.skip(), gr.update(open=True)
                 elif isinstance(event, Done):
-                    shown.append((event.output.files[0], translate(name, locale)))
+                    shown.append((event.output.files[0], translate(caption(_strength(name, one)), locale)))
                     used.append({"image": name, **event.output.params})
                     yield list(shown), list(used), gr.update(open=True)
                 elif isinstance(event, Failed):
@@ -63,14 +75,14 @@ def wire_compare(
     service: ControlNetService,
     button: gr.Button,
     panel: tuple,
-    names: list,
-    inputs: list,
+    named: dict,
     spec_for,
     stop: gr.Button,
     api_name: str | None = None,
     required: int = 0,
 ):
-    """The Compare button's event for a tab whose handler values build a spec with `spec_for(values)`, into
+    """The Compare button's event for a tab whose inputs (`named`: API name -> component) build a spec with
+    `spec_for(values)`, into
     `panel` (compare_panel's); public as /`api_name` when given."""
     box, grid, used = panel
 
@@ -83,18 +95,18 @@ def wire_compare(
 
     @on_gpu(duration=duration)
     def compare(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        yield from compare_stream(service, spec_for(values), progress, client_of(request), locale_of(request))
+        yield from compare_stream(service, spec_for(values), progress, None, locale_of(request))
 
     compare.__doc__ = docstring(
         "Compare: the request's first image beside the same seed with every ControlNet off (strength 0, the locked "
         "model alone) and at strengths " + ", ".join(f"{s:g}" for s in STRENGTHS[1:]) + ", one seed for all.",
-        names,
+        list(named),
         USED,
     )
     # a private event still takes its function's name from the API's names: the tabs' must not take "compare"
     compare.__name__ = api_name or "compare_in_tab"
-    compare = handler(compare, names, required=required)
+    compare = handler(compare, named, required=required, limited_by=service, jobs=len(STRENGTHS) + 1)
     visibility = {"api_name": api_name} if api_name else {"api_visibility": "private"}
-    event = button.click(compare, inputs, [grid, used, box], **visibility, **gpu_queue(service))
+    event = button.click(compare, list(named.values()), [grid, used, box], **visibility, **gpu_queue(service))
     stop.click(None, cancels=[event], api_visibility="private")
     return event

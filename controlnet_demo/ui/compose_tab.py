@@ -15,7 +15,7 @@ from .compare import compare_button, compare_panel, wire_compare
 from .i18n import locale_of, t
 from .live import live_switch
 from .map_editor import edited_map, kind, map_inputs, wire_map_editor
-from .pad import drawing_pad, pad_value
+from .pad import drawing_pad
 from .panels import (
     COMMON_NAMES,
     common_inputs,
@@ -28,7 +28,7 @@ from .panels import (
 )
 from .pose_editor import pose_inputs, wire_pose_editor
 from .residual_maps import residual_panel
-from .widgets import client_of, gpu_duration, gpu_queue, handler, image_input, on_gpu
+from .widgets import LIGHT, gpu_duration, gpu_queue, handler, image_input, on_gpu
 
 UNIT_NAMES = [
     "enabled",
@@ -99,18 +99,22 @@ def compose_tab(service: ControlNetService):
                         first, prefix, any_condition=True, visible=first.name != "pose"
                     )
                     condition.change(
-                        _preprocessor_choices,
+                        handler(
+                            _preprocessor_choices,
+                            {"condition": condition, "preprocessor": preprocessor},
+                            progress=False,
+                        ),
                         [condition, preprocessor],
                         preprocessor,
                         api_visibility="private",
-                        queue=False,
+                        **LIGHT,
                     )
                     condition.change(
-                        _editor_for,
+                        handler(_editor_for, {"condition": condition}, progress=False),
                         condition,
                         [pose_box, map_box, editor],
                         api_visibility="private",
-                        queue=False,
+                        **LIGHT,
                     )
                     wire_pose_editor(service, pose, start_pose, json_text, image, prep_resolution)
                     poses.append(pose)
@@ -139,7 +143,7 @@ def compose_tab(service: ControlNetService):
             compare = compare_button()
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
-            residual_switch, *residual_outputs = residual_panel()
+            residual_switch, *residual_outputs = residual_panel(service)
             comparison = compare_panel()
     per_unit = len(UNIT_NAMES)
     first, second = unit_inputs[:per_unit], unit_inputs[per_unit : 2 * per_unit]  # (enabled, condition, image, pre..)
@@ -160,7 +164,7 @@ def compose_tab(service: ControlNetService):
         None,
         [first[0], first[1], first[2], first[3], second[0], second[1], second[2], second[3], common[0]],
         api_visibility="private",
-        queue=False,
+        **LIGHT,
     )
 
     unit_names = [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES]
@@ -183,9 +187,9 @@ def compose_tab(service: ControlNetService):
     def unit_of(u: dict) -> UnitSpec:
         """One unit from its values (UNIT_NAMES and `extra`, unnumbered): its picture is the upload, or the drawing
         when nothing is uploaded; a pose unit's JSON, or another unit's edited map in use, is its map itself."""
-        picture = u["image"] if u["image"] is not None else pad_value(u.get(PAD))
+        picture = u["image"] if u["image"] is not None else u.get(PAD)
         if u["condition"] == "pose":
-            drawn = (u.get(POSE_JSON) or "").strip()
+            drawn = u.get(POSE_JSON)
         else:
             drawn = edited_map(u)
         return UnitSpec(
@@ -217,7 +221,7 @@ def compose_tab(service: ControlNetService):
     @on_gpu(duration=gpu_duration(service, spec_for))
     def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
         spec = spec_for(values)
-        yield from stream(service, spec, progress, client_of(request), locale_of(request))
+        yield from stream(service, spec, progress, None, locale_of(request))
 
     compose.__doc__ = docstring(
         f"Generate images steered by up to {max_units} ControlNets at once (conditions 1 to {max_units}, each "
@@ -225,7 +229,7 @@ def compose_tab(service: ControlNetService):
         names,
         GENERATED,
     )
-    compose = handler(compose, names, required=0)
+    compose = handler(compose, named, required=0, limited_by=service)
     event = gr.on(
         [run.click, common[0].submit],
         compose,
@@ -235,14 +239,14 @@ def compose_tab(service: ControlNetService):
         **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    wire_compare(service, compare, comparison, names, inputs, spec_for, stop, api_name="compare")
+    wire_compare(service, compare, comparison, named, spec_for, stop, api_name="compare")
     for k, ((editor, detect, use, note), sources) in enumerate(zip(editors, map_sources), start=1):
         unit = {n: named[f"{n}_{k}"] for n in (*UNIT_NAMES, *extra)}
         wire_map_editor(service, unit, unit_of, editor, detect, use, note, sources)
     live_switch(service, live, drawings, named, [gallery, maps, params, check], units_of)
 
 
-def _editor_for(condition: str):
+def _editor_for(condition: str, request=None):
     """A unit's editor for its condition: the keypoint editor for a pose, else the map painter in its inks."""
     return (
         gr.update(visible=condition == "pose"),
@@ -251,7 +255,7 @@ def _editor_for(condition: str):
     )
 
 
-def _preprocessor_choices(condition: str, current: str):
+def _preprocessor_choices(condition: str, current: str, request=None):
     """The new condition's preprocessors; the current choice stays when it fits ('none' fits all, and an
     example that sets condition and preprocessor together must not be overruled)."""
     cond = CONDITIONS.get(condition)

@@ -15,7 +15,7 @@ from .compare import compare_button, compare_panel, wire_compare
 from .i18n import english, locale_of, mark, t
 from .live import live_switch
 from .map_editor import edited_map, map_inputs, wire_map_editor
-from .pad import drawing_pad, pad_value
+from .pad import drawing_pad
 from .panels import (
     COMMON_NAMES,
     common_inputs,
@@ -28,7 +28,7 @@ from .panels import (
 )
 from .pose_editor import pose_inputs, wire_pose_editor
 from .residual_maps import residual_panel
-from .widgets import client_of, gpu_duration, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
+from .widgets import LIGHT, gpu_duration, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
 
 
 def condition_tab(cond: Condition, service: ControlNetService):
@@ -86,7 +86,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
             compare = compare_button()
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
-            residual_switch, *residual_outputs = residual_panel()
+            residual_switch, *residual_outputs = residual_panel(service)
             comparison = compare_panel()
     examples = service.preset.examples.get(cond.name, cond.examples)
     if examples:
@@ -105,14 +105,16 @@ def condition_tab(cond: Condition, service: ControlNetService):
     if pose_json is not None:
         wire_pose_editor(service, pose_json, start_pose, json_text, image, prep_resolution)
     if param_sliders:  # show only the settings the chosen preprocessor reads
+
+        def settings_of(name, request=None):
+            return [gr.update(visible=p in getattr(cond.preprocessors.get(name), "params", ())) for p in cond.params]
+
         preprocessor.change(
-            lambda name: [
-                gr.update(visible=p in getattr(cond.preprocessors.get(name), "params", ())) for p in cond.params
-            ],
+            handler(settings_of, {"preprocessor": preprocessor}, progress=False),
             preprocessor,
             param_sliders,
             api_visibility="private",
-            queue=False,
+            **LIGHT,
         )
 
     named = {
@@ -145,9 +147,9 @@ def condition_tab(cond: Condition, service: ControlNetService):
 
     def unit_of(v: dict) -> UnitSpec:
         """The picture: an edited map or a pose JSON (each is the map itself), else an upload, else what the
-        page's pad holds, else the API's sketchpad value."""
-        picture = next((p for p in (v.get("upload"), pad_value(v.get("pad"))) if p is not None), v["image"])
-        drawn = (v.get("pose_json") or "").strip() or edited_map(v)
+        page's pad holds, else the API's sketchpad value (each already read by its input's parser)."""
+        picture = next((p for p in (v.get("upload"), v.get("pad")) if p is not None), v["image"])
+        drawn = v.get("pose_json") or edited_map(v)
         return UnitSpec(
             cond.name,
             drawn or picture,
@@ -168,7 +170,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
 
     @on_gpu(duration=gpu_duration(service, spec_for))
     def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        yield from stream(service, spec_for(values), progress, client_of(request), locale_of(request))
+        yield from stream(service, spec_for(values), progress, None, locale_of(request))
 
     generate.__name__ = cond.name
     generate.__doc__ = docstring(
@@ -178,7 +180,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
         names,
         GENERATED,
     )
-    generate = handler(generate, names, required=len(names) - optional)
+    generate = handler(generate, named, required=len(names) - optional, limited_by=service)
     event = gr.on(
         [run.click, prompt.submit],
         generate,
@@ -188,7 +190,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
         **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    wire_compare(service, compare, comparison, names, list(named.values()), spec_for, stop, None, len(names) - optional)
+    wire_compare(service, compare, comparison, named, spec_for, stop, None, len(names) - optional)
     if editor is not None:
         sources = [upload or image, preprocessor, prep_resolution, *param_sliders]
         wire_map_editor(service, named, unit_of, editor, detect_map, use_map, map_note, sources)

@@ -9,17 +9,19 @@ from ..conditions import CONDITIONS
 from ..service import ControlNetService, UnitSpec
 from .api_docs import docstring
 from .panels import user_error
-from .widgets import client_of, gpu_queue, handler, image_input, on_gpu, slider
-
-NAMES = ["image", "condition", "preprocessor", "preprocess_resolution"]
+from .widgets import gpu_queue, handler, image_input, on_gpu, slider
 
 
 def detect_endpoint(service: ControlNetService) -> None:
     with gr.Column(visible=False):
-        image = image_input(label="image")
-        condition = gr.Dropdown(list(CONDITIONS), value="canny", label="condition", allow_custom_value=True)
-        preprocessor = gr.Textbox(label="preprocessor")
-        resolution = slider(64, 2048, value=service.preset.detect_resolution, step=1, label="preprocess_resolution")
+        inputs = dict(
+            image=image_input(label="image"),
+            condition=gr.Dropdown(list(CONDITIONS), value="canny", label="condition", allow_custom_value=True),
+            preprocessor=gr.Textbox(label="preprocessor"),
+            preprocess_resolution=slider(
+                64, 2048, value=service.preset.detect_resolution, step=1, label="preprocess_resolution"
+            ),
+        )
         out = gr.Image(label="control map", format="png")
         trigger = gr.Button("detect")
 
@@ -32,7 +34,7 @@ def detect_endpoint(service: ControlNetService) -> None:
             service.preset.detect_resolution if preprocess_resolution is None else preprocess_resolution,
         )
         try:
-            return service.detect(unit, client_of(request))
+            return service.detect(unit, None)
         except Exception as exc:
             raise user_error(exc, "detect") from None
 
@@ -40,14 +42,14 @@ def detect_endpoint(service: ControlNetService) -> None:
         "Detect the control map of a picture, without generating anything: canny edges, an OpenPose skeleton, a "
         "MiDaS depth map or scribble lines, exactly as the generation endpoints would give it to their ControlNet. "
         "The preprocessor defaults to the condition's own.",
-        NAMES,
+        list(inputs),
         "the control map as a PNG (white lines on black for edges and scribbles, a grey depth map, a coloured "
         "skeleton for pose)",
     )
-    detect = handler(detect, NAMES, required=1, progress=False)
+    detect = handler(detect, inputs, required=1, progress=False, limited_by=service)
     trigger.click(
         detect,
-        [image, condition, preprocessor, resolution],
+        list(inputs.values()),
         out,
         api_name="detect",
         **gpu_queue(service),

@@ -3,16 +3,15 @@ what ships measured with the model (its training curves and evaluation)."""
 
 from __future__ import annotations
 
-import re
-
 import gradio as gr
 
 from ..conditions import CONDITIONS
+from ..errors import Message, message
 from ..paths import DOCS_DIR, PAPER_FIGURES
-from ..service import ControlNetService, user_message
-from .i18n import locale_of, say, t, t_document, translate
-from .panels import axes, connection_bars
-from .widgets import gpu_queue
+from ..service import ControlNetService
+from .i18n import say, t, t_document, translate
+from .panels import axes, connection_bars, user_error
+from .widgets import gpu_queue, handler
 
 HOW_IT_WORKS = DOCS_DIR / "how-controlnet-works.md"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -62,9 +61,12 @@ def how_tab(service: ControlNetService) -> list:
         try:
             return connection_bars({c: service.zero_conv_norms(c) for c in conditions or []}, "weight norm")
         except Exception as exc:
-            raise gr.Error(translate(user_message(exc), locale_of(request)), print_exception=False) from None
+            raise user_error(exc, "zero-convolution norms") from None  # handler() puts it in the page's language
 
-    inspect_button.click(show, chosen, norms, api_visibility="private", **gpu_queue(service))
+    inspect_button.click(
+        handler(show, {"conditions": chosen}, progress=False), chosen, norms, api_visibility="private",
+        **gpu_queue(service),
+    )  # fmt: skip
     scores = service.evaluation()
     if scores:
         gr.Markdown(t(EVALUATION))
@@ -177,15 +179,8 @@ def convergence_lines(curves: dict[str, dict], locale: str = "en") -> str:
         line = say("- **{c}**: {steps} steps; the largest jump of the matched score between step {a} and {b} "
                    "(+{rise}); {passes}", locale, c=c, steps=f"{curve['steps']:,}", a=f"{a:,}", b=f"{b:,}",
                    rise=f"{rise:.2f}", passes=passes)  # fmt: skip
-        lines.append(line + translate_stages(stages_text(curve.get("stages", [])), locale))
+        lines.append(line + stages_text(curve.get("stages", []), locale))
     return "\n".join(lines)
-
-
-def translate_stages(text: str, locale: str) -> str:
-    """stages_text's clauses ("; from step N on, ...") in `locale`."""
-    if locale == "en" or not text:
-        return text
-    return "".join(translate(clause, locale) for clause in re.split(r"(?=; from step )", text) if clause)
 
 
 def paper_table(curves: dict[str, dict], scores: dict | None, locale: str = "en") -> str | None:
@@ -229,22 +224,37 @@ def paper_table(curves: dict[str, dict], scores: dict | None, locale: str = "en"
     return "\n".join(lines)
 
 
-def stages_text(stages: list) -> str:
+def stages_text(stages: list, locale: str = "en") -> str:
     """Where a ControlNet's training went on from an earlier stage with other data or another base, said for a
-    learner (no run folders, no command-line flags)."""
-    text, warp_before = "", 0.0
+    learner (no run folders, no command-line flags), in `locale`."""
+    return "".join(translate(clause, locale) for clause in stage_clauses(stages))
+
+
+def stage_clauses(stages: list) -> list[Message]:
+    """stages_text's clauses, "; from step N on, ..." each, as messages."""
+    clauses, warp_before = [], 0.0
     for at, warp, base in stages:
-        changes = []
-        if warp != warp_before:
-            changes.append(
-                f"on scenes with {warp:.0%} of their shapes drawn irregular" if warp else "on regular shapes"
+        warped = warp != warp_before
+        step = f"{at:,}"
+        if warped and warp and base:
+            template = (
+                "; from step {at} on, on scenes with {warp} of their shapes drawn irregular and on top of a base "
+                "model trained further"
             )
-        if base:
-            changes.append("on top of a base model trained further")
-        if changes:
-            text += f"; from step {at:,} on, " + " and ".join(changes)
+        elif warped and warp:
+            template = "; from step {at} on, on scenes with {warp} of their shapes drawn irregular"
+        elif warped and base:
+            template = "; from step {at} on, on regular shapes and on top of a base model trained further"
+        elif warped:
+            template = "; from step {at} on, on regular shapes"
+        elif base:
+            template = "; from step {at} on, on top of a base model trained further"
+        else:
+            template = None
+        if template:
+            clauses.append(message(template, at=step, warp=f"{warp:.0%}"))
         warp_before = warp
-    return text
+    return clauses
 
 
 def convergence_frame(curves: dict[str, dict]):

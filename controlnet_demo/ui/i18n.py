@@ -5,6 +5,11 @@ in gradio's Settings (the app's footer), at once. What the server writes at run 
 training run's status) is translated here, for the language the page shows (a cookie the page keeps, else the
 browser's Accept-Language). The catalogs (`locales/<locale>.json`) map each English text to its translation;
 messages with values are templates, `{name}` where a value goes. The core stays in English: only the UI translates.
+
+A message with values reaches the UI as a `Message` (`errors.py`): its English template, the catalog's key, and its
+values, kept apart from where it is raised to where it is shown. Translating one is a dictionary lookup of its
+template and of each value that is a text of its own; nothing the server shows is ever matched against the
+templates, so no value a client sent can make showing a message slow.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.i18n import I18nData
+
+from ..errors import Message
 
 LOCALES = ("en", "zh-CN", "ko")
 CATALOG_DIR = Path(__file__).parent / "locales"
@@ -73,7 +80,6 @@ _SCRIPT = """<script>
   soon();
 })();
 </script>"""
-MAX_MATCHED = 1000  # the longest text matched against the templates
 _MARKS = re.compile(r'data-t(?:-title|-aria-label)?="([^"]+)"')
 _SCRIPTED = re.compile(r'\b(?:tr|T)\("((?:[^"\\]|\\.)*)"')  # a widget script's texts: tr("...") or T("...")
 
@@ -222,49 +228,56 @@ def _match(tag: str) -> str | None:
     return subtags[0] if subtags[0] in LOCALES else None
 
 
-@cache
-def _templates(locale: str) -> list[tuple[re.Pattern, str]]:
-    """The catalog's templates (texts with {values}) as patterns that read the values back out of a message."""
-    found = []
-    for source, target in catalog(locale).items():
-        names = re.findall(r"\{(\w+)\}", source)
-        if not names or len(re.sub(r"\{\w+\}", "", source)) < 8:  # too little fixed text to tell a message by
-            continue
-        pattern = "".join(
-            f"(?P<{piece[1:-1]}>.*?)" if re.fullmatch(r"\{\w+\}", piece) else re.escape(piece)
-            for piece in re.split(r"(\{\w+\})", source)
-            if piece
-        )
-        found.append((re.compile(f"^{pattern}$", re.S), target))
-    return found
-
-
 def say(template: str, locale: str, **values) -> str:
     """A text the UI writes at run time, from its English `template` (the catalog's key) and its values."""
     return (catalog(locale).get(template, template) if locale != "en" else template).format(**values)
 
 
-def translate(text: str, locale: str) -> str:
-    """`text` (English, as the server wrote it) in `locale`: the catalog's own translation, or a template's with
-    its values put back (each translated too, the same way: "Condition 2: start"), else the English as it is."""
-    if locale == "en" or not text:
+def translate(text: Message | str, locale: str) -> str:
+    """`text` in `locale`. A `Message`: the catalog's translation of its template (the English one when it has
+    none) with its values put back, each translated the same way (a `Message` of its own: "Condition 2: start"; a
+    text the catalog has whole: "prompt"; anything else, a client's value, as it is). A plain text: the catalog's
+    translation of it whole, else the English as it is. Only dictionary lookups: never a match against the
+    templates."""
+    if isinstance(text, Message):
+        template = text.template
+        if isinstance(template, Message):  # a message wrapped once more (`message(a_message)`): the inner one
+            return translate(template, locale)
+        if locale != "en":
+            template = catalog(locale).get(template, template)
+        if not text.values:
+            return template
+        values = {name: _value(value, locale) for name, value in text.values.items()}
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError):  # a translation that lost a value: the English, not a crash
+            return text.template.format(**values)
+    if locale == "en" or not isinstance(text, str) or not text:
         return text
-    table = catalog(locale)
-    if text in table:
-        return table[text]
-    if len(text) > MAX_MATCHED:  # no message is this long: a value a client sent (the patterns backtrack)
-        return text
-    for pattern, target in _templates(locale):
-        match = pattern.match(text)
-        if match:
-            values = {k: translate(v, locale) for k, v in match.groupdict().items()}
-            return target.format(**values)
-    return text
+    return catalog(locale).get(text, text)
+
+
+def _value(value, locale: str):
+    """A message's value in `locale`: a message or a text translated (looked up whole), a number as it is."""
+    return translate(value, locale) if isinstance(value, (Message, str)) else value
+
+
+ERROR_MESSAGE = "message_id"  # the attribute of a gr.Error that keeps its `Message` (panels.user_error sets it)
+
+
+def message_error(text: Message | str, **kwargs) -> gr.Error:
+    """A gr.Error for the user in English, that keeps its `Message` for `translated_error`."""
+    err = gr.Error(str(text), print_exception=False, **kwargs)
+    setattr(err, ERROR_MESSAGE, text)
+    return err
 
 
 def translated_error(error: gr.Error, request: gr.Request | None) -> gr.Error:
-    """A gr.Error for the user, in the page's language."""
+    """A gr.Error for the user, in the page's language: by the `Message` it keeps (`message_error`),
+    else its text looked up whole."""
     locale = locale_of(request)
     if locale == "en":
         return error
-    return gr.Error(translate(str(error.message), locale), duration=error.duration, print_exception=False)
+    text = getattr(error, ERROR_MESSAGE, None)
+    text = text if isinstance(text, (Message, str)) else str(error.message)
+    return gr.Error(translate(text, locale), duration=error.duration, print_exception=False)

@@ -16,30 +16,16 @@ from ..service.gpu_time import gpu_seconds
 from ..service.validation import editor_image
 from .api_docs import docstring
 from .i18n import locale_of
-from .pad import pad_value
+from .inputs import DRAWING, declare
 from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
 
 LIVE = "live"  # the live frames' concurrency id: apart from the GPU queue, bounded by the service's lane
-LIVE_NAMES = [
-    "image",
-    "drawing",
-    "prompt",
-    "condition",
-    "preprocessor",
-    "strength",
-    "start",
-    "end",
-    "mode",
-    "seed",
-    "negative_prompt",
-    "pad",
-]  # /live's parameters, in its order
 
 
-def session_of(request: gr.Request | None) -> str:
+def session_of(request: gr.Request | None, settings) -> str:
     """The live lane's client: one browser tab or API client (a session) on one host."""
-    return f"{client_of(request)}/{getattr(request, 'session_hash', None)}"
+    return f"{client_of(request, settings)}/{getattr(request, 'session_hash', None)}"
 
 
 def live_spec(service: ControlNetService, prompt, negative, seed, units: list[UnitSpec]) -> GenerateSpec:
@@ -63,7 +49,7 @@ def run_frame(service: ControlNetService, spec: GenerateSpec, request: gr.Reques
     """The frame's Output, or None when a newer one replaced it (or, with empty_ok, the drawing has no strokes
     yet); errors as gr.Error in words, the unexpected ones logged."""
     try:
-        return service.live(spec, session_of(request))
+        return service.live(spec, session_of(request, service.settings))
     except Exception as exc:
         if empty_ok and isinstance(exc, EmptyDrawingError):  # a cleared canvas: nothing to draw from yet
             return None
@@ -74,27 +60,29 @@ def live_endpoint(service: ControlNetService) -> None:
     """/live: an image or a drawing (the pad's PNG as a data: URL, or a sketchpad's value), a prompt, the condition and the unit's controls in; one
     image out."""
     with gr.Column(visible=False):
-        image = image_input(label="image")
-        drawing = sketchpad(label="drawing")
-        prompt = gr.Textbox(label="prompt")
-        condition = gr.Dropdown(list(CONDITIONS), value="scribble", label="condition", allow_custom_value=True)
-        preprocessor = gr.Textbox(label="preprocessor")
-        strength = slider(0.0, service.settings.limits.max_strength, value=1.0, label="strength")
-        start = slider(0.0, 1.0, value=0.0, label="start")
-        end = slider(0.0, 1.0, value=1.0, label="end")
-        mode = gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True)
-        seed = gr.Number(value=0, precision=0, label="seed")
-        negative = gr.Textbox(label="negative_prompt")
-        pad = gr.Textbox(label="pad")  # the drawing pad's value: its PNG as a data: URL
+        inputs = dict(
+            image=image_input(label="image"),
+            drawing=sketchpad(label="drawing"),
+            prompt=gr.Textbox(label="prompt"),
+            condition=gr.Dropdown(list(CONDITIONS), value="scribble", label="condition", allow_custom_value=True),
+            preprocessor=gr.Textbox(label="preprocessor"),
+            strength=slider(0.0, service.settings.limits.max_strength, value=1.0, label="strength"),
+            start=slider(0.0, 1.0, value=0.0, label="start"),
+            end=slider(0.0, 1.0, value=1.0, label="end"),
+            mode=gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True),
+            seed=gr.Number(value=0, precision=0, label="seed"),
+            negative_prompt=gr.Textbox(label="negative_prompt"),
+            pad=declare(gr.Textbox(label="pad"), DRAWING),  # the drawing pad's value: its PNG as a data: URL
+        )
         out = gr.Image(label="frame", format="png")
         trigger = gr.Button("live")
 
     @on_gpu(duration=live_seconds(service))
     def live(*values, request: gr.Request | None = None):
-        v = dict(zip(LIVE_NAMES, values))
+        v = dict(zip(inputs, values))
         unit = UnitSpec(
             v["condition"],
-            next((p for p in (v["image"], pad_value(v["pad"])) if p is not None), v["drawing"]),
+            next((p for p in (v["image"], v["pad"]) if p is not None), v["drawing"]),
             v["preprocessor"] or None,
             service.preset.detect_resolution,
             {},
@@ -110,13 +98,13 @@ def live_endpoint(service: ControlNetService) -> None:
     live.__doc__ = docstring(
         "One quick image in the model's few-step speed (what the live canvas shows at each stroke): a picture or "
         "a drawing, a prompt and one condition's controls in.",
-        LIVE_NAMES,
+        list(inputs),
         "one PNG that carries its parameters and its control check",
     )
-    live = handler(live, LIVE_NAMES, required=0, progress=False)
+    live = handler(live, inputs, required=0, progress=False)
     trigger.click(
         live,
-        [image, drawing, prompt, condition, preprocessor, strength, start, end, mode, seed, negative, pad],
+        list(inputs.values()),
         out,
         api_name="live",
         concurrency_id=LIVE,
@@ -154,7 +142,7 @@ def live_switch(
             return skip
         return output.files, list(output.maps), output.params, check_text(output.checks, locale_of(request))
 
-    frame = handler(frame, ["on", *names], progress=False)
+    frame = handler(frame, {"on": live, **inputs}, progress=False)
     gr.on(
         [*(pad.input for pad in pads), live.change],
         frame,

@@ -20,9 +20,9 @@ from ..conditions import Condition
 from ..errors import DemoError
 from ..service import ControlNetService, user_message
 from .i18n import t
-from .pad import drawing_pad, pad_value
+from .pad import drawing_pad
 from .panels import user_error
-from .widgets import client_of, gpu_queue, handler, on_gpu
+from .widgets import gpu_queue, handler, on_gpu
 
 LINES = (("White: a line", "#ffffff"), ("Black: no line", "#000000"))
 DEPTH = (
@@ -87,8 +87,8 @@ MAP_KIND_CSS = """
 
 def edited_map(values: dict):
     """The edited map a tab's values say to use ("Use my edited map" ticked), or None."""
-    picture = pad_value(values.get("edited_map"))
-    return picture if picture is not None and values.get("use_edited_map") else None
+    picture = values.get("edited_map")
+    return picture if picture and values.get("use_edited_map") else None
 
 
 def png_data_url(image: np.ndarray) -> str:
@@ -105,7 +105,7 @@ def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, de
     def fresh(v: dict, request, why: str):
         unit = unit_of({**v, "use_edited_map": False})  # the map as detected from the picture
         try:
-            control = service.detect(unit, client_of(request))
+            control = service.detect(unit, None)
         except DemoError as exc:
             return "", False, f"⚠️ No map to edit: {user_message(exc)}"
         except Exception as exc:
@@ -124,14 +124,14 @@ def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, de
     @on_gpu
     def again(*values, request: gr.Request | None = None):
         v = dict(zip(names, values))
-        if pad_value(v.get("edited_map")) is None:  # nothing being edited: nothing to redo
+        if v.get("edited_map") is None:  # nothing being edited: nothing to redo
             return gr.skip(), gr.skip(), gr.skip()
         return fresh(
             v, request, "**Detected again** for the new picture or settings: the edits to the last map were set aside."
         )
 
     common = dict(api_visibility="private", **gpu_queue(service))
-    detect.click(handler(start, names, progress=False), inputs, [editor, use, note], **common)
+    detect.click(handler(start, named, progress=False, limited_by=service), inputs, [editor, use, note], **common)
     for component in sources:
         event = component.release if isinstance(component, gr.Slider) else component.change
-        event(handler(again, names, progress=False), inputs, [editor, use, note], **common)
+        event(handler(again, named, progress=False, limited_by=service), inputs, [editor, use, note], **common)

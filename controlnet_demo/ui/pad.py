@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from .i18n import marked
+from .inputs import DRAWING, declare
 
 TEMPLATE = """
 <div class="pad" role="group" aria-label="{label}" data-t-aria-label="{label}" data-paper="{paper}">
@@ -77,7 +78,7 @@ def drawing_pad(
         '<button type="button" data-action="fill" aria-pressed="false" title="Fill (F)" data-t-title="Fill (F)" '
         'data-t="Fill">Fill</button>'
     )
-    return gr.HTML(
+    pad = gr.HTML(
         value="",
         html_template=marked(
             TEMPLATE.format(
@@ -97,8 +98,4 @@ def drawing_pad(
         padding=False,
         **kwargs,
     )
-
-
-def pad_value(value):
-    """The picture a pad holds, or None while it is blank (its value is "")."""
-    return value or None
+    return declare(pad, DRAWING)  # its value: the page as a PNG data: URL, or ""

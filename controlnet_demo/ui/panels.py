@@ -9,13 +9,14 @@ import gradio as gr
 from diffusers.image_processor import VaeImageProcessor
 
 from ..engine import CONTROL_MODES, SCHEDULERS
-from ..errors import DemoError, GenerationCancelled
+from ..errors import DemoError, GenerationCancelled, message
 from ..models.presets import FULL
-from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec, user_message
+from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec
+from ..service.service import user_message_of
 from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
-from .i18n import say, t, translate
+from .i18n import message_error, say, t, translate
 from .residual_maps import residual_updates
-from .widgets import slider
+from .widgets import LIGHT, handler, slider
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,11 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
 
 
 def user_error(exc: BaseException, what: str) -> gr.Error:
-    """The error to show the user, in words; an unexpected one (not a DemoError) is logged with its traceback."""
+    """The error to show the user, in words (in English; it keeps its `Message`, which the handler shows in the
+    page's language); an unexpected one (not a DemoError) is logged with its traceback."""
     if not isinstance(exc, DemoError):
         log.error("%s failed", what, exc_info=exc)
-    return gr.Error(user_message(exc), print_exception=False)
+    return message_error(user_message_of(exc))
 
 
 def common_inputs(service: ControlNetService):
@@ -93,11 +95,11 @@ def common_inputs(service: ControlNetService):
             randomize = gr.Checkbox(value=True, label=t("Random seed"))
     # a few-step speed brings its own steps, guidance and sampler (values, not updates: see `stream` on sliders)
     speed.change(
-        lambda name: speed_defaults(preset, name),
+        handler(lambda name, request=None: speed_defaults(preset, name), {"speed": speed}, progress=False),
         speed,
         [steps, guidance, scheduler],
         api_visibility="private",
-        queue=False,
+        **LIGHT,
     )
     return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed
 
@@ -121,18 +123,18 @@ def check_text(checks, locale: str = "en") -> str:
     for k, c in enumerate(checks, start=1):
         values = dict(
             name=f"{k}. {c.condition}",
-            metric=translate(c.metric, locale),
+            metric=c.metric,  # a text of the catalog, looked up whole
             score="" if c.score is None else f"{c.score:.2f}",
             threshold=f"{c.threshold:g}",
-            warning=translate(c.warning or "", locale),
+            warning=c.warning or "",  # a Message (or a text)
         )
         if c.score is None:
-            lines.append(say("- {name}: {warning}", locale, **values))
+            template = "- {name}: {warning}"
         elif c.warning is None:
-            lines.append(say("- {name}: follows its map ({metric} {score}, threshold {threshold})", locale, **values))
+            template = "- {name}: follows its map ({metric} {score}, threshold {threshold})"
         else:
             template = "- ⚠️ **{name}: does not follow its map** ({metric} {score} < {threshold}). {warning}"
-            lines.append(say(template, locale, **values))
+        lines.append(translate(message(template, **values), locale))
     head = say("**Control check** (the condition detected again on the result)", locale)
     return head + "\n" + "\n".join(lines) if lines else ""
 

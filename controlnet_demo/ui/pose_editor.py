@@ -15,8 +15,9 @@ import gradio as gr
 from ..conditions.openpose_json import MAX_JSON_CHARS, MAX_PEOPLE, STANDING, pose_json
 from ..errors import ModelUnavailableError
 from .i18n import locale_of, marked, scripted, t, translate
+from .inputs import POSE, declare
 from .panels import user_error
-from .widgets import client_of, gpu_queue, handler, on_gpu
+from .widgets import LIGHT, gpu_queue, handler, on_gpu
 
 HELP = "Drag a joint · Tab, then arrow keys (Shift ×10) · H hide/show · Delete removes the person · Esc deselects"
 TEMPLATE = """
@@ -66,7 +67,7 @@ def _script() -> str:
 def pose_editor(label: str, size: int = 512, **kwargs) -> gr.HTML:
     """A pose editor on a `size` x `size` canvas (a loaded JSON brings its own canvas size), starting from one
     standing figure. Its value is "" until the pose is edited, then the OpenPose JSON; `input` fires per change."""
-    return gr.HTML(
+    editor = gr.HTML(
         value="",
         html_template=marked(
             TEMPLATE.format(
@@ -85,6 +86,7 @@ def pose_editor(label: str, size: int = 512, **kwargs) -> gr.HTML:
         padding=False,
         **kwargs,
     )
+    return declare(editor, POSE)  # its value: OpenPose JSON text, or ""
 
 
 def standing_json(width: int = 512, height: int = 512) -> str:
@@ -121,7 +123,7 @@ def pose_inputs(
 def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbox, image, resolution) -> None:
     """Editor and text follow each other in the page (no round trip); the button detects the image's pose into
     the editor, or, with no OpenPose weights here, starts from a standing figure and says so."""
-    private = dict(api_visibility="private", queue=False)
+    private = dict(api_visibility="private", **LIGHT)
     editor.input(None, editor, text, js="(v) => v", **private)
     text.change(None, text, editor, js="(t) => t.trim()", **private)
 
@@ -134,7 +136,7 @@ def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbo
             gr.Info(say("No image yet: the editor starts from a standing figure. Drag its joints into your pose."))
             return (pose := standing_json()), pose
         try:
-            pose = service.detect_pose(picture, side, client_of(request))
+            pose = service.detect_pose(picture, side, None)
         except ModelUnavailableError:
             gr.Warning(
                 say(
@@ -150,7 +152,7 @@ def wire_pose_editor(service, editor: gr.HTML, start: gr.Button, text: gr.Textbo
             pose = standing_json()
         return pose, pose
 
-    detect = handler(from_image, ["picture", "side"], progress=False)
+    detect = handler(from_image, {"picture": image, "side": resolution}, progress=False, limited_by=service)
     start.click(detect, [image, resolution], [editor, text], api_visibility="private", **gpu_queue(service))
     # a new picture is read again: an edited pose from the last one would silently win over it
     image.upload(lambda: ("", ""), None, [editor, text], **private)

@@ -9,6 +9,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .i18n import t
+from .inputs import FILE, declare
+from .widgets import handler, unfetched
 
 EXPLAIN = (
     "Each square is one of the 13 connections through which a ControlNet adds to the locked U-Net: its 12 skips "
@@ -57,16 +59,10 @@ def render(maps: dict[str, np.ndarray] | None, step: int) -> np.ndarray | None:
     return np.asarray(canvas)
 
 
-def render_file(path: str | None, step: int) -> np.ndarray | None:
-    if not path:
-        return None
-    with np.load(path) as saved:
-        return render({label: saved[label] for label in saved.files}, step)
-
-
-def residual_panel():
+def residual_panel(service):
     """The switch that asks for the maps (off: the default path does nothing more), the grid, its step slider and
-    the maps themselves as an .npz (which the slider draws from again, without the GPU)."""
+    the maps themselves as an .npz; the slider draws the grid again from the service's own copy of the maps that
+    file names (`service.files.residual_maps`: never from a file a request sends), without the GPU."""
     with gr.Accordion(t("Where the residuals go"), open=False):
         gr.Markdown(t(EXPLAIN))
         switch = gr.Checkbox(
@@ -74,11 +70,35 @@ def residual_panel():
         )
         picture = gr.Image(label=t("What each connection added"), format="png", interactive=False)
         step = gr.Slider(1, 2, value=1, step=1, label=t("Denoising step"), visible=False)
-        kept = gr.File(
-            label=t("The maps as numbers (NumPy .npz: per condition, steps x connections x height x width)"),
-            interactive=False,
+        kept = declare(
+            unfetched(
+                gr.File(
+                    label=t("The maps as numbers (NumPy .npz: per condition, steps x connections x height x width)"),
+                    interactive=False,
+                )
+            ),
+            FILE,
         )
-    step.change(render_file, [kept, step], picture, queue=False, api_visibility="private", show_progress="hidden")
+
+    def draw(maps_file, step, request: gr.Request | None = None):
+        from .panels import user_error  # (panels shows this panel's outputs)
+
+        if maps_file is None:
+            return None
+        try:
+            return render(service.files.residual_maps(maps_file.name), step)
+        except Exception as exc:
+            raise user_error(exc, "residual maps") from None
+
+    step.change(
+        handler(draw, {"maps": kept, "step": step}, progress=False),
+        [kept, step],
+        picture,
+        api_visibility="private",
+        show_progress="hidden",
+        concurrency_id="residual-maps",
+        concurrency_limit=1,
+    )
     return switch, picture, step, kept
 
 

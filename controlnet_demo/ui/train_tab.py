@@ -12,8 +12,8 @@ import gradio as gr
 from ..conditions import CONDITIONS
 from ..errors import DemoError
 from .i18n import locale_of, say, t, translate
-from .panels import axes, connection_bars
-from .widgets import handler, slider
+from .panels import axes, connection_bars, user_error
+from .widgets import LIGHT, handler, slider
 
 PROBE_COLOURS = {"matched": "#1f77b4", "shuffled": "#ff7f0e"}
 UPDATE_EVERY_S = 0.5  # the tab redraws at most this often (a GPU runs many steps per redraw)
@@ -90,7 +90,7 @@ def train_tab(trainer) -> None:
                 _owner(request), condition=condition, steps=steps, batch_size=batch_size, probe_every=probe_every
             )
         except DemoError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None  # handler() puts it in the page's language
+            raise user_error(exc, "training") from None  # handler() puts it in the page's language
         try:
             for snapshot in job.updates(UPDATE_EVERY_S):
                 yield _render(snapshot, locale)
@@ -100,14 +100,14 @@ def train_tab(trainer) -> None:
     def halt(request: gr.Request):
         trainer.stop(_owner(request))  # the run's own stream then says "stopped"
 
-    inputs = [condition, steps, batch, every]
+    inputs = {"condition": condition, "steps": steps, "batch_size": batch, "probe_every": every}
     start.click(
-        handler(run, ["condition", "steps", "batch_size", "probe_every"], progress=False), inputs,
+        handler(run, inputs, progress=False), list(inputs.values()),
         [status, norms, loss, probes, samples],
         api_name="train", api_visibility="undocumented", concurrency_id="training", concurrency_limit=None,
     )  # fmt: skip
     # not queued: a stop must not wait behind anything
-    stop.click(halt, None, None, api_name="train_stop", api_visibility="undocumented", queue=False)
+    stop.click(halt, None, None, api_name="train_stop", api_visibility="undocumented", **LIGHT)
 
 
 def _slider(bounds: dict, label: str, step: int):

@@ -4,14 +4,19 @@ ZeroGPU wrapper."""
 
 from __future__ import annotations
 
+import contextvars
 import inspect
-import reprlib
 import types
+import typing
 
 import gradio as gr
 
+from ..errors import DemoError, message, quoted
+from ..images import not_a_picture
 from ..service.gpu_time import DETECT_S, UNREADABLE_S, gpu_seconds
-from .i18n import english, translated_error
+from .i18n import english, message_error, translated_error
+from .inputs import FILE, SKETCH, declare, kind_of, parse
+from .public import LIGHT_ID, client_address
 
 GPU = "gpu"  # one concurrency id for every event that runs the models: one job per device at a time
 
@@ -22,13 +27,23 @@ def gpu_queue(service) -> dict:
     return dict(concurrency_id=GPU, concurrency_limit=service.capacity)
 
 
+_REQUEST: contextvars.ContextVar = contextvars.ContextVar("request", default=None)  # the event's, while gradio reads it
+
+LIGHT = dict(concurrency_id=LIGHT_ID, concurrency_limit=4, show_progress="hidden")
+"""An event's arguments for cheap work that runs no model (a dropdown's choices, the page's texts): queued, so the
+queue's size and each client's cap apply to it too, four at once, apart from the models' queue."""
+
+
 def with_fallback(component, fallback):
     """Where gradio's own preprocessing refuses an API value, answer `fallback(component, payload)` instead.
 
-    gradio's refusals name no widget ("Value 0 is less than minimum value 1."), or are an internal report
-    ("Could not preprocess input component at index 12 ...", with server paths) that public mode hides. Bound
-    to the instance: a subclass would make gradio write a .pyi stub beside this module.
+    gradio's refusals name no widget ("Value 0 is less than minimum value 1."), echo what a client sent whole, or
+    are an internal report ("Could not preprocess input component at index 12 ...", with server paths) that public
+    mode hides. Bound to the instance: a subclass would make gradio write a .pyi stub beside this module. A component
+    given a fallback keeps its first one.
     """
+    if getattr(component, "has_fallback", False):
+        return component
 
     def preprocess(self, payload):
         try:
@@ -37,6 +52,21 @@ def with_fallback(component, fallback):
             return fallback(self, payload)
 
     component.preprocess = types.MethodType(preprocess, component)
+    component.has_fallback = True
+    return component
+
+
+def unfetched(component):
+    """gradio fetches an http(s) URL sent as a file input's path into its cache; here it is left unfetched, and
+    the input's parser refuses it like any path outside the upload folder (`inputs.FILE`)."""
+    fetch = component.async_move_resource_to_block_cache
+
+    async def move(self, url_or_file_path):
+        if isinstance(url_or_file_path, str) and url_or_file_path.lower().startswith(("http://", "https://")):
+            return url_or_file_path
+        return await fetch(url_or_file_path)
+
+    component.async_move_resource_to_block_cache = types.MethodType(move, component)
     return component
 
 
@@ -44,32 +74,51 @@ class Refused:
     """A value a widget's preprocessing refused, with the words why: `handler` raises them, in the page's language
     (preprocessing happens before gradio hands over the request, so it cannot tell the page's language itself)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message):  # an errors.Message
         self.message = message
 
     def __repr__(self) -> str:
-        return f"Refused({self.message!r})"
+        return f"Refused({str(self.message)!r})"
 
 
 def _refuse_number(slider: gr.Slider, payload) -> Refused:
     lo, hi = (f"{x:g}" if x != int(x) else str(int(x)) for x in (slider.minimum, slider.maximum))
-    got = reprlib.repr(payload)  # what a client sent: shortened
-    return Refused(f"{english(slider.label)} must be a number between {lo} and {hi}; got {got}.")
+    return Refused(
+        message(
+            "{name} must be a number between {lo} and {hi}; got {value}.",
+            name=english(slider.label),
+            lo=lo,
+            hi=hi,
+            value=quoted(payload),  # what a client sent: shortened
+        )
+    )
 
 
 def _raise_refused(values, request) -> None:
     for value in values:
         if isinstance(value, Refused):
-            raise translated_error(gr.Error(value.message, print_exception=False), request)
+            raise translated_error(message_error(value.message), request)
 
 
 def _file_as_is(image: gr.Image, payload):
-    return payload.path  # a file gradio cannot open: the service's load_rgb says why, in words
+    return payload.path  # a file gradio cannot open: its parser or the service's load_rgb says why, in words
 
 
 def _drawing_as_is(editor: gr.ImageEditor, payload):
     picture = payload.composite or payload.background
     return {"background": None, "layers": [], "composite": picture.path if picture else None}
+
+
+def _refuse_value(component, payload) -> Refused:
+    """gradio's own refusal of a value (a choice not offered, a number that is not one), in words."""
+    name, got = english(component.label), quoted(payload)
+    choices = [c[1] if isinstance(c, tuple) else c for c in getattr(component, "choices", None) or ()]
+    if choices:
+        listed = ", ".join(map(str, choices))
+        return Refused(
+            message("{name} must be one of the choices: {choices}; got {value}.", name=name, choices=listed, value=got)
+        )
+    return Refused(message("{name} could not be read; got {value}.", name=name, value=got))
 
 
 def slider(*args, **kwargs) -> gr.Slider:
@@ -79,13 +128,15 @@ def slider(*args, **kwargs) -> gr.Slider:
 def image_input(*args, **kwargs) -> gr.Image:
     """An image input whose upload reaches the service as it is (type="filepath", image_mode=None): only
     `load_rgb` decodes it, so a 16-bit depth map keeps its range and transparency is composited its way."""
-    return with_fallback(gr.Image(*args, type="filepath", image_mode=None, **kwargs), _file_as_is)
+    image = gr.Image(*args, type="filepath", image_mode=None, **kwargs)
+    return declare(unfetched(with_fallback(image, _file_as_is)), FILE)
 
 
 def sketchpad(**kwargs) -> gr.Sketchpad:
     """A drawing pad saved as PNG (lossless: the map is read from it), whose unreadable API values reach the
     service as they are."""
-    return with_fallback(gr.Sketchpad(type="filepath", format="png", **kwargs), _drawing_as_is)
+    pad = gr.Sketchpad(type="filepath", format="png", **kwargs)
+    return declare(unfetched(with_fallback(pad, _drawing_as_is)), SKETCH)
 
 
 def on_gpu(fn=None, *, duration=DETECT_S):
@@ -116,19 +167,29 @@ def gpu_duration(service, spec_of_values):
     return duration
 
 
-def client_of(request: gr.Request | None) -> str:
-    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+def client_of(request: gr.Request | None, settings) -> str:
+    """The visitor a request comes from (`public.client_address`: behind a Space's proxy, the address it forwards)."""
+    return client_address(request, settings.behind_proxy)
 
 
-def handler(fn, names: list[str], required: int | None = None, progress: bool = True):
+def handler(fn, inputs: dict, required: int | None = None, progress: bool = True, *, limited_by=None, jobs: int = 1):
     """A *args handler `fn(*values, progress=..., request=...)` as gradio must see it: one named parameter per
-    input (the API page and gradio_client show real names), then `progress` and `request`, which gradio fills in.
+    input (`inputs`: API name -> component; the API page and gradio_client show the names), then `progress` and
+    `request`, which gradio fills in. Every value reaches `fn` through its input's parser (`inputs.parse`, by the
+    kind its component declares): the one door for request values.
 
     gradio injects the progress tracker and the gr.Request only into positional parameters, so a keyword-only
     `request` stays None (every user would look like one client). An input whose widget starts empty (an image,
     the prompt) is required by gradio_client unless its parameter has a default: the parameters after the first
     `required` ones (all when None) get the default None.
+
+    `limited_by` (the service): each call counts `jobs` generations against the client's rate limit, here, in the
+    server's own process: on ZeroGPU the function runs in a forked worker, whose counts would be lost.
     """
+    names, components = list(inputs), list(inputs.values())
+    for component in components:
+        kind_of(component)  # a widget of no known kind fails here, at build time
+        with_fallback(component, _refuse_value)  # gradio's own refusals in words (a number, a choice)
     P = inspect.Parameter
     n = len(names)
     required = n if required is None else required
@@ -139,15 +200,24 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
 
     extras = ["progress", "request"] if progress else ["request"]
 
-    def split(args):  # gradio passes every input, then what it fills in, by position
-        return args[:n], dict(zip(extras, args[n:]))
+    def split(args):  # gradio passes every input, then what it fills in, by position; each value is parsed
+        values, extra = args[:n], dict(zip(extras, args[n:]))
+        _raise_refused(values, extra["request"])
+        try:
+            parsed = [parse(c, v) for c, v in zip(components, values)]
+            if limited_by is not None:
+                limited_by.limiter.check(client_of(extra["request"], limited_by.settings), cost=jobs)
+            return parsed, extra
+        except DemoError as exc:
+            from .panels import user_error  # (panels builds on these widgets)
+
+            raise translated_error(user_error(exc, "input"), extra["request"]) from None
 
     # what the handler says to the user, and what the widgets refused (Refused), goes out in the page's language
     if inspect.isgeneratorfunction(fn):
 
         def wrapper(*args):
             values, extra = split(args)
-            _raise_refused(values, extra["request"])
             try:
                 yield from fn(*values, **extra)
             except gr.Error as error:
@@ -156,7 +226,6 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
 
         def wrapper(*args):
             values, extra = split(args)
-            _raise_refused(values, extra["request"])
             try:
                 return fn(*values, **extra)
             except gr.Error as error:
@@ -166,5 +235,66 @@ def handler(fn, names: list[str], required: int | None = None, progress: bool = 
     wrapper.__doc__ = fn.__doc__
     wrapper.__signature__ = inspect.Signature(params)
     wrapper.gpu_duration = getattr(fn, "gpu_duration", None)
+    wrapper.jobs = jobs  # what one call is for the per-client cap (public.cap_per_client)
     wrapper.__annotations__ = {"request": gr.Request}  # what gradio reads to inject the request
+    return wrapper
+
+
+def seal(blocks) -> None:
+    """After the build: the functions of gradio's own events (a gr.Examples' loader) get the same door as `handler`'s
+    (each input parsed by its kind, gradio's refusals in words), every event that runs a function is queued with a
+    concurrency limit (`LIGHT` where it set none): a private event is callable by anyone all the same; and what gradio
+    refuses before any widget sees it (a file value that is not one, a path outside its upload folder) is answered in
+    words, the words a missing file gets."""
+    process, preprocess = blocks.process_api, blocks.preprocess_data
+
+    async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
+        _REQUEST.set(request[0] if isinstance(request, list) else request)  # for preprocess_data's words
+        return await process(block_fn, inputs, state, request, *args, **kwargs)
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        try:
+            return await preprocess(block_fn, inputs, state, explicit_call)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # pydantic's and gradio's InvalidPathError
+            if isinstance(exc, gr.Error):
+                raise
+            raise translated_error(message_error(not_a_picture("image").message), _REQUEST.get(None)) from None
+
+    blocks.process_api = types.MethodType(process_api, blocks)
+    blocks.preprocess_data = types.MethodType(preprocess_data, blocks)
+    for fn in blocks.fns.values():
+        if fn.fn is None:
+            continue
+        if not hasattr(fn.fn, "jobs"):  # not made by handler
+            fn.fn = _sealed(fn.fn, list(fn.inputs))
+        if not fn.queue:
+            fn.queue, fn.concurrency_id, fn.concurrency_limit = (
+                True,
+                LIGHT["concurrency_id"],
+                LIGHT["concurrency_limit"],
+            )
+
+
+def _sealed(fn, components: list):
+    for component in components:
+        kind_of(component)
+        with_fallback(component, _refuse_value)
+
+    def wrapper(*values):
+        _raise_refused(values[: len(components)], None)
+        try:
+            parsed = [parse(c, v) for c, v in zip(components, values)]
+        except DemoError as exc:
+            from .panels import user_error  # (panels builds on these widgets)
+
+            raise user_error(exc, "input") from None
+        return fn(*parsed, *values[len(components) :])
+
+    wrapper.__name__ = wrapper.__qualname__ = getattr(fn, "__name__", "event")
+    wrapper.__signature__ = inspect.signature(fn)
+    try:  # what gradio reads to fill in a gr.Request parameter
+        wrapper.__annotations__ = typing.get_type_hints(fn)
+    except Exception:
+        wrapper.__annotations__ = dict(getattr(fn, "__annotations__", {}))
+    wrapper.jobs = 1
     return wrapper

@@ -160,6 +160,8 @@ def test_from_png_reproduces_identical_pixels(composed):
             "generate",
             "--from-png",
             original,
+            "--preset",
+            "tiny",  # the models come from the command line, never from the PNG
             "--image",
             EXAMPLES / "pose_waving.png",
             "--image",
@@ -200,7 +202,7 @@ def test_detect_writes_the_same_map_as_conditions_detect(tmp_path):
         )
     )
     assert printed(result, "map") == ["maps/edges.png"]
-    expected = detect("canny", load_rgb(str(photo)), "canny", 256, low_threshold=50, high_threshold=150)
+    expected = detect("canny", load_rgb(photo), "canny", 256, low_threshold=50, high_threshold=150)
     written = pixels(tmp_path / "maps" / "edges.png")
     assert written.shape == expected.shape and np.array_equal(written, expected)
 
@@ -312,6 +314,8 @@ def test_from_png_of_the_offline_model_reproduces_from_any_folder(tmp_path):
             "generate",
             "--from-png",
             first / "a.png",
+            "--preset",
+            "offline",
             "--image",
             EXAMPLES / "world_picture.png",
             "--out",
@@ -319,7 +323,7 @@ def test_from_png_of_the_offline_model_reproduces_from_any_folder(tmp_path):
             "-q",
             cwd=elsewhere,
         )
-    )  # the stored repo-relative folders resolve from anywhere
+    )  # the embedded model's folders resolve from anywhere
     assert printed(made, "seed") == printed(again, "seed") == ["8"]
     assert np.array_equal(pixels(first / "a.png"), pixels(elsewhere / "b.png"))
 
@@ -352,7 +356,21 @@ def test_from_png_reproduces_edited_maps_kept_in_the_png_without_any_image(tmp_p
     assert set(kept) == {u["edited_map"] for u in units}
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(kept[units[0]["edited_map"]]))), edges)
 
-    again = ok(cli("generate", "--from-png", original, "--device", "cpu", "--out", "again", "-q", cwd=tmp_path))
+    again = ok(
+        cli(
+            "generate",
+            "--from-png",
+            original,
+            "--preset",
+            preset,
+            "--device",
+            "cpu",
+            "--out",
+            "again",
+            "-q",
+            cwd=tmp_path,
+        )
+    )
     (copy,) = printed(again, "image")
     assert np.array_equal(pixels(tmp_path / copy), pixels(original))
     assert metadata(tmp_path / copy)["units"] == units

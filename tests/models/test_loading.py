@@ -138,7 +138,7 @@ def test_sd15_is_resolved_loaded_and_generates_from_the_hub_cache_offline(hub_ca
         result = Engine(store.base, store.controlnets, store.device, store.dtype).generate(
             Request("a house", units, steps=2, width=64, height=48))
         print(json.dumps(dict(
-            preset=resolved.preset.name, online=resolved.online, reason=resolved.reason,
+            preset=resolved.preset.name, online=resolved.online, reason=str(resolved.reason),
             base=resolved.preset.base, controlnets=resolved.preset.controlnets, calls=calls,
             base_name=store.base.name_or_path,
             fingerprints={c: float(sum(p.double().sum() for p in n.controlnet_cond_embedding.parameters()))
@@ -284,7 +284,7 @@ def test_override_of_an_unknown_condition_is_an_error_naming_the_known_ones(sett
 def test_override_with_a_folder_that_does_not_exist_falls_back_or_fails_clearly():
     missing = "/nonexistent/sd15-folder"  # no folder, and not a valid hub id either
     resolved = resolve_preset(Settings(base_model=missing))
-    assert resolved.preset.name == offline_fallback().name and missing in resolved.reason
+    assert resolved.preset.name == offline_fallback().name and missing in str(resolved.reason)
     with pytest.raises(ModelUnavailableError, match="sd15 preset can't be loaded.*/nonexistent/sd15-folder"):
         resolve_preset(Settings(preset="sd15", base_model=missing))
 
@@ -307,7 +307,7 @@ _RESOLVE_TIMED = """
             resolve_preset(Settings(preset="sd15"))
         except ModelUnavailableError as exc:
             explicit = str(exc)
-    print(json.dumps(dict(preset=resolved.preset.name, online=resolved.online, reason=resolved.reason,
+    print(json.dumps(dict(preset=resolved.preset.name, online=resolved.online, reason=str(resolved.reason),
                           seconds=seconds, explicit=explicit)), flush=True)
     # don't wait at exit for hub requests still running in resolve_preset's abandoned worker threads
     os._exit(0)

@@ -7,14 +7,17 @@ from __future__ import annotations
 import ast
 import re
 import shutil
+import string
+import time
 from pathlib import Path
 
 import pytest
 
+from controlnet_demo.errors import Message, UserInputError, message, quoted
 from controlnet_demo.service import ControlNetService
 from controlnet_demo.settings import Settings
 from controlnet_demo.ui import build
-from controlnet_demo.ui.i18n import LOCALES, catalog, locale_of, registered, translate, translations
+from controlnet_demo.ui.i18n import LOCALES, catalog, locale_of, registered, translate, translated_error, translations
 
 
 @pytest.fixture(scope="module")
@@ -112,46 +115,93 @@ def test_bold_text_in_a_translation_ends_where_markdown_ends_it(locale):
             assert closes, bold.group(0)
 
 
+def _range(name, value) -> Message:
+    return message("{name} must be between {lo} and {hi}; got {value}.", name=name, lo="0", hi="2", value=value)
+
+
 @pytest.mark.parametrize(
-    "message, locale, expected",
+    "text, locale, expected",
     [
-        ("Steps must be between 1 and 3000; got 0.", "zh-CN", "步数必须在 1 到 3000 之间；收到的是 0。"),
         (
-            "No image was given: upload one (or draw one) first.",
+            message("{name} must be between {lo} and {hi}; got {value}.", name="Steps", lo="1", hi="3000", value="0"),
+            "zh-CN",
+            "步数必须在 1 到 3000 之间；收到的是 0。",
+        ),
+        (
+            message("No {what} was given: upload one (or draw one) first.", what=message("image")),
             "ko",
             "이미지 없음: 먼저 업로드하거나 그려 주세요.",
         ),
         (
-            "No canny edges image was given: upload one (or draw one) first.",
+            message("No {what} was given: upload one (or draw one) first.", what="canny edges image"),
             "zh-CN",
             "没有提供Canny 边缘图像：请先上传（或画出）一个。",
         ),
+        (message("Something the catalog has never seen: {x}.", x="Steps"), "ko", "Something the catalog has never seen: 스텝 수."),
         ("Something the catalog has never seen.", "ko", "Something the catalog has never seen."),
-        # a value that is itself a template's text is translated too
-        ("Condition 2: start must be between 0 and 1; got 5.", "zh-CN", "条件 2：开始必须在 0 到 1 之间；收到的是 5。"),
+        ("Stopped.", "zh-CN", catalog("zh-CN")["Stopped."]),  # a text with no values: looked up whole
+        # a value that is a message of its own is translated too
         (
-            "Condition 2: control strength must be between 0 and 2; got 5.",
+            message("{name} must be between {lo} and {hi}; got {value}.", name=message("Condition {k}: start", k=2),
+                    lo="0", hi="1", value="5"),
+            "zh-CN",
+            "条件 2：开始必须在 0 到 1 之间；收到的是 5。",
+        ),
+        (
+            _range(message("Condition {k}: control strength", k=2), "5"),
             "ko",
             "조건 2: 제어 강도은(는) 0에서 2 사이여야 합니다. 받은 값: 5.",
         ),
-        ("Steps must be between 1 and 3000; got 0.", "en", "Steps must be between 1 and 3000; got 0."),
+        # a client's value is put back as it is, even when it reads like a text of the catalog or a template
+        (_range("Steps", quoted("Steps")), "ko", "스텝 수은(는) 0에서 2 사이여야 합니다. 받은 값: 'Steps'."),
+        (_range("Steps", "{value} {0}"), "ko", "스텝 수은(는) 0에서 2 사이여야 합니다. 받은 값: {value} {0}."),
+        # English as it was written; a finished English sentence is never read back into a template
+        (_range("Steps", "5"), "en", "Steps must be between 0 and 2; got 5."),
+        ("Steps must be between 1 and 3000; got 0.", "ko", "Steps must be between 1 and 3000; got 0."),
     ],
-)
-def test_a_message_is_translated_with_its_values_or_left_in_english(message, locale, expected):
-    assert translate(message, locale) == expected
+)  # fmt: skip
+def test_a_message_is_translated_with_its_values_or_left_in_english(text, locale, expected):
+    assert translate(text, locale) == expected
 
 
-def test_a_long_value_a_client_sent_is_not_matched_against_the_templates():
-    """Matching a crafted value against the templates could backtrack for long; such a text stays as it is, and a
-    slider's refusal quotes the value shortened."""
+def test_an_error_raised_with_its_values_is_translated_by_its_message_where_it_is_shown():
+    from controlnet_demo.ui.panels import user_error
+
+    error = UserInputError("Condition {k}: start ({start}) must be before end ({end}).", k=2, start="0.5", end="0.2")
+    assert str(error) == "Condition 2: start (0.5) must be before end (0.2)."  # the CLI's and the log's English
+    shown = user_error(error, "test")
+    assert shown.message == str(error) and shown.message_id == error.message
+    assert translated_error(shown, _Request("ko-KR")).message == "조건 2: 시작(0.5)은 끝(0.2)보다 앞서야 합니다."
+    assert translated_error(shown, _Request("en-US")) is shown
+    unexpected = translated_error(user_error(KeyError("x"), "test"), _Request("zh-CN")).message
+    assert unexpected.startswith("生成意外失败（KeyError）")
+    import gradio as gr
+
+    plain = gr.Error("Stopped.", print_exception=False)  # an error that keeps no message: its text looked up whole
+    assert translated_error(plain, _Request("zh-CN")).message == catalog("zh-CN")["Stopped."]
+
+
+def test_a_crafted_value_a_client_sent_is_never_matched_against_the_templates():
+    """Matching the finished English against the templates with patterns took minutes on a crafted value of under
+    1,000 characters (#security): a message keeps its values apart, and showing it is dictionary lookups, however
+    long or crafted a value is; a client's value in a message is shortened; nothing is matched at all."""
+    from controlnet_demo.ui import i18n
     from controlnet_demo.ui.widgets import _refuse_number, slider
 
-    text = "Steps must be between 1 and 3000; got '" + " must be between 1 and 2; got " * 200 + "'."
-    assert translate(text, "ko") == text
-    refused = _refuse_number(slider(1, 50, label="Steps"), "9" * 5000)
-    assert len(refused.message) < 120 and translate(refused.message, "ko").startswith(
-        "스텝 수은(는) 1에서 50 사이의 숫자여야"
-    )
+    assert not hasattr(i18n, "_templates") and not hasattr(i18n, "MAX_MATCHED")
+    crafted = "Steps must be between 1 and 3000; got '" + " must be between 1 and 2; got " * 35_000 + "'."
+    assert len(crafted) > 1_000_000
+    for locale in LOCALES[1:]:
+        started = time.perf_counter()
+        whole = translate(_range("Steps", crafted), locale)  # even a value not shortened
+        plain = translate(crafted, locale)  # and a plain text: looked up whole, left as it is
+        assert time.perf_counter() - started < 1.0
+        assert crafted in whole and not whole.startswith("Steps") and plain == crafted
+    refused = _refuse_number(slider(1, 50, label="Steps"), "9" * 1_000_000)
+    assert isinstance(refused.message, Message) and len(str(refused.message)) < 120
+    started = time.perf_counter()
+    assert translate(refused.message, "ko").startswith("스텝 수은(는) 1에서 50 사이의 숫자여야")
+    assert time.perf_counter() - started < 1.0
 
 
 class _Request:
@@ -177,22 +227,28 @@ def test_the_language_is_the_pages(accept, cookie, locale):
     assert locale_of(_Request(accept, cookie)) == locale
 
 
-def _messages() -> dict[str, str]:
-    """Every message the app can show a user, as its fixed text (a value: NUL) -> where it is made: the first
-    argument of each call to an error or notice of the package's service, models and UI (the CLI and the offline
-    training speak English to a developer; the Train tab's own messages are read)."""
-    calls = {"UserInputError", "EmptyDrawingError", "ModelUnavailableError", "ModelMismatchError", "Error", "Info",
-             "Warning", "GenerationCancelled", "GenerationTimeout", "WorkerLost", "Refused"}  # fmt: skip
+_CALLS = {"UserInputError", "EmptyDrawingError", "ModelUnavailableError", "ModelMismatchError", "Error", "Info",
+          "Warning", "GenerationCancelled", "GenerationTimeout", "WorkerLost", "Refused", "message", "Message"}  # fmt: skip
+_WRAPPERS = {"message", "Message", "say", "translate"}  # a call whose first argument is the message itself
 
-    def fixed(node) -> str | None:
+
+def _scan() -> dict[str, tuple[str, bool]]:
+    """Every message the app can show a user, as its first argument's text (an f-string's values: NUL) -> (where
+    it is made, whether it is a template with its values passed apart): the first argument of each call to an
+    error, a notice or `message` in the package's service, models and UI (the CLI and the offline training speak
+    English to a developer; the Train tab's own messages are read)."""
+
+    def fixed(node) -> tuple[str, bool] | None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
+            return node.value, True
         if isinstance(node, ast.JoinedStr):
-            return "".join(v.value if isinstance(v, ast.Constant) else "\0" for v in node.values)
+            return "".join(v.value if isinstance(v, ast.Constant) else "\0" for v in node.values), False
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = fixed(node.left), fixed(node.right)
-            return None if left is None or right is None else left + right
-        return None  # a message made elsewhere: below
+            return None if left is None or right is None else (left[0] + right[0], False)
+        if isinstance(node, ast.Call) and _name(node) in _WRAPPERS and node.args:
+            return fixed(node.args[0])
+        return None  # a message made elsewhere: `_made_messages`
 
     package = Path(__file__).parents[2] / "controlnet_demo"
     found = {}
@@ -201,42 +257,89 @@ def _messages() -> dict[str, str]:
         if part == "cli" or (part == "lab" and path.name != "job.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call):
-                continue
-            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            if name in calls and node.args and (text := fixed(node.args[0])):
-                found[text] = f"{path.relative_to(package)}:{node.lineno}"
+            if isinstance(node, ast.Call) and _name(node) in _CALLS and node.args and (text := fixed(node.args[0])):
+                found[text[0]] = (f"{path.relative_to(package)}:{node.lineno}", text[1])
     return found
 
 
-def _made_messages() -> list[str]:
+def _name(call: ast.Call) -> str | None:
+    return getattr(call.func, "id", None) or getattr(call.func, "attr", None)
+
+
+def _messages() -> dict[str, str]:
+    """Every message's template found in the source -> where it is made."""
+    return {text: where for text, (where, _) in _scan().items()}
+
+
+def _sample(template: str) -> Message:
+    """A template with made-up values."""
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return message(template, **dict.fromkeys(names, "7"))
+
+
+def _made_messages() -> list[Message | str]:
     """Messages made at run time, not in one call: as a user gets them."""
+    import numpy as np
+
+    from controlnet_demo.conditions.check import _cause
     from controlnet_demo.conditions.detectors import Detectors
-    from controlnet_demo.models.loading import _LOAD_ADVICE
-    from controlnet_demo.service.service import user_message
+    from controlnet_demo.models.curves import quality_line
+    from controlnet_demo.models.loading import _LOAD_ADVICE, resolve_preset
+    from controlnet_demo.service.service import user_message_of
     from controlnet_demo.serving.ray_serve import _LOST
+    from controlnet_demo.ui.compare import caption
+    from controlnet_demo.ui.how_tab import stage_clauses
+    from controlnet_demo.ui.widgets import _refuse_number, slider
 
     missing = Detectors("models/annotators", online=False)._missing("openpose", "body_pose_model.pth", "no folder")
-    return [_LOAD_ADVICE, _LOST, user_message(MemoryError("out of memory")), user_message(KeyError("x")), missing]
+    scores = {"n": 7, "prompt_main": 0.5, "conditions": {"canny": {"ratio": 3.0}, "depth": {"ratio": 5.0}}}
+    stages = [[1, 0.5, None], [2, 0.5, "b"], [3, 0.0, None], [4, 0.5, "b"], [5, 0.0, "b"]]
+    black, white = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    noisy = np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8)
+    causes = [_cause("canny", black, 0, 0, 1), _cause("canny", black, 1, 0, 0.2), _cause("canny", white, 1, 0, 1),
+              _cause("canny", black, 1, 0, 1), _cause("depth", black, 1, 0, 1), _cause("depth", noisy, 0.2, 0, 1),
+              _cause("depth", noisy, 1, 0, 1)]  # fmt: skip
+    return [
+        _LOAD_ADVICE,
+        _LOST,
+        missing.message,
+        user_message_of(MemoryError("out of memory")),
+        user_message_of(KeyError("x")),
+        quality_line(scores),
+        resolve_preset(Settings(preset="tiny")).reason,
+        caption(None),
+        caption(0.0),
+        caption(1.5),
+        _refuse_number(slider(1, 50, label="Steps"), "x").message,
+        *stage_clauses(stages),
+        *causes,
+    ]
+
+
+def test_every_message_is_made_from_its_template_and_its_values():
+    """An f-string message is English fixed at once: it could only be translated by reading its values back."""
+    made_at_once = {text: where for text, (where, template) in _scan().items() if not template}
+    assert not made_at_once, made_at_once
 
 
 @pytest.mark.parametrize("locale", LOCALES[1:])
 def test_every_message_the_app_can_show_has_its_translation(locale):
-    """A message's catalog entry is found by its fixed text (what translate's templates match on)."""
-    keys = {re.sub(r"\{\w+\}", "\0", source) for source in catalog(locale)}
+    """A message's template is the catalog's key: found by a lookup, as it is shown."""
     messages = _messages()
     assert len(messages) > 50  # the scan finds them
-    missing = {text: where for text, where in messages.items() if re.sub(r"\{\w+\}", "\0", text) not in keys}
+    missing = {text: where for text, where in messages.items() if "\0" not in text and text not in catalog(locale)}
     assert not missing, missing
 
 
 @pytest.mark.parametrize("locale", LOCALES[1:])
 def test_every_message_the_app_can_show_is_translated_whole(locale):
     """Each message, with made-up values, comes back translated with no English sentence left in it."""
-    for sample in [text.replace("\0", "7") for text in _messages()] + _made_messages():
+    samples = [_sample(text) for text in _messages() if "\0" not in text] + _made_messages()
+    assert len(samples) > 70
+    for sample in samples:
         translated = translate(sample, locale)
-        assert translated != sample and not re.search(r"[a-z]{3,} [a-z]{3,} [a-z]{3,}", translated), (
-            sample,
+        assert translated != str(sample) and not re.search(r"[a-z]{3,} [a-z]{3,} [a-z]{3,}", translated), (
+            str(sample),
             translated,
         )
 
@@ -383,10 +486,11 @@ def test_switching_the_language_in_gradios_settings_renames_every_tab_and_rewrit
 
 def test_the_control_check_and_the_compare_captions_read_in_the_pages_language():
     from controlnet_demo.conditions.check import ControlCheck
-    from controlnet_demo.service.compare import label
+    from controlnet_demo.ui.compare import caption
     from controlnet_demo.ui.panels import check_text
 
-    low = ControlCheck("canny", "edge F1, 2 px", 0.1, 0.3, "The control strength is low (0.2); raise it towards 1.")
+    warning = message("The control strength is low ({strength}); raise it towards 1.", strength="0.2")
+    low = ControlCheck("canny", "edge F1, 2 px", 0.1, 0.3, warning)
     text = check_text([low], "ko")
     assert text.startswith("**제어 확인**") and "**1. canny: 맵을 따르지 않음** (엣지 F1, 2 px 0.10 < 0.3)" in text
     assert "제어 강도가 낮습니다(0.2)" in text
@@ -394,4 +498,8 @@ def test_the_control_check_and_the_compare_captions_read_in_the_pages_language()
         "**Control check** (the condition detected again on the result)\n- ⚠️ **1. canny: does not follow its map** "
         "(edge F1, 2 px 0.10 < 0.3). The control strength is low (0.2); raise it towards 1."
     )  # English as before
-    assert [translate(label(s), "zh-CN") for s in (None, 0.0, 1.5)] == ["你的设置", "关闭 ControlNet", "强度 1.5"]
+    assert low.as_dict()["warning"] == "The control strength is low (0.2); raise it towards 1."  # metadata: English
+    unchecked = ControlCheck("pose", "skeleton overlap", None, 0.3, message("not checked: no {detector} weights here",
+                                                                             detector="OpenPose"))  # fmt: skip
+    assert check_text([unchecked], "zh-CN").endswith("- 1. pose：未检查：这里没有 OpenPose 权重")
+    assert [translate(caption(s), "zh-CN") for s in (None, 0.0, 1.5)] == ["你的设置", "关闭 ControlNet", "强度 1.5"]

@@ -95,7 +95,7 @@ def evaluate_pairs(
             raise UserInputError(f"ControlNet++'s protocol here: {', '.join(METRICS)}; got {condition!r}.")
         values = []
         for path, prompt in pairs(folder)[:limit]:
-            control = service.detect(UnitSpec(condition, str(path), preprocess_resolution=side))
+            control = service.detect(UnitSpec(condition, path, preprocess_resolution=side))
             spec = GenerateSpec(prompt, [UnitSpec(condition, control, preprocessor="none")], seed=0, **protocol)
             output = final_output(service.generate(spec))
             images = [(im * 255).round().astype(np.uint8) for im in output.result.images]

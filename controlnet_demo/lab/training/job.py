@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ...engine import zero_convolutions
-from ...errors import DemoError, UserInputError, check_number
+from ...errors import DemoError, Message, UserInputError, check_number, message, quoted
 from ...paths import OFFLINE_MODEL_DIR
 from ..world import MAPS
 from .config import TrainConfig
@@ -53,7 +53,7 @@ class Snapshot:
     samples: tuple[tuple[str, np.ndarray, np.ndarray], ...] = ()  # the latest probe's (prompt, map, picture)
     seconds_per_step: float | None = None  # the median so far
     elapsed_s: float = 0.0
-    message: str = ""
+    message: Message | str = ""  # str() is the English; the Train tab shows it in the page's language
 
     @property
     def jump(self) -> tuple | None:
@@ -170,8 +170,8 @@ class TrainingJob:
             end = dict(state="stopped")
         except Exception as exc:  # said in the tab; the server goes on
             log.exception("the training run failed")
-            text = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
-            end = dict(state="failed", message=f"Training stopped with an error: {text}")
+            text = exc.message if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
+            end = dict(state="failed", message=message("Training stopped with an error: {text}", text=text))
         finally:
             try:
                 self._folder.cleanup()  # the run's checkpoints and model: nothing of it stays on the server
@@ -213,7 +213,11 @@ class Trainer:
     ) -> TrainingJob:
         """A new run for `owner` (a browser session); refused, in words, while another one trains."""
         if condition not in MAPS:
-            raise UserInputError(f"Training learns one of the world's maps: {', '.join(MAPS)}; got {condition!r}.")
+            raise UserInputError(
+                "Training learns one of the world's maps: {maps}; got {got}.",
+                maps=", ".join(MAPS),
+                got=quoted(condition),
+            )
         values = dict(
             steps=steps, batch_size=batch_size, probe_every=probe_every, probe_samples=probe_samples, seed=seed
         )
@@ -223,8 +227,10 @@ class Trainer:
             if self.job is not None and not self.job.snapshot.finished:
                 s = self.job.snapshot
                 raise UserInputError(
-                    f"A training run is going on on this server (step {s.step} of {s.steps}); one runs at a time. "
-                    "Wait for it to finish, or stop it in the tab that started it."
+                    "A training run is going on on this server (step {step} of {steps}); one runs at a time. Wait "
+                    "for it to finish, or stop it in the tab that started it.",
+                    step=s.step,
+                    steps=s.steps,
                 )
             config = TrainConfig(
                 kind="controlnet",

@@ -25,6 +25,7 @@ import torch
 
 from ...errors import UserInputError
 from ...models.loading import LOADING
+from ...settings import launched_processes
 from . import zero
 from .config import RUN_IDENTITY, TrainConfig, check
 from .data import Examples, batches
@@ -141,16 +142,35 @@ def _metrics_log(out: Path, start: int):
     return path.open("a")
 
 
+def _on_cpu(config: TrainConfig) -> bool:
+    """Whether accelerate runs this process on the CPU (its `cpu=`): `--device cpu`, and also no `--device` on a
+    machine without CUDA when the process is one of several. accelerate sees no collective backend for those
+    processes otherwise and counts each one as alone: N one-process runs into the same --out. Not with DeepSpeed,
+    which accelerate turns off when told `cpu` (on a machine without GPUs its CPU accelerator runs it, over gloo:
+    zero.process_group)."""
+    if config.deepspeed is not None:
+        return False
+    if config.device == "cpu":
+        return True
+    if launched_processes() <= 1:
+        return False
+    if config.device == "mps":
+        raise UserInputError(
+            "--device mps trains in one process only (MPS has no collective backend): on several processes use "
+            "--device cpu, or run one process."
+        )
+    return config.device is None and not torch.cuda.is_available()
+
+
 def _accelerator(config: TrainConfig):
     from accelerate import Accelerator
 
+    cpu = _on_cpu(config)
     if config.device and config.device.startswith("cuda:"):  # accelerate's one process runs on the current device
         torch.cuda.set_device(int(config.device[5:]))
     return Accelerator(
         mixed_precision=config.mixed_precision,
-        # accelerate turns DeepSpeed off when told `cpu`: with DeepSpeed on a machine without GPUs, its CPU
-        # accelerator runs it, over gloo
-        cpu=config.device == "cpu" and config.deepspeed is None,
+        cpu=cpu,
         gradient_accumulation_steps=config.gradient_accumulation,
         deepspeed_plugin=zero.plugin(config),
         kwargs_handlers=zero.process_group(config),
