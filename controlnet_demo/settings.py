@@ -58,8 +58,9 @@ class Settings:
     cache_ttl_s: int = 3600  # result and upload files are deleted this long after they were written
     map_cache_mb: int = 256  # detected control maps kept for the next request with the same picture (in memory)
     # public hosting: no tracebacks, MCP and training off, a rate limit and a cap on each visitor's queued jobs. On
-    # whenever the server listens beyond this machine (not 127.0.0.1 / localhost / ::1) or runs on a Space, unless
-    # CONTROLNET_DEMO_PUBLIC=0 says otherwise
+    # whenever the server listens beyond this machine (not 127.0.0.1 / localhost / ::1), runs on a Space or makes a
+    # share link (GRADIO_SHARE), unless CONTROLNET_DEMO_PUBLIC=0 says otherwise; behind a reverse proxy on this
+    # machine, set CONTROLNET_DEMO_PUBLIC=1 (and CONTROLNET_DEMO_BEHIND_PROXY=1)
     public: bool = False
     rate_limit_per_minute: int = 0  # generations per client a minute (a comparison is 5); 0 = off. Public: 30
     jobs_per_client: int = (
@@ -101,7 +102,8 @@ class Settings:
         }
         on_spaces = bool(env.get("SPACE_ID"))
         server_name = get("SERVER_NAME", env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1"))
-        public = _truthy(get("PUBLIC", "1" if on_spaces or server_name not in LOOPBACK else "0"))
+        shared = _truthy(env.get("GRADIO_SHARE", "0"))  # a share link: reachable from anywhere
+        public = _truthy(get("PUBLIC", "1" if on_spaces or shared or server_name not in LOOPBACK else "0"))
         values = dict(
             preset=get("PRESET", "auto"),
             base_model=get("BASE_MODEL"),

@@ -55,7 +55,8 @@ class RateLimiter:
         with self._lock:
             recent = [t for t in self._seen.get(client, []) if now - t < 60.0]
             if recent and len(recent) + cost > max(self.per_minute, cost):
-                wait = 60.0 - (now - recent[max(0, len(recent) + cost - self.per_minute - 1)])
+                # the oldest of those that must leave the window before `cost` more fit in it
+                wait = 60.0 - (now - recent[min(len(recent) - 1, max(0, len(recent) + cost - self.per_minute - 1))])
                 raise UserInputError(
                     "Too many requests: this server allows {n} a minute per user. Try again in {s} s.",
                     n=self.per_minute,

@@ -115,7 +115,9 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=
     """Queue (bounded, one GPU job at a time) and serve; `overrides` go to `Blocks.launch` (tests use them)."""
     s = service.settings
     blocks = blocks or build(service, trainer)
-    blocks.queue(max_size=s.queue_size, default_concurrency_limit=1)
+    # api_open=False: gradio's direct POST routes (off a Space they are open) would run any event, a private one too,
+    # around the queue, its limits and the per-client cap
+    blocks.queue(max_size=s.queue_size, default_concurrency_limit=1, api_open=False)
     cap_per_client(blocks, s.jobs_per_client, s.behind_proxy)
     kwargs = dict(
         server_name=s.server_name,

@@ -21,7 +21,6 @@ from ..errors import UserInputError, message, quoted
 from ..images import not_a_picture
 
 MAX_TEXT = 10_000  # a text input without a max_length of its own (a name, a choice)
-MAX_DATA_URL = 28 * 2**20  # a drawing sent inline: the service's own limit (Limits.max_inline_bytes) says it in words
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,10 @@ def _file(value, component) -> Path | None:
     what = "mask" if "mask" in str(getattr(component, "label", "")).lower() else "image"
     if not isinstance(value, (str, Path)) or len(str(value)) > 4096:
         raise not_a_picture(what)
-    path = Path(value).resolve()  # `..` and symlinks resolved before the folder is checked
+    try:
+        path = Path(value).resolve()  # `..` and symlinks resolved before the folder is checked
+    except (ValueError, OSError):  # a NUL byte, a loop of links
+        raise not_a_picture(what) from None
     if not path.is_relative_to(Path(get_upload_folder()).resolve()):
         raise not_a_picture(what)
     return path
@@ -61,7 +63,7 @@ def _drawing(value, component) -> str | None:
     """The drawing pad's value: "" (nothing drawn) or its PNG as a data:image/... URL, which the service decodes."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or value[:11].lower() != "data:image/" or len(value) > MAX_DATA_URL:
+    if not isinstance(value, str) or value[:11].lower() != "data:image/":  # its size: load_rgb's limit, in words
         raise UserInputError(
             "The drawing must be a picture sent as a data:image/png;base64,... URL (what the drawing pad sends); "
             "got {value}.",
@@ -131,9 +133,12 @@ def _example(value, component):
 
 
 def _as_is(value, component):
-    """A number (its widget's preprocessing bounds it: `widgets.slider`), a checkbox or a value the page itself
-    keeps (a training run's state); the service checks it again."""
+    """A number: its widget's preprocessing has read it (`widgets.slider`); the service checks its range."""
     return value
+
+
+def _flag(value, component) -> bool:
+    return bool(value) if isinstance(value, (bool, int, float)) or value is None else bool(_text(value, component))
 
 
 FILE = Kind("file", _file)
@@ -144,7 +149,7 @@ TEXT = Kind("text", _text)
 CHOICE = Kind("choice", _choice)
 CHOICES = Kind("choices", _choices)
 NUMBER = Kind("number", _as_is)
-FLAG = Kind("flag", _as_is)
+FLAG = Kind("flag", _flag)
 
 BY_TYPE = {  # the kind of a widget that holds only one kind of value
     gr.Textbox: TEXT,

@@ -108,7 +108,7 @@ def live_endpoint(service: ControlNetService) -> None:
         out,
         api_name="live",
         concurrency_id=LIVE,
-        concurrency_limit=None,
+        concurrency_limit=service.settings.queue_size,  # the lane's bound: a frame waits there, on a thread
     )
 
 
@@ -150,7 +150,7 @@ def live_switch(
         outputs,
         trigger_mode="always_last",
         concurrency_id=LIVE,
-        concurrency_limit=None,
+        concurrency_limit=service.settings.queue_size,  # the lane's bound: a frame waits there, on a thread
         api_visibility="private",
         show_progress="hidden",
     )

@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image
 
 from ..conditions import Condition
-from ..errors import DemoError
-from ..service import ControlNetService, user_message
-from .i18n import t
+from ..errors import DemoError, message, quoted
+from ..service import ControlNetService
+from .i18n import locale_of, t, translate
 from .pad import drawing_pad
 from .panels import user_error
 from .widgets import gpu_queue, handler, on_gpu
@@ -104,13 +104,14 @@ def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, de
 
     def fresh(v: dict, request, why: str):
         unit = unit_of({**v, "use_edited_map": False})  # the map as detected from the picture
+        locale = locale_of(request)
         try:
             control = service.detect(unit, None)
         except DemoError as exc:
-            return "", False, f"⚠️ No map to edit: {user_message(exc)}"
+            return "", False, translate(message("⚠️ No map to edit: {why}", why=exc.message), locale)
         except Exception as exc:
             raise user_error(exc, "map detection") from None
-        return png_data_url(control), True, why
+        return png_data_url(control), True, translate(why, locale)
 
     @on_gpu
     def start(*values, request: gr.Request | None = None):
@@ -118,7 +119,10 @@ def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, de
         return fresh(
             v,
             request,
-            f"Detected with **{v['preprocessor']}**. Edit it; Generate reads it while *Use my edited map* is ticked.",
+            message(
+                "Detected with **{preprocessor}**. Edit it; Generate reads it while *Use my edited map* is ticked.",
+                preprocessor=quoted(v["preprocessor"]),
+            ),
         )
 
     @on_gpu
@@ -127,7 +131,9 @@ def wire_map_editor(service: ControlNetService, named: dict, unit_of, editor, de
         if v.get("edited_map") is None:  # nothing being edited: nothing to redo
             return gr.skip(), gr.skip(), gr.skip()
         return fresh(
-            v, request, "**Detected again** for the new picture or settings: the edits to the last map were set aside."
+            v,
+            request,
+            message("**Detected again** for the new picture or settings: the edits to the last map were set aside."),
         )
 
     common = dict(api_visibility="private", **gpu_queue(service))

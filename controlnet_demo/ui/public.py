@@ -4,6 +4,7 @@ for everyone."""
 
 from __future__ import annotations
 
+import ipaddress
 import types
 
 from ..errors import message
@@ -11,6 +12,11 @@ from .i18n import locale_of, translate
 
 PROXY_HEADER = "x-forwarded-for"
 LIGHT_ID = "ui"  # the concurrency id of the page's light work (widgets.LIGHT)
+LIGHT_WAITING = 4  # light events of one client waiting at once (each takes milliseconds: a page has a few at most)
+BUSY = (
+    "You already have {n} jobs waiting or running on this server, the most one visitor may have at once: wait for "
+    "them to finish (or press Stop), then try again."
+)
 
 
 def client_address(request, behind_proxy: bool = False) -> str:
@@ -24,8 +30,17 @@ def client_address(request, behind_proxy: bool = False) -> str:
         lines = headers.getlist(PROXY_HEADER) if hasattr(headers, "getlist") else [headers.get(PROXY_HEADER) or ""]
         forwarded = [part.strip() for line in lines for part in line.split(",") if part.strip()]
         if forwarded:
-            return forwarded[-1]
-    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+            return _network(forwarded[-1])
+    return _network(getattr(getattr(request, "client", None), "host", None) or "unknown")
+
+
+def _network(address: str) -> str:
+    """An IPv6 address as its /64 (one home or host gets a whole /64: a new address each request is free there)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else address
 
 
 class BodyLimit:
@@ -41,7 +56,7 @@ class BodyLimit:
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await self._refuse(send)
-        seen, refused = 0, False
+        seen, refused, started = 0, False, False
 
         async def counted():  # a body that streams in without a length: refused once it passes the limit
             nonlocal seen, refused
@@ -51,12 +66,15 @@ class BodyLimit:
             seen += len(event.get("body", b""))
             if seen > self.max_bytes:
                 refused = True
-                await self._refuse(send)
+                if not started:  # (an app that answered already has its answer out)
+                    await self._refuse(send)
                 return {"type": "http.disconnect"}  # the app stops reading; what it answers is not sent
             return event
 
         async def unless_refused(message):
+            nonlocal started
             if not refused:
+                started = True
                 await send(message)
 
         return await self.app(scope, counted, unless_refused)
@@ -88,6 +106,11 @@ def cap_per_client(blocks, jobs_per_client: int, behind_proxy: bool = False) -> 
     queue = blocks._queue
     push = queue.push
 
+    def light_waiting(client: str) -> int:
+        waiting = queue.event_queue_per_concurrency_id.get(LIGHT_ID)
+        events = waiting.queue if waiting is not None else []
+        return sum(client_address(e.request, behind_proxy) == client for e in events)
+
     def held(client: str) -> int:
         waiting = [e for q in queue.event_queue_per_concurrency_id.values() for e in q.queue]
         running = [e for job in queue.active_jobs if job for e in job]
@@ -102,13 +125,10 @@ def cap_per_client(blocks, jobs_per_client: int, behind_proxy: bool = False) -> 
             return await push(body, request, username)
         client = client_address(request, behind_proxy)
         jobs = jobs_of(fn)
+        if not jobs and light_waiting(client) >= LIGHT_WAITING:  # a flood of light events fills the queue too
+            return False, translate(message(BUSY, n=LIGHT_WAITING), locale_of(request)), "queue_full"
         if jobs and held(client) + jobs > max(jobs_per_client, jobs):
-            text = message(
-                "You already have {n} jobs waiting or running on this server, the most one visitor may have at "
-                "once: wait for them to finish (or press Stop), then try again.",
-                n=held(client),
-            )
-            return False, translate(text, locale_of(request)), "queue_full"
+            return False, translate(message(BUSY, n=held(client)), locale_of(request)), "queue_full"
         return await push(body, request, username)
 
     queue.push = types.MethodType(capped, queue)

@@ -13,7 +13,7 @@ from ..conditions import CONDITIONS
 from ..errors import DemoError
 from .i18n import locale_of, say, t, translate
 from .panels import axes, connection_bars, user_error
-from .widgets import LIGHT, handler, slider
+from .widgets import handler, slider
 
 PROBE_COLOURS = {"matched": "#1f77b4", "shuffled": "#ff7f0e"}
 UPDATE_EVERY_S = 0.5  # the tab redraws at most this often (a GPU runs many steps per redraw)
@@ -104,10 +104,13 @@ def train_tab(trainer) -> None:
     start.click(
         handler(run, inputs, progress=False), list(inputs.values()),
         [status, norms, loss, probes, samples],
-        api_name="train", api_visibility="undocumented", concurrency_id="training", concurrency_limit=None,
+        api_name="train", api_visibility="undocumented", concurrency_id="training", concurrency_limit=2,
     )  # fmt: skip
-    # not queued: a stop must not wait behind anything
-    stop.click(halt, None, None, api_name="train_stop", api_visibility="undocumented", **LIGHT)
+    # its own concurrency id: a stop waits behind no other event
+    stop.click(
+        halt, None, None, api_name="train_stop", api_visibility="undocumented",
+        concurrency_id="train-stop", concurrency_limit=4,
+    )  # fmt: skip
 
 
 def _slider(bounds: dict, label: str, step: int):

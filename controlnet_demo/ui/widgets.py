@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import logging
 import types
 import typing
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
+from pydantic import ValidationError
 
 from ..errors import DemoError, message, quoted
 from ..images import not_a_picture
@@ -17,6 +20,8 @@ from ..service.gpu_time import DETECT_S, UNREADABLE_S, gpu_seconds
 from .i18n import english, message_error, translated_error
 from .inputs import FILE, SKETCH, declare, kind_of, parse
 from .public import LIGHT_ID, client_address
+
+log = logging.getLogger(__name__)
 
 GPU = "gpu"  # one concurrency id for every event that runs the models: one job per device at a time
 
@@ -249,16 +254,23 @@ def seal(blocks) -> None:
     process, preprocess = blocks.process_api, blocks.preprocess_data
 
     async def process_api(self, block_fn, inputs, state=None, request=None, *args, **kwargs):
-        _REQUEST.set(request[0] if isinstance(request, list) else request)  # for preprocess_data's words
-        return await process(block_fn, inputs, state, request, *args, **kwargs)
+        token = _REQUEST.set(request[0] if isinstance(request, list) else request)  # for preprocess_data's words
+        try:
+            return await process(block_fn, inputs, state, request, *args, **kwargs)
+        finally:
+            _REQUEST.reset(token)
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         try:
             return await preprocess(block_fn, inputs, state, explicit_call)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # pydantic's and gradio's InvalidPathError
-            if isinstance(exc, gr.Error):
-                raise
-            raise translated_error(message_error(not_a_picture("image").message), _REQUEST.get(None)) from None
+        except gr.Error:
+            raise
+        except (InvalidPathError, ValidationError):  # a file value that is not one, a path outside the upload folder
+            text = not_a_picture("image").message
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.debug("gradio could not read an event's values: %r", exc)
+            text = message("The request's values could not be read: send them as the API page describes.")
+        raise translated_error(message_error(text), _REQUEST.get(None)) from None
 
     blocks.process_api = types.MethodType(process_api, blocks)
     blocks.preprocess_data = types.MethodType(preprocess_data, blocks)
@@ -276,18 +288,20 @@ def seal(blocks) -> None:
 
 
 def _sealed(fn, components: list):
+    """gradio's own function `fn` (a plain one: a gr.Examples' loader) behind the door: its values parsed first."""
     for component in components:
         kind_of(component)
         with_fallback(component, _refuse_value)
 
     def wrapper(*values):
-        _raise_refused(values[: len(components)], None)
+        request = _REQUEST.get(None)
+        _raise_refused(values[: len(components)], request)
         try:
             parsed = [parse(c, v) for c, v in zip(components, values)]
         except DemoError as exc:
             from .panels import user_error  # (panels builds on these widgets)
 
-            raise user_error(exc, "input") from None
+            raise translated_error(user_error(exc, "input"), request) from None
         return fn(*parsed, *values[len(components) :])
 
     wrapper.__name__ = wrapper.__qualname__ = getattr(fn, "__name__", "event")

@@ -1144,6 +1144,53 @@ def test_a_second_visitor_is_served_while_a_first_floods(files, slowdown):
         blocks.close()
 
 
+def test_no_event_runs_around_the_queue(app):
+    """gradio's direct POST routes (open by default off a Space) would run any event, a private one too, without the
+    queue, its limits or the per-client cap: closed."""
+    private = next(
+        d["id"] for d in app.config["dependencies"] if d.get("backend_fn") and d.get("api_visibility") == "private"
+    )
+    with httpx.Client(base_url=f"{app.url}/gradio_api", timeout=30) as http:
+        for fn_index in (app.fn_index("/canny"), private):
+            reply = http.post("/run/predict", json={"data": [], "fn_index": fn_index, "session_hash": "direct"})
+            assert reply.status_code == 404 and "join the queue" in reply.text, (fn_index, reply.text[:200])
+
+
+def test_a_flood_of_light_events_does_not_fill_the_queue(app):
+    """The page's light events (the page's texts, a dropdown's choices) count no job, but one client keeps at most a
+    few of them waiting: a flood is refused at the door, in words, and the queue keeps room for others (each event
+    held 0.5 s here, so that they pile up)."""
+    import functools
+    import inspect
+
+    light = next(
+        d["id"] for d in app.config["dependencies"] if d.get("backend_fn") and not d["inputs"] and d.get("queue")
+    )
+    fn = app.blocks.fns[light]
+    assert fn.concurrency_id == "ui"
+    quick = fn.fn
+
+    @functools.wraps(quick)
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return quick(*args, **kwargs)
+
+    slow.__signature__ = inspect.signature(quick)
+    fn.fn = slow
+    try:
+        with httpx.Client(base_url=f"{app.url}/gradio_api", timeout=30) as http:
+            body = {"data": [], "fn_index": light, "event_data": None}
+            replies = [http.post("/queue/join", json={**body, "session_hash": f"flood{k}"}) for k in range(40)]
+            waiting = len(app.blocks._queue)
+    finally:
+        fn.fn = quick
+    refused = [r for r in replies if r.status_code != 200]
+    assert refused, [r.status_code for r in replies]
+    # refused by the per-client door, before gradio's queue was full (its refusal reads "Queue is full")
+    assert all(r.status_code == 503 and "already have" in r.text for r in refused), refused[0].text[:200]
+    assert waiting <= 4
+
+
 # -- 6. the request body limit -----------------------------------------------------------------------------------
 
 
@@ -1188,3 +1235,5 @@ def test_public_mode_is_the_default_beyond_this_machine():
     assert not Settings.from_env({"CONTROLNET_DEMO_SERVER_NAME": "0.0.0.0", "CONTROLNET_DEMO_PUBLIC": "0"}).public
     local = Settings.from_env({})
     assert not local.behind_proxy  # X-Forwarded-For is the client's own word unless a proxy is known to add it
+    shared = Settings.from_env({"GRADIO_SHARE": "1"})  # a share link reaches this machine from anywhere
+    assert shared.public and shared.sessions < local.sessions

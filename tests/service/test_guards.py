@@ -39,6 +39,10 @@ def test_a_comparison_counts_as_its_jobs_against_the_rate_limit():
     limiter.check("b", cost=5)  # another client is counted apart
     now[0] = 61.0
     limiter.check("a", cost=5)  # a minute later the window is free again
+    small = RateLimiter(4, clock=lambda: now[0])
+    small.check("c")
+    with pytest.raises(UserInputError, match="4 a minute"):  # a comparison over the whole limit: words, no IndexError
+        small.check("c", cost=5)
 
 
 def test_residual_maps_are_read_only_from_the_services_own_files_by_their_name(tmp_path):

@@ -242,7 +242,8 @@ def test_the_how_tabs_plot_titles_its_axes_in_the_pages_language(browser, offlin
         page.goto(offline_url)
         page.get_by_role("tab", name="ControlNet 的原理").click()
         titles = page.locator("#convergence svg text")
-        sync_api.expect(titles.filter(has_text="得分")).to_have_count(1)  # y: score
+        # written when the page's load event comes back through the queue: waited for as long as any UI step
+        sync_api.expect(titles.filter(has_text="得分")).to_have_count(1, timeout=UI_TIMEOUT_MS)  # y: score
         sync_api.expect(titles.filter(has_text="步")).not_to_have_count(0)  # x: step
         assert titles.filter(has_text="score").count() == 0
     finally:

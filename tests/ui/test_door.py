@@ -113,3 +113,20 @@ def test_a_text_over_its_widgets_length_is_refused_before_anything_reads_it():
         inputs.parse(prompt, "x" * 1001)
     with pytest.raises(UserInputError, match="the limit is 10,000"):
         inputs.parse(name, "x" * 5 * 2**20)
+
+
+def test_the_client_is_the_proxys_last_entry_behind_a_proxy_and_an_ipv6_client_its_64():
+    from types import SimpleNamespace
+
+    from controlnet_demo.ui.public import client_address
+
+    def request(peer: str, forwarded: str | None = None):
+        headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
+
+    assert client_address(request("10.1.2.3", "6.6.6.6")) == "10.1.2.3"  # no proxy: the header is the client's word
+    assert client_address(request("10.1.2.3", "6.6.6.6, 203.0.113.7"), behind_proxy=True) == "203.0.113.7"
+    assert client_address(request("10.1.2.3"), behind_proxy=True) == "10.1.2.3"
+    a, b = (client_address(request(f"2001:db8:1:2::{k}")) for k in (1, 2))
+    assert a == b == "2001:db8:1:2::/64"
+    assert client_address(None) == "unknown"

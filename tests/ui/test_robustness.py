@@ -545,7 +545,7 @@ def test_no_request_can_name_a_model(api, client, files):
         assert not [n for n in names if any(w in n for w in ("model", "repo", "url", "path", "checkpoint"))], names
     for condition in ("lllyasviel/sd-controlnet-canny", "https://example.com/model.safetensors", "../canny"):
         message = message_of(client, "/compose", files, condition_1=condition)
-        assert "choices" in message and condition in message
+        assert "choices" in message and condition[:10] in message  # the value quoted, shortened
 
 
 def test_the_store_refuses_conditions_outside_the_preset(launched_app):
