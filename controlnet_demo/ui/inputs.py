@@ -106,9 +106,14 @@ def _choice(value, component):
     raise UserInputError(
         "{name} must be one of the choices: {choices}; got {value}.",
         name=message(_label(component)),
-        choices=", ".join(str(c[1] if isinstance(c, tuple) else c) for c in getattr(component, "choices", None) or ()),
+        choices=offered(component),
         value=quoted(value),
     )
+
+
+def offered(component) -> str:
+    """A choice widget's values, listed for a message ("" for a widget without choices)."""
+    return ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in getattr(component, "choices", None) or ())
 
 
 def _choices(value, component) -> list:

@@ -18,7 +18,7 @@ from ..errors import DemoError, message, quoted
 from ..images import not_a_picture
 from ..service.gpu_time import DETECT_S, UNREADABLE_S, gpu_seconds
 from .i18n import english, message_error, translated_error
-from .inputs import FILE, SKETCH, declare, kind_of, parse
+from .inputs import FILE, SKETCH, declare, kind_of, offered, parse
 from .public import LIGHT_ID, client_address
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,8 @@ def _drawing_as_is(editor: gr.ImageEditor, payload):
 def _refuse_value(component, payload) -> Refused:
     """gradio's own refusal of a value (a choice not offered, a number that is not one), in words."""
     name, got = english(component.label), quoted(payload)
-    choices = [c[1] if isinstance(c, tuple) else c for c in getattr(component, "choices", None) or ()]
-    if choices:
-        listed = ", ".join(map(str, choices))
+    listed = offered(component)
+    if listed:
         return Refused(
             message("{name} must be one of the choices: {choices}; got {value}.", name=name, choices=listed, value=got)
         )
@@ -191,10 +190,7 @@ def handler(fn, inputs: dict, required: int | None = None, progress: bool = True
     `limited_by` (the service): each call counts `jobs` generations against the client's rate limit, here, in the
     server's own process: on ZeroGPU the function runs in a forked worker, whose counts would be lost.
     """
-    names, components = list(inputs), list(inputs.values())
-    for component in components:
-        kind_of(component)  # a widget of no known kind fails here, at build time
-        with_fallback(component, _refuse_value)  # gradio's own refusals in words (a number, a choice)
+    names, components = list(inputs), _guarded(list(inputs.values()))
     P = inspect.Parameter
     n = len(names)
     required = n if required is None else required
@@ -207,16 +203,12 @@ def handler(fn, inputs: dict, required: int | None = None, progress: bool = True
 
     def split(args):  # gradio passes every input, then what it fills in, by position; each value is parsed
         values, extra = args[:n], dict(zip(extras, args[n:]))
-        _raise_refused(values, extra["request"])
-        try:
-            parsed = [parse(c, v) for c, v in zip(components, values)]
+
+        def limit():
             if limited_by is not None:
                 limited_by.limiter.check(client_of(extra["request"], limited_by.settings), cost=jobs)
-            return parsed, extra
-        except DemoError as exc:
-            from .panels import user_error  # (panels builds on these widgets)
 
-            raise translated_error(user_error(exc, "input"), extra["request"]) from None
+        return _through_door(components, values, extra["request"], then=limit), extra
 
     # what the handler says to the user, and what the widgets refused (Refused), goes out in the page's language
     if inspect.isgeneratorfunction(fn):
@@ -287,21 +279,35 @@ def seal(blocks) -> None:
             )
 
 
-def _sealed(fn, components: list):
-    """gradio's own function `fn` (a plain one: a gr.Examples' loader) behind the door: its values parsed first."""
+def _guarded(components: list) -> list:
+    """The inputs of an event: each of a known kind (else the build fails), gradio's own refusals in words."""
     for component in components:
         kind_of(component)
         with_fallback(component, _refuse_value)
+    return components
+
+
+def _through_door(components: list, values, request, then=None) -> list:
+    """The values of `components` parsed by their kinds (and `then()` run), or the refusal raised in the page's
+    language: what the widgets refused first, then what a parser refuses."""
+    _raise_refused(values, request)
+    try:
+        parsed = [parse(c, v) for c, v in zip(components, values)]
+        if then is not None:
+            then()
+        return parsed
+    except DemoError as exc:
+        from .panels import user_error  # (panels builds on these widgets)
+
+        raise translated_error(user_error(exc, "input"), request) from None
+
+
+def _sealed(fn, components: list):
+    """gradio's own function `fn` (a plain one: a gr.Examples' loader) behind the door: its values parsed first."""
+    components = _guarded(components)
 
     def wrapper(*values):
-        request = _REQUEST.get(None)
-        _raise_refused(values[: len(components)], request)
-        try:
-            parsed = [parse(c, v) for c, v in zip(components, values)]
-        except DemoError as exc:
-            from .panels import user_error  # (panels builds on these widgets)
-
-            raise translated_error(user_error(exc, "input"), request) from None
+        parsed = _through_door(components, values[: len(components)], _REQUEST.get(None))
         return fn(*parsed, *values[len(components) :])
 
     wrapper.__name__ = wrapper.__qualname__ = getattr(fn, "__name__", "event")
