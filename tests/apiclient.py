@@ -19,6 +19,10 @@ from controlnet_demo.paths import EXAMPLES_DIR
 EXAMPLES = EXAMPLES_DIR
 ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]  # the tabs'; and /live
 FAST_S = 2.0  # a refusal costs no generation: it must come back at once
+# what no hostile value may add to the time of the same request with its working value: far above any machine's
+# noise (machines of our kind differ up to 5x), far below what it guards against (a crafted value held the GPU
+# slot for 119 s)
+HOLD_S = 10.0
 PROMPT = "a small test picture"
 QUICK = dict(prompt=PROMPT, steps=2, resolution=64, seed=11, randomize_seed=False, num_images=1)
 LIVE = dict(prompt=PROMPT, condition="scribble", preprocessor="sketch", seed=3)  # /live's (and an image)

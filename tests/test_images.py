@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -236,28 +235,32 @@ def test_over_the_pixel_limit_is_refused_before_decoding(tmp_path):
     assert "decoded" not in message
 
 
-def test_real_huge_png_is_refused_quickly(tmp_path):
+def never_decoded(monkeypatch):
+    def load(self):
+        raise AssertionError("the picture was decoded")
+
+    monkeypatch.setattr(Image.Image, "load", load)
+
+
+def test_real_huge_png_is_refused_without_decoding(tmp_path, monkeypatch):
     path = save(tmp_path, "black.png", Image.new("L", (5000, 5000)))
-    start = time.perf_counter()
+    never_decoded(monkeypatch)
     rejected(path, "25.0 MP", "downscale")
-    assert time.perf_counter() - start < 0.5
 
 
-def test_decompression_bomb_is_a_user_error(tmp_path):
+def test_decompression_bomb_is_a_user_error(tmp_path, monkeypatch):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header(20000, 20000))
-    start = time.perf_counter()
+    never_decoded(monkeypatch)
     rejected(path, "decompression bomb", "16.8 megapixels")
-    assert time.perf_counter() - start < 2.0
 
 
 def test_decompression_bomb_is_refused_even_with_pil_check_disabled(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # some libraries switch PIL's own guard off
     path = tmp_path / "bomb.png"
     path.write_bytes(png_header(20000, 20000))
-    start = time.perf_counter()
+    never_decoded(monkeypatch)
     rejected(path, "20000x20000", "downscale")
-    assert time.perf_counter() - start < 2.0
 
 
 def test_text_file_named_png_is_rejected(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -99,10 +98,8 @@ def bad(**changes) -> str:
     ],
 )
 def test_a_malformed_pose_is_refused_in_words_at_once(text, words):
-    started = time.monotonic()
     with pytest.raises(UserInputError) as info:
         render_pose(text)
-    assert time.monotonic() - started < 2
     for word in words:
         assert word.lower() in str(info.value).lower(), str(info.value)
 

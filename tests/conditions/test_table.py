@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -193,10 +192,8 @@ def check_missing_message(message: str, detector: str) -> None:
 @pytest.mark.parametrize("detector", list(DETECTORS))
 def test_missing_weights_in_folder_fail_fast_with_a_way_out(tmp_path, astronaut, detector):
     condition, preprocessor = next((c, p) for c, p, w in WEIGHTED if w == detector)
-    start = time.perf_counter()
     with pytest.raises(ModelUnavailableError) as info:
         detect(condition, astronaut, preprocessor, detectors=Detectors(str(tmp_path), online=False))
-    assert time.perf_counter() - start < 2.0
     check_missing_message(str(info.value), detector)
     assert "file not in the folder" in str(info.value)
 

@@ -350,10 +350,20 @@ def test_sd15_previews_decode_with_the_tiny_vae_from_the_cache_and_stop_without_
 
 @pytest.mark.slow
 def test_empty_cache_offline_falls_back_at_once_naming_the_missing_models(tmp_path):
-    out = _python(_RESOLVE_TIMED, {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}, "explicit")
+    with socket.socket() as hub:  # where the hub would be asked: nothing may connect (no network is tried)
+        hub.bind(("127.0.0.1", 0))
+        hub.listen(64)
+        hub.setblocking(False)
+        env = {
+            "HF_HUB_OFFLINE": "1",
+            "HF_HUB_CACHE": str(tmp_path),
+            "HF_ENDPOINT": f"http://127.0.0.1:{hub.getsockname()[1]}",
+        }
+        out = _python(_RESOLVE_TIMED, env, "explicit")
+        with pytest.raises(BlockingIOError):
+            hub.accept()
     assert (out["preset"], out["online"]) == (offline_fallback().name, False)
     assert "HF_HUB_OFFLINE is set" in out["reason"] and all(i in out["reason"] for i in SD15_IDS)
-    assert out["seconds"] < 1.0  # nothing to wait for: no network is tried
     # preset="sd15" asked for explicitly: no fallback but an error naming what is missing
     assert out["explicit"].startswith("The sd15 preset can't be loaded")
     assert all(i in out["explicit"] for i in SD15_IDS)
@@ -377,7 +387,8 @@ def test_unreachable_hub_falls_back_within_the_hub_timeout(tmp_path):
     assert (out["preset"], out["online"]) == (offline_fallback().name, False)
     assert "the hub is not reachable" in out["reason"] and all(i in out["reason"] for i in SD15_IDS)
     timeout = Settings().hub_timeout_s  # 2 s; resolve_preset allows 0.5 s of grace on top
-    assert 0.9 * timeout <= out["seconds"] <= timeout + 0.5 + 0.4  # it waited for the hub, but not longer
+    # it waited for the hub, and not for the hub client's own timeouts (10 s and more per file)
+    assert 0.9 * timeout <= out["seconds"] < 3 * timeout
 
 
 # --- 4. device ----------------------------------------------------------------------------------------------

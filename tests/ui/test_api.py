@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,6 @@ from controlnet_demo.service import read_parameters
 from tests.apiclient import (
     ENDPOINTS,
     EXAMPLES,
-    FAST_S,
     NAN,
     PROMPT,
     QUICK,
@@ -226,14 +224,13 @@ def refusal(client: Client, launched_app, api: dict, files: Path, endpoint: str,
 
 @pytest.mark.parametrize(("endpoint", "overrides", "words"), [pytest.param(*case[1:], id=case[0]) for case in BAD])
 def test_bad_input_is_refused_in_words(client, launched_app, api, files, endpoint, overrides, words):
-    started = time.monotonic()
-    message = refusal(client, launched_app, api, files, endpoint, overrides)
-    elapsed = time.monotonic() - started
+    with counting_steps(launched_app[1]) as steps:
+        message = refusal(client, launched_app, api, files, endpoint, overrides)
     for word in words:
         assert word.lower() in message.lower(), message
     for internal in ("Traceback", 'File "', "Could not preprocess", "Generation failed unexpectedly"):
         assert internal not in message, message
-    assert elapsed < FAST_S, f"{elapsed:.1f}s: {message}"
+    assert not steps, message  # a refusal costs no generation
 
 
 def test_nan_is_refused_by_gradio_client_itself(client, files):
@@ -295,13 +292,12 @@ def test_a_detector_without_weights_says_what_to_do(client, launched_app, files)
     demo = launched_app[1]
     if isinstance(try_to_load_from_cache(demo.settings.annotators, "dpt_hybrid-midas-501f0c75.pt"), str):
         pytest.skip("the MiDaS weights are cached here")
-    started = time.monotonic()
-    with pytest.raises(AppError) as info:
+    with counting_steps(demo) as steps, pytest.raises(AppError) as info:
         client.predict(
             api_name="/depth", **request("/depth", files, image=Upload("astronaut.jpg"), preprocessor="midas")
         )
     message = str(info.value)
-    assert time.monotonic() - started < FAST_S
+    assert not steps, message
     for words in ("midas", "upload", "'none'", "internet"):
         assert words in message.lower(), message
     assert "Traceback" not in message
@@ -545,10 +541,8 @@ def test_detect_returns_the_map_the_generation_used_and_refuses_bad_input_in_wor
     out = generate(client, "/canny", files, resolution=128)  # the tiny preset's preprocessor resolution
     detected = client.predict(api_name="/detect", image=handle_file(str(EXAMPLES / "astronaut.jpg")), condition="canny")
     assert np.array_equal(pixels(detected), pixels(out.maps[0]))
-    started = time.monotonic()
     with pytest.raises(AppError, match="bogus.*canny"):
         client.predict(api_name="/detect", image=handle_file(str(EXAMPLES / "astronaut.jpg")), condition="bogus")
-    assert time.monotonic() - started < FAST_S
 
 
 def test_residual_maps_come_back_as_a_grid_and_as_numbers_only_when_asked_for(client, files):

@@ -18,6 +18,7 @@ from controlnet_demo.service import ControlNetService
 from controlnet_demo.settings import Settings
 from controlnet_demo.ui import build
 from controlnet_demo.ui.i18n import LOCALES, catalog, locale_of, registered, translate, translated_error, translations
+from tests.apiclient import HOLD_S
 
 
 @pytest.fixture(scope="module")
@@ -195,13 +196,13 @@ def test_a_crafted_value_a_client_sent_is_never_matched_against_the_templates():
         started = time.perf_counter()
         whole = translate(_range("Steps", crafted), locale)  # even a value not shortened
         plain = translate(crafted, locale)  # and a plain text: looked up whole, left as it is
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < HOLD_S
         assert crafted in whole and not whole.startswith("Steps") and plain == crafted
     refused = _refuse_number(slider(1, 50, label="Steps"), "9" * 1_000_000)
     assert isinstance(refused.message, Message) and len(str(refused.message)) < 120
     started = time.perf_counter()
     assert translate(refused.message, "ko").startswith("스텝 수은(는) 1에서 50 사이의 숫자여야")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < HOLD_S
 
 
 class _Request:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -30,7 +31,6 @@ from PIL import Image
 from controlnet_demo.service import ControlNetService, read_parameters
 from controlnet_demo.settings import Settings
 from tests.apiclient import (
-    FAST_S,
     RawSession,
     Upload,
     counting_steps,
@@ -346,9 +346,9 @@ def test_a_client_that_goes_away_stops_its_job(client, launched_app, api, files)
 def test_a_request_past_its_deadline(client, launched_app, files, monkeypatch):
     _, demo = launched_app
     monkeypatch.setattr(demo, "settings", demo.settings.replace(request_timeout_s=0.3))
-    started = time.monotonic()
     message = message_of(client, "/canny", files, steps=100, resolution=128)
-    assert time.monotonic() - started < 5
+    ran = re.search(r"after (\d+) of 100 steps", message)
+    assert ran and int(ran.group(1)) < 100, message  # stopped at its deadline
     for word in ("time limit", "of 100 steps", "fewer steps"):
         assert word in message, message
     monkeypatch.undo()
@@ -374,7 +374,7 @@ def _truncate(path: Path) -> bytes:
     return data
 
 
-def test_damaged_or_missing_controlnet_files(model_folders, files, tmp_path, slowdown):
+def test_damaged_or_missing_controlnet_files(model_folders, files, tmp_path):
     root = tmp_path / "models"
     shutil.copytree(model_folders, root)
     _truncate(root / "depth" / "diffusion_pytorch_model.safetensors")
@@ -387,9 +387,7 @@ def test_damaged_or_missing_controlnet_files(model_folders, files, tmp_path, slo
     try:
         client = Client(url, verbose=False)
         for endpoint, name in (("/depth", "depth"), ("/pose", "pose")):
-            started = time.monotonic()
             message = message_of(client, endpoint, files)
-            assert time.monotonic() - started < FAST_S * 2 * slowdown  # the base model loads in this time too
             assert f"The {name} ControlNet" in message and "could not be loaded" in message, message
             assert "delete" in message and "Traceback" not in message
             still_serves(client, files)
