@@ -21,8 +21,8 @@ def main() -> None:
     parser.add_argument("--speed", default="full", help="full, or the offline model's few-step speed (lcm)")
     args = parser.parse_args()
 
-    from controlnet_demo.conditions import Detectors
-    from controlnet_demo.conditions.check import THRESHOLDS, check_control
+    from controlnet_demo.conditions import CONDITIONS, Detectors
+    from controlnet_demo.conditions.check import check_control
     from controlnet_demo.engine import ControlUnit, Request
     from controlnet_demo.lab import world
     from controlnet_demo.lab.evaluate.run import EVAL_SEED, load_engine
@@ -58,7 +58,9 @@ def main() -> None:
                     lora=sampling.lora,
                 )
                 images = engine.generate(request).images
-                check = check_control(condition, images, ex.maps[condition], "none", {}, detectors, strength)
+                check = check_control(
+                    CONDITIONS[condition], images, ex.maps[condition], "none", {}, detectors, strength
+                )
                 values.append(check.score)
         row = {}
         for name, values in scores.items():
@@ -67,9 +69,10 @@ def main() -> None:
                 continue
             q = np.percentile(values, [10, 25, 50, 75, 90]).round(3).tolist()
             row[name] = dict(
-                p10_25_50_75_90=q, follows=round(float(np.mean(np.array(values) >= THRESHOLDS[condition])), 3)
+                p10_25_50_75_90=q,
+                follows=round(float(np.mean(np.array(values) >= CONDITIONS[condition].check.threshold)), 3),
             )
-        report[condition] = dict(threshold=THRESHOLDS[condition], **row)
+        report[condition] = dict(threshold=CONDITIONS[condition].check.threshold, **row)
     print(json.dumps(dict(n=args.n, speed=args.speed, steps=sampling.steps, conditions=report), indent=1))
 
 

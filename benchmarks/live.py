@@ -86,6 +86,23 @@ def service_breakdown(service, unit, reps: int) -> dict:
     return out
 
 
+def frame_with_and_without_the_check(service, unit, reps: int) -> dict:
+    """A live frame as its caller gets it (`service.live`: map, engine, PNG), with the control check in it (as
+    before, and still for /live) and without (the page's frames: checked when the drawing pauses), alternating."""
+    from controlnet_demo.service import GenerateSpec
+
+    times = {"checked": [], "unchecked": []}
+    for k in range(reps + 1):
+        spec = GenerateSpec("a purple square and a red triangle", [unit], seed=k, speed=service.preset.live_speed)
+        for name in times:
+            started = time.perf_counter()
+            service.live(spec, "benchmark", check=name == "checked")
+            if k:  # the first round: warm-up
+                times[name].append(time.perf_counter() - started)
+    checked, unchecked = _median(times["checked"]), _median(times["unchecked"])
+    return dict(checked_s=checked, unchecked_s=unchecked, saved_s=round(checked - unchecked, 4))
+
+
 def api_round_trip(url: str, files: dict, reps: int) -> dict:
     """Through the API (gradio_client: uploads, queue, the event stream): total against the engine's seconds."""
     from gradio_client import Client, handle_file
@@ -240,6 +257,7 @@ def main() -> None:
         device=str(service.store.device),
         engine=engine_side_by_side(service, unit, args.reps),
         server=service_breakdown(service, unit, args.reps),
+        frame=frame_with_and_without_the_check(service, unit, args.reps),
     )
     del service
     with running_app() as (_, url, _):

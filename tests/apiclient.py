@@ -14,10 +14,11 @@ import numpy as np
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from controlnet_demo.conditions import CONDITIONS
 from controlnet_demo.paths import EXAMPLES_DIR
 
 EXAMPLES = EXAMPLES_DIR
-ENDPOINTS = ["/canny", "/pose", "/depth", "/scribble", "/compose"]  # the tabs'; and /live
+ENDPOINTS = [*(f"/{c}" for c in CONDITIONS), "/compose"]  # the tabs' (one per condition of the table); and /live
 FAST_S = 2.0  # a refusal costs no generation: it must come back at once
 # what no hostile value may add to the time of the same request with its working value: far above any machine's
 # noise (machines of our kind differ up to 5x), far below what it guards against (a crafted value held the GPU
@@ -75,12 +76,19 @@ def resolve(value, files: Path):
     return value
 
 
+def working(condition: str) -> dict:
+    """A working request for a condition's tab, from the table: its first example (SD1.5's, which the tiny preset
+    shows too), or the astronaut photo with its default preprocessor; a condition drawn by hand: the house drawing."""
+    cond = CONDITIONS[condition]
+    if cond.drawn:
+        return dict(image=Drawing("house"), preprocessor=cond.default_preprocessor)
+    file, _, preprocessor = next(iter(cond.examples_for("sd15")), ("astronaut.jpg", "", cond.default_preprocessor))
+    return dict(image=Upload(file), preprocessor=preprocessor)
+
+
 # A working request per endpoint; the bad-input cases override one or two of its values.
 REQUESTS = {
-    "/canny": dict(image=Upload("astronaut.jpg"), preprocessor="canny"),
-    "/pose": dict(image=Upload("pose_waving.png"), preprocessor="none"),
-    "/depth": dict(image=Upload("motorcycle_depth.png"), preprocessor="none"),
-    "/scribble": dict(image=Drawing("house"), preprocessor="sketch"),
+    **{f"/{c}": working(c) for c in CONDITIONS},
     "/compose": dict(
         condition_1="canny",
         image_1=Upload("astronaut.jpg"),
@@ -95,7 +103,10 @@ REQUESTS = {
 
 
 def request(endpoint: str, files: Path, **overrides) -> dict:
-    values = {**LIVE, "drawing": Drawing("house")} if endpoint == "/live" else {**QUICK, **REQUESTS[endpoint]}
+    if endpoint == "/live":
+        values = {**LIVE, "drawing": Drawing("house")}
+    else:  # (a condition added to the table since: a test's)
+        values = {**QUICK, **(REQUESTS.get(endpoint) or working(endpoint.strip("/")))}
     return {k: resolve(v, files) for k, v in {**values, **overrides}.items()}
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from controlnet_demo.conditions.table import WORLD_CAPTION
 from controlnet_demo.lab import evaluate
-from controlnet_demo.models.presets import OFFLINE, WORLD_CAPTION
+from controlnet_demo.models.presets import OFFLINE
 from controlnet_demo.paths import EXAMPLES_DIR
 from controlnet_demo.service import ControlNetService, GenerateSpec, UnitSpec, final_output
 from controlnet_demo.settings import Settings

@@ -9,6 +9,7 @@ with the likely cause. Depth and pose need their detectors' weights: without the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -17,19 +18,25 @@ import numpy as np
 from ..errors import Message, ModelUnavailableError, message
 from . import preprocessors as pre
 
-EDGE_TOLERANCE = {"canny": 2.0, "scribble": 3.0}  # px at the output's size; scribbles wobble by about a pixel
-# below these the result is said to follow its map weakly. Edges and scribbles: measured on the offline model's
-# held-out scenes (docs/control-check.md, `python -m benchmarks.control_check`): at full strength 90 % of results
-# score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35. Depth and pose: not measured here (no
-# detector weights offline); set where a rank correlation or a skeleton overlap means little
-THRESHOLDS = {"canny": 0.35, "scribble": 0.4, "depth": 0.3, "pose": 0.3}
-METRICS = {
-    "canny": "edge F1, 2 px",
-    "scribble": "line F1, 3 px",
-    "depth": "depth rank correlation",
-    "pose": "skeleton overlap",
-}
-_PHOTO_SCRIBBLES = ("xdog", "hed", "pidinet")  # scribble preprocessors that read a picture (not a drawing)
+EDGE_TOLERANCE, SCRIBBLE_TOLERANCE = 2.0, 3.0  # px at the output's size; scribbles wobble by about a pixel
+
+
+@dataclass(frozen=True)
+class Check:
+    """How the control check scores a result against a condition's map: a condition's entry in the table carries
+    one. Thresholds: below them the result is said to follow its map weakly. Edges and scribbles: measured on the
+    offline model's held-out scenes (docs/control-check.md, `python -m benchmarks.control_check`): at full strength
+    90 % of results score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35. Depth and pose: not
+    measured here (no detector weights offline); set where a rank correlation or a skeleton overlap means little."""
+
+    metric: str  # what the score is, in words (a text of the catalogs)
+    threshold: float
+    # score(image, control, preprocessor, settings, detectors) -> in [0, 1] ([-1, 1] for a correlation); None: the
+    # map has nothing to score. image: one result (uint8 RGB); control: the map at its size; preprocessor: the
+    # table's Preprocessor that made the map, with its settings
+    score: Callable
+    lines: bool = False  # the map is white lines on black: a mostly white or an empty map is the likely cause
+    detector: str | None = None  # whose weights the score needs (named when they are missing); None: none
 
 
 @dataclass(frozen=True)
@@ -121,37 +128,44 @@ def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(*ranks)[0, 1])
 
 
-def _score(condition: str, image: np.ndarray, control: np.ndarray, preprocessor: str, settings: dict, detectors):
+def score_edges(image, control, preprocessor, settings, detectors) -> float:
+    """Canny: the result's Canny edges (the map's own thresholds) against the map's."""
+    found = _lines(pre.canny(image, min(control.shape[:2]), detectors, **settings))
+    return line_f1(found, _lines(control), EDGE_TOLERANCE)
+
+
+def score_scribble(image, control, preprocessor, settings, detectors) -> float:
+    """A scribble: a map detected from a photo against the same detector on the result; a drawn (or ready) one
+    against the result's edges. Both thinned: a stroke's width is not what was drawn."""
     h, w = control.shape[:2]
-    side = min(h, w)
-    if condition == "canny":
-        found = _lines(pre.canny(image, side, detectors, **settings))
-        return line_f1(found, _lines(control), EDGE_TOLERANCE["canny"])
-    if condition == "scribble":
-        if preprocessor in _PHOTO_SCRIBBLES:
-            from .table import condition as known
-
-            found = known("scribble").preprocessor(preprocessor).run(image, side, detectors, **settings)
-        else:  # the map was drawn (or uploaded ready): the result's edges
-            found = pre.canny(image, side, detectors)
-        found = _lines(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST))
-        return line_f1(_thin(found), _thin(_lines(control)), EDGE_TOLERANCE["scribble"])
-    if condition == "depth":
-        depth = pre.aux("midas")(image, side, detectors)
-        depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_AREA)
-        return _rank_correlation(depth.mean(-1), np.asarray(control, np.float32).mean(-1))
-    if condition == "pose":
-        found = pre.aux("openpose", include_hand=False, include_face=False)(image, side, detectors)
-        found = _lines(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST), 40)
-        skeleton = _lines(control, 40)  # limbs are drawn at 0.6 of OpenPose's colours
-        if not skeleton.any():
-            return None
-        near = distance_to(found) <= 0.03 * max(h, w)
-        return float(near[skeleton].mean())  # the share of the map's skeleton the result's skeleton lies on
-    return None
+    if preprocessor.from_photo:
+        found = preprocessor.run(image, min(h, w), detectors, **settings)
+    else:
+        found = pre.canny(image, min(h, w), detectors)
+    found = _lines(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST))
+    return line_f1(_thin(found), _thin(_lines(control)), SCRIBBLE_TOLERANCE)
 
 
-def _cause(condition: str, control: np.ndarray, strength: float, start: float, end: float) -> Message | str:
+def score_depth(image, control, preprocessor, settings, detectors) -> float:
+    """Depth: the rank correlation of the result's MiDaS depth with the map."""
+    h, w = control.shape[:2]
+    depth = cv2.resize(pre.aux("midas")(image, min(h, w), detectors), (w, h), interpolation=cv2.INTER_AREA)
+    return _rank_correlation(depth.mean(-1), np.asarray(control, np.float32).mean(-1))
+
+
+def score_pose(image, control, preprocessor, settings, detectors) -> float | None:
+    """A pose: the share of the map's skeleton that the skeleton OpenPose finds on the result lies on."""
+    h, w = control.shape[:2]
+    found = pre.aux("openpose", include_hand=False, include_face=False)(image, min(h, w), detectors)
+    found = _lines(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST), 40)
+    skeleton = _lines(control, 40)  # limbs are drawn at 0.6 of OpenPose's colours
+    if not skeleton.any():
+        return None
+    near = distance_to(found) <= 0.03 * max(h, w)
+    return float(near[skeleton].mean())
+
+
+def _cause(check: Check, control: np.ndarray, strength: float, start: float, end: float) -> Message | str:
     """The likeliest reason a result does not follow its map, in words a user can act on."""
     if strength == 0:
         return "The control strength is 0: the ControlNet did not run. Raise it (1 is the usual)."
@@ -163,7 +177,7 @@ def _cause(condition: str, control: np.ndarray, strength: float, start: float, e
             start=f"{start:g}",
             end=f"{end:g}",
         )
-    if condition in ("canny", "scribble"):
+    if check.lines:
         share = float(_lines(control).mean())
         if share > 0.5:
             return (
@@ -183,7 +197,7 @@ def _cause(condition: str, control: np.ndarray, strength: float, start: float, e
 
 
 def check_control(
-    condition: str,
+    condition,
     images: np.ndarray,
     control: np.ndarray,
     preprocessor: str,
@@ -193,22 +207,22 @@ def check_control(
     start: float = 0.0,
     end: float = 1.0,
 ) -> ControlCheck:
-    """Score how well `images` (B, H, W, 3 floats in [0, 1] or uint8) follow `control` (uint8 RGB at their size)."""
+    """Score how well `images` (B, H, W, 3 floats in [0, 1] or uint8) follow `control` (uint8 RGB at their size), by
+    the `condition`'s (the table's Condition) check; `preprocessor`: the name of the one that made the map."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
-    threshold = THRESHOLDS[condition]
+    check, proc = condition.check, condition.preprocessor(preprocessor)
+
+    def checked(score, warning):
+        return ControlCheck(condition.name, check.metric, score, check.threshold, warning)
+
     try:
-        scores = [
-            _score(condition, np.ascontiguousarray(im), control, preprocessor, settings, detectors) for im in images
-        ]
+        scores = [check.score(np.ascontiguousarray(im), control, proc, settings, detectors) for im in images]
     except ModelUnavailableError:
-        detector = "MiDaS" if condition == "depth" else "OpenPose"
-        why = message("not checked: no {detector} weights here", detector=detector)
-        return ControlCheck(condition, METRICS[condition], None, threshold, why)
+        return checked(None, message("not checked: no {detector} weights here", detector=check.detector))
     scores = [s for s in scores if s is not None]
     if not scores:
-        return ControlCheck(condition, METRICS[condition], None, threshold, "not checked: the map shows no figure")
+        return checked(None, "not checked: the map shows no figure")
     score = float(np.mean(scores))
-    warning = None if score >= threshold else _cause(condition, control, strength, start, end)
-    return ControlCheck(condition, METRICS[condition], score, threshold, warning)
+    return checked(score, None if score >= check.threshold else _cause(check, control, strength, start, end))

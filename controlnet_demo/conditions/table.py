@@ -1,8 +1,10 @@
 """The conditions ControlNet can follow, described by one table, and the one validator of what a user asks of them.
 
-The UI tabs, the CLI options, the API and the tests are generated from `CONDITIONS`. Every check of a condition
-name, a preprocessor name or a preprocessor setting goes through `condition`, `Condition.preprocessor` and
-`Condition.checked_settings`, whoever asks (UI, API, CLI, model overrides).
+A condition is one entry of `CONDITIONS`: its preprocessors and their settings, its control check, how its map is
+edited, its examples and its ControlNet in each model family. The UI tabs and their API endpoints, Compose, the CLI
+options, the MCP tools, the presets and the tests are made from the table; nothing else names a condition. Every
+check of a condition name, a preprocessor name or a preprocessor setting goes through `condition`,
+`Condition.preprocessor` and `Condition.checked_settings`, whoever asks (UI, API, CLI, model overrides).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import numpy as np
 
 from ..errors import ModelUnavailableError, UserInputError, check_number, quoted
 from . import preprocessors as pre
+from .check import Check, score_depth, score_edges, score_pose, score_scribble
+
+Example = tuple[str, str, str]  # (file under assets/examples, prompt, preprocessor)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Preprocessor:
     run: Callable[..., np.ndarray]  # run(image, resolution, detectors, **params) -> map
     params: tuple[str, ...] = ()  # names of the condition's Params this preprocessor reads
     weights: str | None = None  # annotator weights it needs (a detector name), None if it needs none
+    from_photo: bool = True  # it detects the map in a picture (False: it reads a map, drawn or ready, as given)
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,22 @@ class Condition:
     help: str  # one sentence for the tab: what the map is and what to upload
     preprocessors: dict[str, Preprocessor]
     default_preprocessor: str
+    check: Check  # how the control check scores a result against the map
+    # its ControlNet in each model family a preset loads (models.presets.Preset.family): "sd15" a hub id,
+    # "offline" a folder of the embedded model (a family it lacks does not serve the condition)
+    checkpoints: dict[str, str]
     params: dict[str, Param] = field(default_factory=dict)
-    examples: tuple[tuple[str, str, str], ...] = ()  # (file under assets/examples, prompt, preprocessor)
+    examples: dict[str, tuple[Example, ...]] = field(default_factory=dict)  # by family; "sd15": any other
+    editor: str = "lines"  # how its map is edited: "lines" (white on black), "depth" (greys, fill), "keypoints"
+    drawn: bool = False  # drawn by hand: its tab opens on a drawing pad, with Live
+
+    def examples_for(self, family: str) -> tuple[Example, ...]:
+        return self.examples.get(family, self.examples.get("sd15", ()))
+
+    @property
+    def reads_pose_json(self) -> bool:
+        """Its map is a skeleton edited as keypoints: OpenPose JSON is drawn into its map."""
+        return self.editor == "keypoints"
 
     def preprocessor(self, name: str | None, context: str = "") -> Preprocessor:
         """The named preprocessor (None: the default), or an error naming this condition's."""
@@ -97,7 +117,12 @@ class Condition:
         return values
 
 
-NONE = Preprocessor("none", "none: my image is already a control map", pre.passthrough)
+NONE = Preprocessor("none", "none: my image is already a control map", pre.passthrough, from_photo=False)
+
+# the caption of the held-out world scene behind assets/examples/world_*.png (the embedded model's examples)
+WORLD_CAPTION = (
+    "a person in purple standing, a yellow triangle and an orange ring in front of a green ring on a black background"
+)
 
 CONDITIONS: dict[str, Condition] = {
     c.name: c
@@ -113,10 +138,18 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="canny",
-            examples=(
-                ("astronaut.jpg", "an astronaut in an orange suit, studio portrait, best quality", "canny"),
-                ("coffee.jpg", "a cup of coffee on a wooden table, photo", "canny"),
-            ),
+            check=Check("edge F1, 2 px", 0.35, score_edges, lines=True),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_canny", "offline": "controlnet-canny"},
+            examples={
+                "sd15": (
+                    ("astronaut.jpg", "an astronaut in an orange suit, studio portrait, best quality", "canny"),
+                    ("coffee.jpg", "a cup of coffee on a wooden table, photo", "canny"),
+                ),
+                "offline": (
+                    ("world_picture.png", WORLD_CAPTION, "canny"),
+                    ("coffee.jpg", "a yellow circle on a purple background", "canny"),
+                ),
+            },
             params={
                 "low_threshold": Param("low_threshold", "Canny low threshold", 1, 255, 1, 100),
                 "high_threshold": Param("high_threshold", "Canny high threshold", 1, 255, 1, 200),
@@ -133,7 +166,16 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="openpose",
-            examples=(("pose_waving.png", "a chef waving in a kitchen, best quality", "none"),),
+            check=Check("skeleton overlap", 0.3, score_pose, detector="OpenPose"),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_openpose", "offline": "controlnet-pose"},
+            examples={
+                "sd15": (("pose_waving.png", "a chef waving in a kitchen, best quality", "none"),),
+                "offline": (
+                    ("world_pose.png", "a person in purple standing on a black background", "none"),
+                    ("pose_waving.png", "a person in red waving on a yellow background", "none"),
+                ),
+            },
+            editor="keypoints",
         ),
         Condition(
             name="depth",
@@ -144,7 +186,13 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="midas",
-            examples=(("motorcycle_depth.png", "a red motorcycle in a garage, photo", "none"),),
+            check=Check("depth rank correlation", 0.3, score_depth, detector="MiDaS"),
+            checkpoints={"sd15": "lllyasviel/control_v11f1p_sd15_depth", "offline": "controlnet-depth"},
+            examples={
+                "sd15": (("motorcycle_depth.png", "a red motorcycle in a garage, photo", "none"),),
+                "offline": (("world_depth.png", WORLD_CAPTION, "none"),),
+            },
+            editor="depth",
         ),
         Condition(
             name="scribble",
@@ -152,7 +200,7 @@ CONDITIONS: dict[str, Condition] = {
             help="Draw on the pad (dark on light or light on dark, both work), or upload a drawing, or a photo with "
             "the XDoG / HED / PiDiNet preprocessor to extract its lines.",
             preprocessors={
-                "sketch": Preprocessor("sketch", "hand drawing (either polarity)", pre.sketch),
+                "sketch": Preprocessor("sketch", "hand drawing (either polarity)", pre.sketch, from_photo=False),
                 "xdog": Preprocessor(
                     "xdog", "lines from a photo (XDoG, OpenCV)", pre.scribble_xdog, ("xdog_threshold",)
                 ),
@@ -168,8 +216,17 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="sketch",
-            examples=(("scribble_house.png", "a cosy cottage with a tree, watercolor", "sketch"),),
+            check=Check("line F1, 3 px", 0.4, score_scribble, lines=True),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_scribble", "offline": "controlnet-scribble"},
+            examples={
+                "sd15": (("scribble_house.png", "a cosy cottage with a tree, watercolor", "sketch"),),
+                "offline": (
+                    ("scribble_house.png", "a purple square and a red triangle on a white background", "sketch"),
+                    ("world_scribble.png", WORLD_CAPTION, "none"),
+                ),
+            },
             params={"xdog_threshold": Param("xdog_threshold", "XDoG threshold", 1, 64, 1, 32)},
+            drawn=True,
         ),
     ]
 }
@@ -179,6 +236,13 @@ def condition(name: str, known=None, context: str = "") -> Condition:
     """The table's entry for `name`, or an error naming the known conditions (`known`: a narrower set, e.g. the
     ControlNets a preset serves)."""
     known = list(CONDITIONS if known is None else known)
+    if isinstance(name, str) and name in CONDITIONS and name not in known:
+        raise UserInputError(
+            "The {label} condition is not served by this model{context}; it serves: {choices}.",
+            label=CONDITIONS[name].label,
+            context=context,
+            choices=", ".join(known),
+        )
     if name not in CONDITIONS or name not in known:
         raise UserInputError(
             "Unknown condition {name}{context}; choose one of: {choices}.",

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -37,12 +38,12 @@ class Resolved:
 
 
 def apply_overrides(preset: Preset, settings: Settings) -> Preset:
-    for name in sorted(settings.controlnets):
-        known_condition(name, preset.controlnets, context=" (ControlNet overrides: CONTROLNET_DEMO_<CONDITION>_MODEL)")
+    for name in sorted(settings.controlnets):  # any condition of the table: a ControlNet of one's own may serve it
+        known_condition(name, context=" (ControlNet overrides: CONTROLNET_DEMO_<CONDITION>_MODEL)")
     return dataclasses.replace(
         preset,
         base=settings.base_model or preset.base,
-        controlnets={**preset.controlnets, **settings.controlnets},
+        overrides={**preset.overrides, **settings.controlnets},
     )
 
 
@@ -180,13 +181,14 @@ def load_controlnet(
     dtype: torch.dtype = torch.float32,
     local_files_only: bool = True,
     condition: str = "",
-    builtin_seed: int = 1,
 ):
-    """A ControlNetModel from a hub id or folder, or "builtin:tiny-random:*" (random, on the tiny base's copy)."""
+    """A ControlNetModel from a hub id or folder, or "builtin:tiny-random:<condition>" (random, on the tiny base's
+    copy, from a seed of its own: the same whatever other conditions the table holds)."""
     from diffusers import ControlNetModel
 
-    if source.startswith("builtin:"):  # the tiny base's weights, rebuilt from its seed
-        net = architectures.tiny_controlnet(architectures.tiny_unet(seed=0), seed=builtin_seed)
+    if source.startswith("builtin:"):
+        seed = 1 + zlib.crc32(source.encode()) % 10_000
+        net = architectures.tiny_controlnet(architectures.tiny_unet(seed=0), seed=seed)
         return net if dtype == torch.float32 else net.to(dtype=dtype)
     try:
         return ControlNetModel.from_pretrained(source, dtype=dtype, local_files_only=local_files_only)
@@ -395,13 +397,7 @@ class ModelStore:
     def _load_controlnet(self, condition: str, base):
         source = self.preset.controlnets[condition]
         log.info("loading %s ControlNet %s", condition, source)
-        net = load_controlnet(
-            source,
-            self.dtype,
-            not self.online,
-            condition,
-            builtin_seed=1 + sorted(self.preset.controlnets).index(condition),
-        )
+        net = load_controlnet(source, self.dtype, not self.online, condition)
         architectures.check_fits(net, base, f"{condition} ({shown(source)})", shown(self.preset.base))
         net = _place(net, self.device, self.dtype).eval()
         return net.to(memory_format=torch.channels_last) if self.channels_last else net

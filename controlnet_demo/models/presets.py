@@ -7,7 +7,9 @@ Measured figures are not written here: the embedded model's scores ship beside i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ..conditions import CONDITIONS
 from ..errors import UserInputError, quoted
 from ..paths import OFFLINE_MODEL_DIR
 
@@ -28,6 +30,7 @@ class FewStep:
     weight_name: str | None = None  # the LoRA's file in it
 
 
+RANDOM = "builtin:tiny-random"  # the tiny model built from configs, random weights
 FULL = "full"  # the speed every preset has: the paper's path, the preset's steps and guidance, no LoRA
 
 
@@ -47,19 +50,40 @@ class Preset:
     name: str
     title: str
     base: str  # hub id, local folder, or "builtin:*" for a model built from configs
-    controlnets: dict[str, str]  # condition -> hub id / local folder / "builtin:*"
+    # which of a condition's checkpoints (conditions.Condition.checkpoints) serves it, relative to `folder` when
+    # given; RANDOM: a randomly initialised ControlNet for every condition
+    family: str
     resolution: tuple[int, int, int, int]  # (min, max, step, default) of the output's longer side
     steps: int = 20
     guidance: float = 7.5
     banner: str | None = None  # shown at the top of the UI when this preset is active
     detect_resolution: int = 512  # default preprocessor resolution: what the ControlNets were trained at
-    # condition -> (file under assets/examples, prompt, preprocessor) rows replacing the condition table's examples
-    examples: dict[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
+    folder: Path | None = None
+    overrides: dict[str, str] = field(default_factory=dict)  # condition -> a ControlNet in place of the table's
     # an AutoencoderTiny (hub id / folder) that decodes live previews; None: the base's own VAE does (small models)
     preview_vae: str | None = None
     # name -> a few-step way to sample; the first one is what the live canvas draws with. Only those whose LoRA can
     # be loaded are kept when the preset is resolved
     few_step: dict[str, FewStep] = field(default_factory=dict)
+
+    @property
+    def controlnets(self) -> dict[str, str]:
+        """condition -> the ControlNet serving it (hub id, local folder or "builtin:*"), in the table's order: the
+        table's checkpoint of this preset's family, or the override given for it."""
+        served = {}
+        for name, cond in CONDITIONS.items():
+            found = cond.checkpoints.get(self.family)
+            if self.family == RANDOM:
+                found = f"{RANDOM}:{name}"
+            elif found is not None and self.folder is not None:
+                found = str(self.folder / found)
+            if name in self.overrides or found is not None:
+                served[name] = self.overrides.get(name, found)
+        return served
+
+    def examples(self, condition: str) -> tuple:
+        """The example rows (file under assets/examples, prompt, preprocessor) of a condition, for this preset."""
+        return CONDITIONS[condition].examples_for(self.family)
 
     def speeds(self) -> tuple[str, ...]:
         return (FULL, *self.few_step)
@@ -87,12 +111,7 @@ SD15 = Preset(
     name="sd15",
     title="Stable Diffusion 1.5 + ControlNet 1.1",
     base="stable-diffusion-v1-5/stable-diffusion-v1-5",
-    controlnets={
-        "canny": "lllyasviel/control_v11p_sd15_canny",
-        "pose": "lllyasviel/control_v11p_sd15_openpose",
-        "depth": "lllyasviel/control_v11f1p_sd15_depth",
-        "scribble": "lllyasviel/control_v11p_sd15_scribble",
-    },
+    family="sd15",
     resolution=(256, 768, 64, 512),
     preview_vae="madebyollin/taesd",  # TAESD: SD1.5's latent space, ~2.4 M parameters
     few_step={
@@ -117,37 +136,18 @@ SD15 = Preset(
     },
 )
 
-# the caption of the held-out world scene behind assets/examples/world_*.png
-WORLD_CAPTION = (
-    "a person in purple standing, a yellow triangle and an orange ring in front of a green ring on a black background"
-)
-
 OFFLINE = Preset(
     name="offline",
     title="Offline: small model trained on a synthetic world",
     base=str(OFFLINE_MODEL_DIR),
-    controlnets={c: str(OFFLINE_MODEL_DIR / f"controlnet-{c}") for c in SD15.controlnets},
+    family="offline",
+    folder=OFFLINE_MODEL_DIR,
     resolution=(64, 128, 64, 64),
     steps=20,
     guidance=5.0,
     detect_resolution=64,
     few_step={  # this project's LoRA, by latent consistency distillation of the base (`train lcm`): no CFG pass
         "lcm": FewStep("LCM-LoRA (distilled here), 4 steps", "LCM", 4, 1.0, str(OFFLINE_LCM_DIR), LCM_LORA_FILE),
-    },
-    examples={  # held-out scenes of the synthetic world (tools/make_assets.py), and a real photo for canny
-        "canny": (
-            ("world_picture.png", WORLD_CAPTION, "canny"),
-            ("coffee.jpg", "a yellow circle on a purple background", "canny"),
-        ),
-        "pose": (
-            ("world_pose.png", "a person in purple standing on a black background", "none"),
-            ("pose_waving.png", "a person in red waving on a yellow background", "none"),
-        ),
-        "depth": (("world_depth.png", WORLD_CAPTION, "none"),),
-        "scribble": (
-            ("scribble_house.png", "a purple square and a red triangle on a white background", "sketch"),
-            ("world_scribble.png", WORLD_CAPTION, "none"),
-        ),
     },
     banner=(
         "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
@@ -162,8 +162,8 @@ OFFLINE = Preset(
 TINY = Preset(
     name="tiny",
     title="Tiny random SD-architecture model",
-    base="builtin:tiny-random",
-    controlnets={c: f"builtin:tiny-random:{c}" for c in SD15.controlnets},
+    base=RANDOM,
+    family=RANDOM,
     resolution=(64, 256, 64, 128),
     steps=10,
     detect_resolution=128,
@@ -181,7 +181,5 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (SD15, OFFLINE, TINY)}
 
 def offline_fallback() -> Preset:
     """The embedded trained model when it is complete (base and every ControlNet), else the random tiny one."""
-    parts = [OFFLINE_MODEL_DIR / "model_index.json"] + [
-        OFFLINE_MODEL_DIR / f"controlnet-{c}" / "config.json" for c in OFFLINE.controlnets
-    ]
+    parts = [Path(OFFLINE.base) / "model_index.json"] + [Path(c) / "config.json" for c in OFFLINE.controlnets.values()]
     return OFFLINE if all(p.is_file() for p in parts) else TINY

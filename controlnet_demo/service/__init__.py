@@ -1,7 +1,8 @@
 """The one service the UI and the CLI call: specs in, typed events out, PNGs with their parameters written."""
 
+from .messages import user_message
 from .metadata import read_maps, read_parameters, spec_from_parameters
-from .service import ControlNetService, user_message
+from .service import ControlNetService
 from .specs import (
     DEFAULT_NEGATIVE,
     MAX_SEED,
@@ -9,6 +10,7 @@ from .specs import (
     Event,
     Failed,
     GenerateSpec,
+    ImagesReady,
     MapsReady,
     Output,
     Prepared,
@@ -29,6 +31,7 @@ __all__ = [
     "MapsReady",
     "Output",
     "Prepared",
+    "ImagesReady",
     "PreviewReady",
     "StepDone",
     "UnitSpec",

@@ -64,6 +64,48 @@ class Priority:
         return self._full
 
 
+class LastFrames:
+    """The page's live frames are checked only when the drawing pauses: each client's last unchecked frame is kept
+    (at most `size` clients, the oldest let go), with how many frames the client had asked for when it was asked;
+    `after_pause` hands it over once no newer frame was asked for within the pause."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._cond = threading.Condition()
+        self._asked: OrderedDict[str, int] = OrderedDict()
+        self._frames: OrderedDict[str, tuple[int, object]] = OrderedDict()
+
+    def asked(self, client: str) -> int:
+        """A new frame of `client` was asked for; its number."""
+        with self._cond:
+            number = self._asked.pop(client, 0) + 1
+            self._asked[client] = number
+            while len(self._asked) > self.size:
+                self._asked.popitem(last=False)
+            self._cond.notify_all()
+            return number
+
+    def keep(self, client: str, number: int, frame) -> None:
+        with self._cond:
+            self._frames.pop(client, None)
+            self._frames[client] = (number, frame)
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+
+    def after_pause(self, client: str, pause_s: float):
+        """`client`'s last frame once `pause_s` passed with no newer frame asked for (and it is let go); None when
+        a newer one was asked for meanwhile, or there is none."""
+        with self._cond:
+            kept = self._frames.get(client)
+            if kept is None:
+                return None
+            number, frame = kept
+            if self._cond.wait_for(lambda: self._asked.get(client) != number, timeout=pause_s):
+                return None  # the drawing goes on: its newer frame is checked when it pauses
+            self._frames.pop(client, None)
+            return frame
+
+
 class LiveLane:
     """One waiting frame per client, run one at a time in arrival order of the clients, by `run(job)`; at most
     `max_waiting` frames wait in all (the oldest goes first: a flood of new clients cannot build a backlog)."""

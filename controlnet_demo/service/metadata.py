@@ -53,15 +53,15 @@ def spec_from_parameters(params: dict, images: list[ImageLike]) -> GenerateSpec:
     """Rebuild a GenerateSpec from stored parameters and the original condition images (one per unit)."""
     units = [
         UnitSpec(
-            u["condition"],
-            img,
-            u["preprocessor"],
-            u["preprocess_resolution"],
-            u.get("params", {}),
-            u["strength"],
-            u["start"],
-            u["end"],
-            u["mode"],
+            condition=u["condition"],
+            image=img,
+            preprocessor=u["preprocessor"],
+            preprocess_resolution=u["preprocess_resolution"],
+            params=u.get("params", {}),
+            strength=u["strength"],
+            start=u["start"],
+            end=u["end"],
+            mode=u["mode"],
             edited=bool(u.get("edited_map")),
         )
         for u, img in zip(params["units"], images)

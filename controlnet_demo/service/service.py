@@ -19,14 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..conditions import Detectors, condition, detect
 from ..conditions.check import ControlCheck, check_control
 from ..conditions.openpose_json import detected_json, is_pose_json, render_pose
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
 from ..engine.fast_mode import AOT_MODE, default_compile_mode
-from ..errors import DemoError, GenerationTimeout, UserInputError, check_number
+from ..errors import GenerationTimeout, UserInputError, check_number
 from ..images import load_rgb
 from ..models import curves
 from ..models.devices import pick_devices
@@ -34,8 +33,21 @@ from ..models.loading import ModelStore, Resolved, resolve_preset
 from ..settings import Settings
 from .files import ResultFiles
 from .guards import MapCache, RateLimiter
-from .live import LiveLane, Priority
-from .specs import Done, Event, Failed, GenerateSpec, MapsReady, Output, Prepared, PreviewReady, StepDone, UnitSpec
+from .live import LastFrames, LiveLane, Priority
+from .specs import (
+    ControlMap,
+    Done,
+    Event,
+    Failed,
+    GenerateSpec,
+    ImagesReady,
+    MapsReady,
+    Output,
+    Prepared,
+    PreviewReady,
+    StepDone,
+    UnitSpec,
+)
 from .validation import editor_image, prepare
 
 log = logging.getLogger(__name__)
@@ -70,6 +82,7 @@ class ControlNetService:
             self._free.put(index)
         self.priority = Priority(self.capacity)  # full-quality jobs go before live frames
         self.live_lane = LiveLane(self._live_frame, max_waiting=self.settings.queue_size)
+        self.last_frames = LastFrames()  # the page's live frames, checked when the drawing pauses
         # requests run on kept threads, not a new thread each: torch's first work on a thread costs (on 2 CPU
         # cores a fresh thread made the offline model's 20 steps 0.5-0.8 s slower; docs/performance.md). One per
         # engine: an engine runs one job at a time, and the UI sends as many full-quality jobs at once as there are
@@ -128,8 +141,8 @@ class ControlNetService:
     def generate(
         self, spec: GenerateSpec, client: str | None = None, stop: threading.Event | None = None
     ) -> Iterator[Event]:
-        """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then Done; or Failed at the
-        first error. The work runs on one of the service's request threads, on a free engine; closing the stream (the user pressed
+        """One request's events: MapsReady, then StepDone (and PreviewReady) per step, then ImagesReady (the images,
+        before the control check and the PNGs), then Done; or Failed at the first error. The work runs on one of the service's request threads, on a free engine; closing the stream (the user pressed
         Stop or went away), or setting `stop`, stops it at its next denoising step. `client` (a host name) is rate-limited; None (the CLI) is not."""
         events: queue.Queue = queue.Queue()
         stop = stop or threading.Event()  # set by the caller, or when the stream is closed
@@ -148,6 +161,7 @@ class ControlNetService:
                         on_step=lambda i, n: events.put(StepDone(i, n)),
                         should_stop=stop.is_set,
                         on_preview=lambda i, n, images: events.put(PreviewReady(i, n, images)),
+                        on_images=lambda images: events.put(ImagesReady(images)),
                     )
                 events.put(Done(output))
             except BaseException as exc:  # handed to the request's stream; never kills the server
@@ -163,12 +177,14 @@ class ControlNetService:
         finally:
             stop.set()
 
-    def live(self, spec: GenerateSpec, client: str) -> Output | None:
+    def live(self, spec: GenerateSpec, client: str, check: bool = True) -> Output | None:
         """One frame of the live canvas: its Output, or None when a newer frame of the same `client` (a session)
         replaced it before it ran. At most one frame per client waits (`LiveLane`), frames run one at a time and
         never ahead of a full-quality job (`Priority`); errors are raised, in words. Not rate-limited per minute:
-        the lane is the bound, and a replaced frame costs nothing."""
-        future = self.live_lane.submit(client, spec)
+        the lane is the bound, and a replaced frame costs nothing. `check` False: the frame comes without its
+        control check (its PNG's is None), which `check_paused` makes once the drawing pauses."""
+        number = self.last_frames.asked(client)
+        future = self.live_lane.submit(client, (client, number, spec, check))
         try:
             return future.result(timeout=self.settings.request_timeout_s)
         except TimeoutError:
@@ -176,11 +192,25 @@ class ControlNetService:
                 "The live frame waited past the server's time limit behind other jobs; draw again to retry."
             ) from None
 
-    def _live_frame(self, spec: GenerateSpec) -> Output:
+    def _live_frame(self, job) -> Output:
+        client, number, spec, check = job
         deadline = time.monotonic() + self.settings.request_timeout_s
         prepared = self.prepare(spec)
         with self.priority.live():
-            return self.run(prepared, deadline=deadline)
+            output = self.run(prepared, deadline=deadline, check=check)
+        if not check:
+            self.last_frames.keep(client, number, (prepared, output.result))
+        return output
+
+    def check_paused(self, client: str, pause_s: float) -> list[ControlCheck] | None:
+        """The control check of `client`'s last unchecked live frame, once no newer frame was asked for within
+        `pause_s`; None when one was (or there is none). The detectors run as background work: after every job
+        and frame that waits."""
+        frame = self.last_frames.after_pause(client, pause_s)
+        if frame is None:
+            return None
+        with self.priority.background():
+            return self.check(*frame)
 
     # -- its steps ---------------------------------------------------------------------------------------
 
@@ -189,7 +219,7 @@ class ControlNetService:
         `client` is rate-limited like a generation; None (the CLI) is not."""
         if client is not None:
             self.limiter.check(client)
-        return self.control_map(unit)
+        return self.control_map(unit).image
 
     def detect_pose(self, picture, resolution: int, client: str | None = None, side: int = 512) -> str:
         """The people OpenPose finds in `picture`, as OpenPose JSON on a canvas of the picture's shape with the
@@ -207,12 +237,12 @@ class ControlNetService:
         scale = side / max(w, h)
         return detected_json(poses, max(1, round(w * scale)), max(1, round(h * scale)))
 
-    def control_map(self, unit: UnitSpec) -> np.ndarray:
-        """The unit's control map, detected once per (image content, preprocessor, settings)."""
+    def control_map(self, unit: UnitSpec) -> ControlMap:
+        """The unit's control map and what made it, detected once per (image content, preprocessor, settings)."""
         limits = self.settings.limits
-        spec = condition(unit.condition)
+        spec = condition(unit.condition, self.preset.controlnets, context=f" ({self.preset.title})")
         picture = editor_image(unit.image)
-        if unit.condition == "pose" and is_pose_json(picture):  # a pose from a program: drawn, it is the map
+        if spec.reads_pose_json and is_pose_json(picture):  # a pose from a program: drawn, it is the map
             if spec.preprocessor(unit.preprocessor).name != "none":
                 raise UserInputError(
                     "A pose given as OpenPose JSON is the map itself: choose the preprocessor 'none' for it."
@@ -229,7 +259,7 @@ class ControlNetService:
             return detect(unit.condition, image, unit.preprocessor, resolution, self.detectors, **settings)
 
         if preprocessor == "none":  # the picture is the map: nothing to save by keeping it (up to 4096² pixels)
-            return made()
+            return ControlMap(made(), preprocessor, settings, resolution)
         key = (
             hashlib.sha1(image.tobytes()).hexdigest(),
             image.shape,
@@ -238,16 +268,27 @@ class ControlNetService:
             resolution,
             tuple(sorted(settings.items())),
         )
-        return self.maps.get_or_make(key, made)
+        return ControlMap(self.maps.get_or_make(key, made), preprocessor, settings, resolution)
 
     def prepare(self, spec: GenerateSpec) -> Prepared:
         """Validate every value on the server and build the engine request; errors say what to change."""
         extra = {"engine": f"compiled (fast mode, {self.compile_mode})"} if self.compile_mode else None
         return prepare(spec, self.preset, self.settings.limits, self.control_map, extra)
 
-    def run(self, prepared: Prepared, on_step=None, should_stop=None, on_preview=None, deadline=None) -> Output:
-        """The prepared request on a free engine (waiting for one when all are busy), its images saved; it stops at
-        `deadline` (time.monotonic(); default: the server's time limit from now)."""
+    def run(
+        self,
+        prepared: Prepared,
+        on_step=None,
+        should_stop=None,
+        on_preview=None,
+        deadline=None,
+        on_images=None,
+        check: bool = True,
+    ) -> Output:
+        """The prepared request on a free engine (waiting for one when all are busy), its images checked and saved;
+        it stops at `deadline` (time.monotonic(); default: the server's time limit from now). `on_images(images)`
+        gets the images as soon as the engine is done: before the control check, which re-runs a detector on each
+        (`check` False: none; the parameters' control_check is None)."""
         deadline = deadline or time.monotonic() + self.settings.request_timeout_s
         index = self._free.get()
         try:
@@ -261,11 +302,13 @@ class ControlNetService:
             )
         finally:
             self._free.put(index)
-        checks = self.check(prepared, result)
+        if on_images is not None:
+            on_images(result.images)
+        checks = self.check(prepared, result) if check else []
         params = {
             **prepared.params,
             "seconds": round(result.seconds, 2),
-            "control_check": [c.as_dict() for c in checks],
+            "control_check": [c.as_dict() for c in checks] if check else None,
         }
         files = self.files.save_pngs(result, params, prepared.kept_maps)
         output = Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))
@@ -275,7 +318,7 @@ class ControlNetService:
         """How well the result follows each unit's map (`conditions.check`)."""
         return [
             check_control(
-                unit.condition,
+                condition(unit.condition),
                 result.images,
                 unit.image,
                 given["preprocessor"],
@@ -359,26 +402,3 @@ class ControlNetService:
     def evaluation(self) -> dict | None:
         """The evaluation summary shipped beside the preset's base model, if it is a local folder that has one."""
         return curves.evaluation(self.preset.base)
-
-
-def user_message(exc: BaseException) -> str:
-    """What to tell the user about a failed request, in English (the traceback goes to the server log only)."""
-    return str(user_message_of(exc))
-
-
-def user_message_of(exc: BaseException):
-    """`user_message` as a `Message` (errors.py), which the UI shows in the page's language."""
-    from ..errors import Message, message
-
-    if isinstance(exc, DemoError):
-        return exc.message
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
-        return Message(
-            "Out of memory for this request. Try a lower resolution, fewer images or fewer conditions; the "
-            "server is fine and the next request will work."
-        )
-    return message(
-        "Generation failed unexpectedly ({kind}). Nothing else is affected: try again, and if it keeps failing, "
-        "report the parameters.",
-        kind=type(exc).__name__,
-    )

@@ -3,11 +3,12 @@ finished `Output`, and the events one request yields on its way (maps, step, pre
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..conditions import CONDITIONS
 from ..engine import Request, Result
 from ..images import ImageLike
 from ..models.presets import FULL
@@ -33,6 +34,41 @@ class UnitSpec:
     edited: bool = False  # the image is a map edited by hand, or a pose JSON: the result PNG keeps the map
 
 
+PICTURES = ("upload", "image", "pad", "drawing")  # where a unit's picture comes from: the first one given
+
+
+def unit_from(values: Mapping, *, condition: str, resolution: int) -> UnitSpec:
+    """One unit from a request's values by their API names (a Compose unit's without their number), the same way for
+    every surface: the tabs, Compose, /live, /detect, the map editors and Compare.
+
+    Its picture: the map itself when one is given (a pose as OpenPose JSON for a condition edited as keypoints, else
+    an edited map with use_edited_map), else the first of `PICTURES` given: an uploaded file, the image input (a
+    file, or a sketchpad's value), the drawing pad's PNG, a sketchpad drawing. A value left out (None) gets the
+    default; `resolution`: the preprocessor's (the preset's). Nothing is checked here: `validation.prepare` is."""
+    cond = CONDITIONS.get(condition) if isinstance(condition, str) else None
+    edited = values.get("edited_map") if values.get("use_edited_map") else None
+    drawn = (values.get("pose_json") if cond.reads_pose_json else edited) if cond is not None else edited
+    picture = next((values[k] for k in PICTURES if values.get(k) is not None), None)
+
+    def given(name: str, default):
+        value = values.get(name)
+        return default if value is None else value
+
+    return UnitSpec(
+        condition=condition,
+        image=drawn or picture,
+        preprocessor="none" if drawn else values.get("preprocessor") or None,
+        preprocess_resolution=given("preprocess_resolution", resolution),
+        params={p: values[p] for p in (cond.params if cond else ()) if values.get(p) is not None},
+        strength=given("strength", 1.0),
+        start=given("start", 0.0),
+        end=given("end", 1.0),
+        mode=given("mode", "balanced"),
+        mask=values.get("mask"),
+        edited=bool(drawn),
+    )
+
+
 @dataclass
 class GenerateSpec:
     prompt: str
@@ -46,6 +82,17 @@ class GenerateSpec:
     scheduler: str = "UniPC"  # the full path's; a few-step speed brings its own
     speed: str = FULL  # FULL (the paper's path) or a key of the preset's few_step; steps/guidance None: its own
     residual_maps: bool = False  # also where each connection's residual goes (Result.residual_maps)
+
+
+@dataclass(frozen=True)
+class ControlMap:
+    """A unit's control map and what made it: the preprocessor (the table's name), its settings as checked and the
+    resolution it ran at. `validation.prepare` records these; nothing resolves or checks them again."""
+
+    image: np.ndarray  # uint8 RGB
+    preprocessor: str
+    settings: dict
+    resolution: int
 
 
 @dataclass(frozen=True)
@@ -92,6 +139,13 @@ class PreviewReady:
 
 
 @dataclass(frozen=True)
+class ImagesReady:
+    """The finished images, before the control check and the PNGs: the user sees them first."""
+
+    images: np.ndarray  # (B, H, W, 3) float in [0, 1]
+
+
+@dataclass(frozen=True)
 class Done:
     output: Output
 
@@ -101,7 +155,7 @@ class Failed:
     error: BaseException  # a DemoError (its message is for the user), or anything else (a bug: log it)
 
 
-Event = MapsReady | StepDone | PreviewReady | Done | Failed
+Event = MapsReady | StepDone | PreviewReady | ImagesReady | Done | Failed
 
 
 def final_output(events: Iterable[Event]) -> Output:

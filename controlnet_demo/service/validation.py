@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..conditions import condition
 from ..engine import CONTROL_MODES, SCHEDULERS, ControlUnit, Request
 from ..errors import UserInputError, check_number, message, quoted
 from ..images import fit_resolution, load_rgb, resize
@@ -15,7 +14,7 @@ from ..models.presets import Preset
 from ..paths import shown
 from ..settings import Limits
 from .metadata import map_png
-from .specs import MAX_SEED, GenerateSpec, Prepared, UnitSpec
+from .specs import MAX_SEED, ControlMap, GenerateSpec, Prepared, UnitSpec
 
 
 def editor_image(value):
@@ -46,10 +45,11 @@ def prepare(
     spec: GenerateSpec,
     preset: Preset,
     limits: Limits,
-    control_map: Callable[[UnitSpec], np.ndarray],
+    control_map: Callable[[UnitSpec], ControlMap],
     extra_params: dict | None = None,
 ) -> Prepared:
-    """Validate every value and build the engine request; `control_map(unit)` makes a unit's map (uint8 RGB)."""
+    """Validate every value and build the engine request; `control_map(unit)` makes a unit's map and says what made
+    it (a `ControlMap`)."""
     prompt, negative = _text(spec, limits)
     if not spec.units:
         raise UserInputError("Add at least one condition with an image.")
@@ -102,7 +102,8 @@ def prepare(
                 mode=quoted(u.mode),
                 choices=", ".join(CONTROL_MODES),
             )
-        control = control_map(u)
+        made = control_map(u)
+        control = made.image
         if u.edited:  # no picture to detect it from again: the map itself goes into the result's PNG
             kept.append(map_png(control))
         h, w = control.shape[:2]
@@ -124,15 +125,14 @@ def prepare(
             gray = load_rgb(editor_image(u.mask), limits, what=message("condition {k} mask", k=k)).mean(axis=2)
             mask = resize(gray.astype(np.float32), size) / 255.0
         units.append(ControlUnit(u.condition, control, strength, start, end, u.mode, mask))
-        cond = condition(u.condition)  # known: control_map checked it
         maps.append(control)
         unit_params.append(
             dict(
                 condition=u.condition,
                 model=shown(preset.controlnets[u.condition]),
-                preprocessor=cond.preprocessor(u.preprocessor).name,
-                preprocess_resolution=int(u.preprocess_resolution),
-                params=cond.checked_settings(u.preprocessor, u.params),
+                preprocessor=made.preprocessor,
+                preprocess_resolution=made.resolution,
+                params=made.settings,
                 strength=strength,
                 start=start,
                 end=end,

@@ -156,7 +156,8 @@ class RemoteService(ControlNetService):
                         stream.cancel()
         yield Failed(WorkerLost(_LOST))
 
-    def _live_frame(self, spec: GenerateSpec) -> Output:
+    def _live_frame(self, job) -> Output:
+        _, _, spec, _ = job  # checked on the replica whatever the page asked (check_paused finds no frame here)
         with self.priority.live():
             output, kept = self._call("live_frame", spec)
         return self._here(output, kept)

@@ -20,7 +20,7 @@ PARAMETERS = {
     "use_edited_map": "Use edited_map (true) or detect the map from the image (false, the default).",
     "upload": "A drawing or photo, used instead of the drawing pad (pad, or image as a sketchpad value).",
     "enabled": "Whether this condition is used.",
-    "condition": f"Which ControlNet reads the picture: one of {', '.join(CONDITIONS)}.",
+    "condition": "Which ControlNet reads the picture: one of {conditions}.",
     "preprocessor": "How the picture becomes the control map; 'none' uses it as the map itself.",
     "preprocess_resolution": "The resolution the preprocessor works at, in pixels.",
     "strength": "How strongly the ControlNet steers the picture (0 = off, 1 = as trained).",
@@ -52,6 +52,8 @@ def describe(name: str) -> str:
     """A parameter's meaning; `image_2` is condition 2's image."""
     base, k = re.fullmatch(r"(.+?)(?:_(\d+))?", name).groups()
     text = PARAMETERS.get(name) or PARAMETERS.get(base)
+    if text is not None:
+        text = text.replace("{conditions}", ", ".join(CONDITIONS))  # the table as it is when the app is built
     if text is None:  # a preprocessor's own setting (its slider in the tab)
         return f"The preprocessor's {name.replace('_', ' ')} setting."
     return f"Condition {k}: {text[0].lower()}{text[1:]}" if k and name not in PARAMETERS else text

@@ -10,11 +10,12 @@ from ..conditions import CONDITIONS
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
+from ..service.specs import unit_from
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
 from .i18n import locale_of, t
 from .live import live_switch
-from .map_editor import edited_map, kind, map_inputs, wire_map_editor
+from .map_editor import map_inputs, wire_map_editor
 from .pad import drawing_pad
 from .panels import (
     COMMON_NAMES,
@@ -93,10 +94,10 @@ def compose_tab(service: ControlNetService):
                         prefix + "-pose",
                         title="Edit the pose: drag its joints, or an OpenPose JSON (used instead of the image)",
                         open=False,
-                        visible=first.name == "pose",
+                        visible=first.reads_pose_json,
                     )
                     map_box, editor, detect, use, note = map_inputs(
-                        first, prefix, any_condition=True, visible=first.name != "pose"
+                        first, prefix, any_condition=True, visible=not first.reads_pose_json
                     )
                     condition.change(
                         handler(
@@ -185,26 +186,8 @@ def compose_tab(service: ControlNetService):
     extra = (PAD, POSE_JSON, *EDITED)
 
     def unit_of(u: dict) -> UnitSpec:
-        """One unit from its values (UNIT_NAMES and `extra`, unnumbered): its picture is the upload, or the drawing
-        when nothing is uploaded; a pose unit's JSON, or another unit's edited map in use, is its map itself."""
-        picture = u["image"] if u["image"] is not None else u.get(PAD)
-        if u["condition"] == "pose":
-            drawn = u.get(POSE_JSON)
-        else:
-            drawn = edited_map(u)
-        return UnitSpec(
-            u["condition"],
-            drawn or picture,
-            "none" if drawn else u["preprocessor"],
-            u["preprocess_resolution"],
-            {},
-            u["strength"],
-            u["start"],
-            u["end"],
-            u["mode"],
-            u["mask"],
-            edited=bool(drawn),
-        )
+        """One unit from its values (UNIT_NAMES and `extra`, unnumbered)."""
+        return unit_from(u, condition=u["condition"], resolution=service.preset.detect_resolution)
 
     def unit_values(v: dict, k: int) -> dict:
         return {n: v.get(f"{n}_{k}") for n in (*UNIT_NAMES, *extra)}
@@ -248,10 +231,13 @@ def compose_tab(service: ControlNetService):
 
 def _editor_for(condition: str, request=None):
     """A unit's editor for its condition: the keypoint editor for a pose, else the map painter in its inks."""
+    cond = CONDITIONS.get(condition)
+    if cond is None:  # an unknown name from the API: the service names the known ones when it runs
+        return gr.skip(), gr.skip(), gr.skip()
     return (
-        gr.update(visible=condition == "pose"),
-        gr.update(visible=condition != "pose"),
-        gr.update(elem_classes=[f"map-kind-{kind(condition)}"]),
+        gr.update(visible=cond.reads_pose_json),
+        gr.update(visible=not cond.reads_pose_json),
+        gr.update(elem_classes=[f"map-kind-{cond.editor}"]),
     )
 
 

@@ -10,11 +10,12 @@ from ..conditions import Condition
 from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
+from ..service.specs import unit_from
 from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
 from .i18n import english, locale_of, mark, t
 from .live import live_switch
-from .map_editor import edited_map, map_inputs, wire_map_editor
+from .map_editor import map_inputs, wire_map_editor
 from .pad import drawing_pad
 from .panels import (
     COMMON_NAMES,
@@ -30,13 +31,20 @@ from .pose_editor import pose_inputs, wire_pose_editor
 from .residual_maps import residual_panel
 from .widgets import LIGHT, gpu_duration, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
 
+NOT_SERVED = (
+    "This model has no ControlNet for this condition: the tab shows what it takes, and a request is refused in "
+    "words. Run once with internet access for Stable Diffusion 1.5's."
+)
+
 
 def condition_tab(cond: Condition, service: ControlNetService):
     upload = pad = pose_json = editor = None
     with gr.Row():
         with gr.Column():
             gr.Markdown(t(cond.help))
-            if cond.name == "scribble":
+            if cond.name not in service.preset.controlnets:  # a family without it (the table's checkpoints)
+                gr.Markdown(t(NOT_SERVED), elem_classes="banner")
+            if cond.drawn:
                 # the page draws on a plain canvas (its PNG comes inline: light enough for Live); API clients
                 # may still send a sketchpad value as `image`, so that input stays, out of sight
                 pad = drawing_pad("Draw here: pen and eraser, then Generate (or turn Live on)", elem_id="scribble-pad")
@@ -57,7 +65,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
                 image = image_input(
                     label=t(f"{cond.label}: photo or control map"), sources=("upload", "clipboard", "webcam")
                 )
-            if cond.name == "pose":  # its map is edited as keypoints
+            if cond.reads_pose_json:  # its map is edited as keypoints
                 _, pose_json, start_pose, json_text = pose_inputs()
             else:
                 _, editor, detect_map, use_map, map_note = map_inputs(cond)
@@ -88,7 +96,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
             gallery, maps, params, residuals, check = outputs()
             residual_switch, *residual_outputs = residual_panel(service)
             comparison = compare_panel()
-    examples = service.preset.examples.get(cond.name, cond.examples)
+    examples = service.preset.examples(cond.name)
     if examples:
         inputs = [upload or image, prompt, preprocessor]
         table = gr.Examples(
@@ -146,22 +154,7 @@ def condition_tab(cond: Condition, service: ControlNetService):
     optional = 2 + 2 * (upload is not None) + (pose_json is not None) + 2 * (editor is not None)
 
     def unit_of(v: dict) -> UnitSpec:
-        """The picture: an edited map or a pose JSON (each is the map itself), else an upload, else what the
-        page's pad holds, else the API's sketchpad value (each already read by its input's parser)."""
-        picture = next((p for p in (v.get("upload"), v.get("pad")) if p is not None), v["image"])
-        drawn = v.get("pose_json") or edited_map(v)
-        return UnitSpec(
-            cond.name,
-            drawn or picture,
-            "none" if drawn else v["preprocessor"],
-            v["preprocess_resolution"],
-            {p: v[p] for p in cond.params},
-            v["strength"],
-            v["start"],
-            v["end"],
-            v["mode"],
-            edited=bool(drawn),
-        )
+        return unit_from(v, condition=cond.name, resolution=service.preset.detect_resolution)
 
     def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
         v = dict(zip(names, values))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import CONDITIONS
-from ..service import ControlNetService, UnitSpec
+from ..service import ControlNetService
+from ..service.specs import unit_from
 from .api_docs import docstring
 from .panels import user_error
 from .widgets import gpu_queue, handler, image_input, on_gpu, slider
@@ -16,7 +17,9 @@ def detect_endpoint(service: ControlNetService) -> None:
     with gr.Column(visible=False):
         inputs = dict(
             image=image_input(label="image"),
-            condition=gr.Dropdown(list(CONDITIONS), value="canny", label="condition", allow_custom_value=True),
+            condition=gr.Dropdown(
+                list(CONDITIONS), value=next(iter(CONDITIONS)), label="condition", allow_custom_value=True
+            ),
             preprocessor=gr.Textbox(label="preprocessor"),
             preprocess_resolution=slider(
                 64, 2048, value=service.preset.detect_resolution, step=1, label="preprocess_resolution"
@@ -26,13 +29,9 @@ def detect_endpoint(service: ControlNetService) -> None:
         trigger = gr.Button("detect")
 
     @on_gpu
-    def detect(image, condition, preprocessor, preprocess_resolution, request: gr.Request | None = None):
-        unit = UnitSpec(
-            condition,
-            image,
-            preprocessor or None,
-            service.preset.detect_resolution if preprocess_resolution is None else preprocess_resolution,
-        )
+    def detect(*values, request: gr.Request | None = None):
+        v = dict(zip(inputs, values))
+        unit = unit_from(v, condition=v["condition"], resolution=service.preset.detect_resolution)
         try:
             return service.detect(unit, None)
         except Exception as exc:

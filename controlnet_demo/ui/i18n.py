@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 from functools import cache
 from pathlib import Path
 
@@ -168,6 +169,25 @@ def english(text) -> str:
     return text
 
 
+def in_words(api_info: dict) -> dict:
+    """gradio's API description (the API page, gradio_client's view_api, the MCP tools) with every parameter's and
+    output's label in English words: gradio writes a translated label there as its key."""
+
+    def label(value):
+        if isinstance(value, I18nData):
+            return _texts.get(value.key, value.key)
+        if isinstance(value, dict) and value.get("__type__") == "translation_metadata":
+            return _texts.get(value.get("key"), value.get("key"))
+        return english(value) if isinstance(value, str) else value
+
+    for endpoints in (api_info.get("named_endpoints", {}), api_info.get("unnamed_endpoints", {})):
+        for endpoint in endpoints.values():
+            for item in (*endpoint.get("parameters", ()), *endpoint.get("returns", ())):
+                if "label" in item:
+                    item["label"] = label(item["label"])
+    return api_info
+
+
 @cache
 def catalog(locale: str) -> dict[str, str]:
     """English text -> translation, for a locale other than English."""
@@ -230,7 +250,59 @@ def _match(tag: str) -> str | None:
 
 def say(template: str, locale: str, **values) -> str:
     """A text the UI writes at run time, from its English `template` (the catalog's key) and its values."""
-    return (catalog(locale).get(template, template) if locale != "en" else template).format(**values)
+    return fill(catalog(locale).get(template, template) if locale != "en" else template, values)
+
+
+# Korean particles take one form after a final consonant and another after a vowel ("강도는", "맵은"): a catalog
+# writes both ("{name}은(는)"), and the form that fits the value that comes before it is kept
+PARTICLES = {"은(는)": ("은", "는"), "이(가)": ("이", "가"), "을(를)": ("을", "를"), "과(와)": ("과", "와")}
+TO = "(으)로"  # "으로" after a final consonant other than ㄹ, "로" after a vowel or ㄹ
+_CLOSING = "'\"’”)]*`» "  # what may stand between a word and its particle: quotes, brackets, bold
+
+
+def _final(before: str):
+    """The final consonant of the last sound in `before`: "ㄹ", True (another), False (none) or None (not known:
+    a Latin letter is read in English, or Korean, or letter by letter)."""
+    for ch in reversed(before):
+        if ch in _CLOSING:
+            continue
+        if "가" <= ch <= "힣":
+            final = (ord(ch) - 0xAC00) % 28
+            return "ㄹ" if final == 8 else final != 0
+        if "0" <= ch <= "9":  # 일 이 삼 사 오 육 칠 팔 구 영
+            return "ㄹ" if ch in "178" else ch in "036"
+        return None
+    return None
+
+
+def _particle(marker: str, before: str) -> str:
+    final = _final(before)
+    if final is None:
+        return marker  # both forms, as the catalog wrote them
+    if marker == TO:
+        return "으로" if final is True else "로"
+    return PARTICLES[marker][0 if final else 1]
+
+
+def fill(template: str, values: dict) -> str:
+    """`template.format(**values)`, each Korean particle the template writes in both forms put in the one that fits
+    what comes before it. Only the template (a catalog's text) is searched for them; a value is put in as it is."""
+    out: list[str] = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        while literal:
+            found = [(at, m) for m in (*PARTICLES, TO) if (at := literal.find(m)) >= 0]
+            if not found:
+                out.append(literal)
+                break
+            at, marker = min(found)
+            out.append(literal[:at])
+            out.append(_particle(marker, "".join(out[-2:])))  # the value or text just before it
+            literal = literal[at + len(marker) :]
+        if field is not None:
+            value = values[field]
+            value = repr(value) if conversion == "r" else str(value) if conversion == "s" else value
+            out.append(format(value, spec or ""))
+    return "".join(out)
 
 
 def translate(text: Message | str, locale: str) -> str:
@@ -249,7 +321,7 @@ def translate(text: Message | str, locale: str) -> str:
             return template
         values = {name: _value(value, locale) for name, value in text.values.items()}
         try:
-            return template.format(**values)
+            return fill(template, values)
         except (KeyError, IndexError, ValueError):  # a translation that lost a value: the English, not a crash
             return text.template.format(**values)
     if locale == "en" or not isinstance(text, str) or not text:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import gradio as gr
 
 from ..conditions import CONDITIONS
-from ..errors import EmptyDrawingError
+from ..errors import EmptyDrawingError, Message
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.gpu_time import gpu_seconds
+from ..service.specs import unit_from
 from ..service.validation import editor_image
 from .api_docs import docstring
-from .i18n import locale_of
+from .i18n import locale_of, translate
 from .inputs import DRAWING, declare
 from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
 
 LIVE = "live"  # the live frames' concurrency id: apart from the GPU queue, bounded by the service's lane
+DRAWN = next((c.name for c in CONDITIONS.values() if c.drawn), next(iter(CONDITIONS)))  # /live's default condition
 
 
 def session_of(request: gr.Request | None, settings) -> str:
@@ -41,15 +43,18 @@ def live_spec(service: ControlNetService, prompt, negative, seed, units: list[Un
 
 def live_seconds(service: ControlNetService) -> int:
     """What a frame may hold the GPU: the live speed's steps, one image, every condition the UI allows."""
-    units = [UnitSpec("scribble", None)] * service.settings.limits.max_units
+    units = [UnitSpec(DRAWN, None)] * service.settings.limits.max_units
     return gpu_seconds(live_spec(service, "", "", 0, units), service.preset, service.settings.limits)
 
 
-def run_frame(service: ControlNetService, spec: GenerateSpec, request: gr.Request | None, empty_ok: bool = False):
+def run_frame(
+    service: ControlNetService, spec: GenerateSpec, request: gr.Request | None, empty_ok: bool = False, check=True
+):
     """The frame's Output, or None when a newer one replaced it (or, with empty_ok, the drawing has no strokes
-    yet); errors as gr.Error in words, the unexpected ones logged."""
+    yet); errors as gr.Error in words, the unexpected ones logged. `check` False: no control check (the page's
+    frames are checked when the drawing pauses: `live_switch`)."""
     try:
-        return service.live(spec, session_of(request, service.settings))
+        return service.live(spec, session_of(request, service.settings), check=check)
     except Exception as exc:
         if empty_ok and isinstance(exc, EmptyDrawingError):  # a cleared canvas: nothing to draw from yet
             return None
@@ -64,7 +69,7 @@ def live_endpoint(service: ControlNetService) -> None:
             image=image_input(label="image"),
             drawing=sketchpad(label="drawing"),
             prompt=gr.Textbox(label="prompt"),
-            condition=gr.Dropdown(list(CONDITIONS), value="scribble", label="condition", allow_custom_value=True),
+            condition=gr.Dropdown(list(CONDITIONS), value=DRAWN, label="condition", allow_custom_value=True),
             preprocessor=gr.Textbox(label="preprocessor"),
             strength=slider(0.0, service.settings.limits.max_strength, value=1.0, label="strength"),
             start=slider(0.0, 1.0, value=0.0, label="start"),
@@ -80,17 +85,7 @@ def live_endpoint(service: ControlNetService) -> None:
     @on_gpu(duration=live_seconds(service))
     def live(*values, request: gr.Request | None = None):
         v = dict(zip(inputs, values))
-        unit = UnitSpec(
-            v["condition"],
-            next((p for p in (v["image"], v["pad"]) if p is not None), v["drawing"]),
-            v["preprocessor"] or None,
-            service.preset.detect_resolution,
-            {},
-            1.0 if v["strength"] is None else v["strength"],
-            v["start"] or 0.0,
-            1.0 if v["end"] is None else v["end"],
-            v["mode"] or "balanced",
-        )
+        unit = unit_from(v, condition=v["condition"], resolution=service.preset.detect_resolution)
         output = run_frame(service, live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], [unit]), request)
         # a replaced frame: the last one stands
         return gr.skip() if output is None else output.files[0]
@@ -112,7 +107,11 @@ def live_endpoint(service: ControlNetService) -> None:
     )
 
 
-WAITING = "**Live** is on: it draws once every condition in use has a picture (upload one, draw it, or untick it)."
+WAITING = Message(
+    "**Live** is on: it draws once every condition in use has a picture (upload one, draw it, or untick it)."
+)
+PAUSED = Message("The control check runs when you pause drawing.")
+PAUSE_S = 0.5  # no newer frame asked for this long after one was drawn: the drawing paused, the frame is checked
 
 
 def live_switch(
@@ -123,7 +122,8 @@ def live_switch(
     named: the tab's API names -> components, of which a frame reads the units' and the prompt, negative prompt
     and seed (the live speed brings the rest); units_of(values) builds the frame's UnitSpecs from them; outputs:
     (gallery, maps, params, check). A unit with no picture yet makes no frame: the check line says what Live
-    waits for."""
+    waits for. A frame comes without its control check (the detectors would cost more than the frame on a GPU):
+    the frame's event is followed by one that checks the session's last frame once the drawing pauses."""
     inputs = {n: c for n, c in named.items() if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")}
     names = list(inputs)
 
@@ -135,15 +135,22 @@ def live_switch(
         v = dict(zip(names, values))
         units = units_of(v)
         if not units or any(editor_image(u.image) is None for u in units):
-            return *skip[:-1], WAITING
+            return *skip[:-1], translate(WAITING, locale_of(request))
         spec = live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], units)
-        output = run_frame(service, spec, request, empty_ok=True)
+        # on ZeroGPU each call runs in a worker process of its own, which keeps no frame for later: checked at once
+        output = run_frame(service, spec, request, empty_ok=True, check=service.settings.zero_gpu)
         if output is None:  # a newer stroke replaced this frame (its own frame follows), or nothing drawn yet
             return skip
-        return output.files, list(output.maps), output.params, check_text(output.checks, locale_of(request))
+        locale = locale_of(request)  # checked on its server already (a Ray replica), or when the drawing pauses
+        checked = check_text(output.checks, locale) if output.checks else translate(PAUSED, locale)
+        return output.files, list(output.maps), output.params, checked
+
+    def check_when_paused(on, request: gr.Request | None = None):
+        checks = service.check_paused(session_of(request, service.settings), PAUSE_S) if on else None
+        return gr.skip() if checks is None else check_text(checks, locale_of(request))
 
     frame = handler(frame, {"on": live, **inputs}, progress=False)
-    gr.on(
+    drawn = gr.on(
         [*(pad.input for pad in pads), live.change],
         frame,
         [live, *inputs.values()],
@@ -151,6 +158,15 @@ def live_switch(
         trigger_mode="always_last",
         concurrency_id=LIVE,
         concurrency_limit=service.settings.queue_size,  # the lane's bound: a frame waits there, on a thread
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    drawn.then(
+        handler(check_when_paused, {"on": live}, progress=False),
+        live,
+        outputs[-1],
+        concurrency_id=f"{LIVE}-check",
+        concurrency_limit=service.settings.queue_size,  # each waits for the pause on a thread, then for its turn
         api_visibility="private",
         show_progress="hidden",
     )

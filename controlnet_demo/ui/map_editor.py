@@ -32,7 +32,7 @@ DEPTH = (
     ("Grey 64", "#404040"),
     ("Far: black", "#000000"),
 )
-INKS = {"depth": DEPTH}  # every other map: white lines on black
+INKS = {"lines": LINES, "depth": DEPTH}  # by the table's Condition.editor
 
 USE_LABEL = "Use my edited map (the ControlNet reads it; nothing is detected again)"
 
@@ -40,9 +40,9 @@ USE_LABEL = "Use my edited map (the ControlNet reads it; nothing is detected aga
 def map_inputs(cond: Condition, prefix: str | None = None, *, any_condition: bool = False, visible: bool = True):
     """A map editor, its Detect button, the "Use my edited map" switch and a note, in an accordion (returned first);
     their elem_ids start with `prefix` (the condition's name). `any_condition` (a Compose unit, whose condition can
-    change): every ink and the fill, the page showing only those of the unit's condition (`MAP_KIND_CSS`, by the class `kind` names)."""
+    change): every ink and the fill, the page showing only those of the unit's condition (`MAP_KIND_CSS`, by the class map-kind-<Condition.editor>)."""
     prefix = prefix or cond.name
-    depth = cond.name == "depth"
+    depth = cond.editor == "depth"
     with gr.Accordion(t("Edit the map the ControlNet reads"), open=False, visible=visible) as box:
         gr.Markdown(
             t(
@@ -62,33 +62,22 @@ def map_inputs(cond: Condition, prefix: str | None = None, *, any_condition: boo
             f"{'Map' if any_condition else cond.label + ' map'} editor",
             brush=12 if depth else 4,
             paper="#000000",
-            inks=DEPTH if any_condition else INKS.get(cond.name, LINES),
+            inks=DEPTH if any_condition else INKS[cond.editor],
             fill=any_condition or depth,
             elem_id=f"{prefix}-map-editor",
-            elem_classes=[f"map-kind-{kind(cond.name)}"] if any_condition else None,
+            elem_classes=[f"map-kind-{cond.editor}"] if any_condition else None,
         )
         use = gr.Checkbox(value=False, label=t(USE_LABEL), elem_id=f"{prefix}-use-map")
         note = gr.Markdown(elem_id=f"{prefix}-map-note")
     return box, editor, detect, use, note
 
 
-def kind(condition: str) -> str:
-    """Which inks a condition's map is painted in: grey levels for depth, white and black lines for the rest."""
-    return "depth" if INKS.get(condition) is DEPTH else "lines"
-
-
-# the page side of `kind`: a Compose unit's editor shows the inks of its condition (its class set by the condition's
-# change)
+# a Compose unit's editor shows the inks of its condition (its class, map-kind-<Condition.editor>, set by the
+# condition's change)
 MAP_KIND_CSS = """
 .map-kind-lines .pad-tools button[data-color]:not([data-color="#ffffff"]):not([data-color="#000000"]),
 .map-kind-lines .pad-tools button[data-action="fill"] { display: none; }
 """
-
-
-def edited_map(values: dict):
-    """The edited map a tab's values say to use ("Use my edited map" ticked), or None."""
-    picture = values.get("edited_map")
-    return picture if picture and values.get("use_edited_map") else None
 
 
 def png_data_url(image: np.ndarray) -> str:

@@ -12,8 +12,8 @@ from ..engine import CONTROL_MODES, SCHEDULERS
 from ..errors import DemoError, GenerationCancelled, message
 from ..models.presets import FULL
 from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec
-from ..service.service import user_message_of
-from ..service.specs import Done, Failed, MapsReady, PreviewReady, StepDone
+from ..service.messages import user_message_of
+from ..service.specs import Done, Failed, ImagesReady, MapsReady, PreviewReady, StepDone
 from .i18n import message_error, say, t, translate
 from .residual_maps import residual_updates
 from .widgets import LIGHT, handler, slider
@@ -50,6 +50,9 @@ def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str
                 caption = say("preview: step {step} of {steps}", locale, step=event.step, steps=event.steps)
                 previews = [(im, caption) for im in VaeImageProcessor.numpy_to_pil(event.images)]
                 yield outputs(gallery=previews)
+            elif isinstance(event, ImagesReady):  # the result, while the control check runs; its PNGs follow
+                images = VaeImageProcessor.numpy_to_pil(event.images)
+                yield outputs(gallery=images, check=say("checking the control…", locale))
             elif isinstance(event, Done):
                 out = event.output
                 seed = out.params["seed"]
@@ -201,7 +204,7 @@ def outputs():
         height=220,
         sort=None,
     )
-    check = gr.Markdown(elem_id="control-check")
+    check = gr.Markdown(label=t("Control check"), elem_id="control-check")
     return gallery, maps, params, residuals, check
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ..errors import DemoError, message, quoted
 from ..images import not_a_picture
 from ..service.gpu_time import DETECT_S, UNREADABLE_S, gpu_seconds
-from .i18n import english, message_error, translated_error
+from .i18n import english, in_words, message_error, translated_error
 from .inputs import FILE, SKETCH, declare, kind_of, offered, parse
 from .public import LIGHT_ID, client_address
 
@@ -238,7 +238,8 @@ def handler(fn, inputs: dict, required: int | None = None, progress: bool = True
 
 
 def seal(blocks) -> None:
-    """After the build: the functions of gradio's own events (a gr.Examples' loader) get the same door as `handler`'s
+    """After the build: the API's description names every input and output in words (`i18n.in_words`); the functions
+    of gradio's own events (a gr.Examples' loader) get the same door as `handler`'s
     (each input parsed by its kind, gradio's refusals in words), every event that runs a function is queued with a
     concurrency limit (`LIGHT` where it set none): a private event is callable by anyone all the same; and what gradio
     refuses before any widget sees it (a file value that is not one, a path outside its upload folder) is answered in
@@ -264,8 +265,14 @@ def seal(blocks) -> None:
             text = message("The request's values could not be read: send them as the API page describes.")
         raise translated_error(message_error(text), _REQUEST.get(None)) from None
 
+    api_info = blocks.get_api_info
+
+    def get_api_info(self, *args, **kwargs):
+        return in_words(api_info(*args, **kwargs))
+
     blocks.process_api = types.MethodType(process_api, blocks)
     blocks.preprocess_data = types.MethodType(preprocess_data, blocks)
+    blocks.get_api_info = types.MethodType(get_api_info, blocks)
     for fn in blocks.fns.values():
         if fn.fn is None:
             continue

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from controlnet_demo.conditions import Detectors, detect
-from controlnet_demo.conditions.check import THRESHOLDS, check_control, line_f1
+from controlnet_demo.conditions import CONDITIONS, Detectors, detect
+from controlnet_demo.conditions.check import check_control, line_f1
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,10 @@ def test_a_result_that_is_the_photo_its_edges_came_from_follows_them_and_another
     astronaut = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
     coffee = cv2.resize(coffee, (256, 256), interpolation=cv2.INTER_AREA)
     edges = _canny(astronaut, detectors)
-    same = check_control("canny", astronaut[None], edges, "canny", {}, detectors)
-    other = check_control("canny", coffee[None], edges, "canny", {}, detectors)
+    same = check_control(CONDITIONS["canny"], astronaut[None], edges, "canny", {}, detectors)
+    other = check_control(CONDITIONS["canny"], coffee[None], edges, "canny", {}, detectors)
     assert same.score > 0.95 and same.followed and same.warning is None
-    assert other.score < THRESHOLDS["canny"] and not other.followed
+    assert other.score < CONDITIONS["canny"].check.threshold and not other.followed
     assert "control strength" in str(other.warning)  # the generic advice: nothing in the settings explains it
 
 
@@ -40,8 +40,11 @@ def test_a_drawing_followed_in_dark_lines_on_light_scores_high_and_noise_low(det
     drawn = np.full_like(scribble, 230)
     drawn[scribble[..., 0] > 0] = (40, 60, 200)  # the shapes' outlines in a colour on a light ground
     noise = np.random.default_rng(0).integers(0, 256, scribble.shape, dtype=np.uint8)
-    assert check_control("scribble", drawn[None], scribble, "sketch", {}, detectors).score > 0.6
-    assert check_control("scribble", noise[None], scribble, "sketch", {}, detectors).score < THRESHOLDS["scribble"]
+    assert check_control(CONDITIONS["scribble"], drawn[None], scribble, "sketch", {}, detectors).score > 0.6
+    assert (
+        check_control(CONDITIONS["scribble"], noise[None], scribble, "sketch", {}, detectors).score
+        < CONDITIONS["scribble"].check.threshold
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,15 +67,15 @@ def test_a_result_that_does_not_follow_names_the_likely_cause(strength, start, e
     elif make_map == "empty":
         control[10, 10] = 255
     flat = np.full((1, 64, 64, 3), 128, np.uint8)  # a result with no edges at all
-    check = check_control("canny", flat, control, "canny", {}, detectors, strength, start, end)
+    check = check_control(CONDITIONS["canny"], flat, control, "canny", {}, detectors, strength, start, end)
     assert not check.followed and cause in str(check.warning)
 
 
-@pytest.mark.parametrize("condition", ["depth", "pose"])
+@pytest.mark.parametrize("condition", [c.name for c in CONDITIONS.values() if c.check.detector])
 def test_without_the_detector_weights_depth_and_pose_are_not_scored_and_say_why(condition, detectors):
     control = np.zeros((64, 64, 3), np.uint8)
     control[10:50, 30:34] = 200
-    check = check_control(condition, np.zeros((1, 64, 64, 3), np.uint8), control, "none", {}, detectors)
+    check = check_control(CONDITIONS[condition], np.zeros((1, 64, 64, 3), np.uint8), control, "none", {}, detectors)
     assert check.score is None and check.followed is None and "weights" in str(check.warning)
     assert check.as_dict()["score"] is None
 

@@ -591,7 +591,7 @@ def test_a_v_prediction_zero_snr_base_keeps_its_schedule_through_controlnet_and_
     from controlnet_demo.models.loading import ModelStore, Resolved
     from controlnet_demo.models.presets import OFFLINE
 
-    preset = dataclasses.replace(OFFLINE, base=str(folder), controlnets={"canny": str(folder / "controlnet-canny")})
+    preset = dataclasses.replace(OFFLINE, base=str(folder), folder=folder)
     store = ModelStore(Resolved(preset, False, "test"), torch.device("cpu"), torch.float32)
     engine = Engine(store.base, store.controlnets, store.device, store.dtype)
     for name in ("UniPC", "Euler a", "DDIM"):

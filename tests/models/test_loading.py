@@ -435,7 +435,7 @@ def test_truncated_controlnet_weights_raise_model_unavailable_naming_the_conditi
     folder = tmp_path / "canny"
     shutil.copytree(hub_cache["folders"]["canny"], folder)
     _truncate(folder / "diffusion_pytorch_model.safetensors")
-    preset = dataclasses.replace(SD15, base=str(hub_cache["folders"]["base"]), controlnets={"canny": str(folder)})
+    preset = dataclasses.replace(SD15, base=str(hub_cache["folders"]["base"]), overrides={"canny": str(folder)})
     store = ModelStore(Resolved(preset, False, "test"), *pick_device("cpu"))
     with pytest.raises(ModelUnavailableError, match=f"The canny ControlNet {folder} could not be loaded.*delete"):
         store.controlnet("canny")
@@ -444,13 +444,13 @@ def test_truncated_controlnet_weights_raise_model_unavailable_naming_the_conditi
 def test_the_offline_fallback_is_the_embedded_model_when_installed_else_the_random_tiny_one(tmp_path, monkeypatch):
     from controlnet_demo.models import presets
 
-    monkeypatch.setattr(presets, "OFFLINE_MODEL_DIR", tmp_path)
+    monkeypatch.setattr(presets, "OFFLINE", dataclasses.replace(presets.OFFLINE, base=str(tmp_path), folder=tmp_path))
     assert presets.offline_fallback() is presets.TINY
     (tmp_path / "model_index.json").write_text("{}")
     assert presets.offline_fallback() is presets.TINY  # a base without its ControlNets is not enough
-    for condition in ("canny", "pose", "depth", "scribble"):
-        (tmp_path / f"controlnet-{condition}").mkdir()
-        (tmp_path / f"controlnet-{condition}" / "config.json").write_text("{}")
+    for folder in presets.OFFLINE.controlnets.values():  # every condition the table gives the embedded model
+        Path(folder).mkdir()
+        (Path(folder) / "config.json").write_text("{}")
     assert presets.offline_fallback() is presets.OFFLINE
     assert resolve_preset(Settings(preset="tiny")).preset == presets.TINY  # overrides applied: a copy
 

@@ -41,6 +41,29 @@ def test_a_live_frame_is_a_few_step_request_with_a_control_check(service, astron
     assert read_parameters(out.files[0])["control_check"] == out.params["control_check"]
 
 
+def test_the_pages_frame_comes_unchecked_and_is_checked_once_the_drawing_pauses(service, astronaut):
+    spec = small_spec(astronaut, steps=None, speed=service.preset.live_speed)
+    out = service.live(spec, "b", check=False)
+    assert out.checks == () and out.params["control_check"] is None
+    assert read_parameters(out.files[0])["control_check"] is None
+    [check] = service.check_paused("b", pause_s=0.01)
+    assert check.condition == "canny" and check.score is not None
+    assert service.check_paused("b", pause_s=0.01) is None  # checked once
+
+
+def test_a_newer_frame_asked_for_during_the_pause_is_checked_instead(service, astronaut):
+    spec = small_spec(astronaut, steps=None, speed=service.preset.live_speed)
+    service.live(spec, "c", check=False)
+    answer = []
+    waiting = threading.Thread(target=lambda: answer.append(service.check_paused("c", pause_s=600)))
+    waiting.start()
+    service.live(spec, "c", check=False)  # the next stroke: the pause is over, the older frame goes unchecked
+    waiting.join(timeout=600)
+    assert answer == [None]
+    [check] = service.check_paused("c", pause_s=0.01)  # the newer frame, once its own pause passed
+    assert check.condition == "canny"
+
+
 def test_a_newer_frame_replaces_the_waiting_one_of_its_client_and_other_clients_keep_theirs():
     release = threading.Event()
     ran = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import threading
 
 import pytest
 
@@ -14,6 +15,7 @@ from controlnet_demo.service import (
     ControlNetService,
     Done,
     Failed,
+    ImagesReady,
     MapsReady,
     StepDone,
     final_output,
@@ -24,9 +26,9 @@ from tests.apiclient import counting_steps
 from tests.builders import small_spec
 
 
-def test_one_request_yields_maps_then_every_step_then_done(service, astronaut):
+def test_one_request_yields_maps_then_every_step_then_its_images_then_done(service, astronaut):
     events = list(service.generate(small_spec(astronaut)))
-    assert [type(e) for e in events] == [MapsReady, StepDone, StepDone, StepDone, Done]
+    assert [type(e) for e in events] == [MapsReady, StepDone, StepDone, StepDone, ImagesReady, Done]
     assert [(e.step, e.steps) for e in events[1:4]] == [(1, 3), (2, 3), (3, 3)]
     prepared, output = events[0].prepared, events[-1].output
     assert prepared.params["seed"] == 5 and prepared.request.steps == 3
@@ -40,6 +42,21 @@ def test_one_request_yields_maps_then_every_step_then_done(service, astronaut):
     assert [c["condition"] for c in checks] == ["canny"]
     assert read_parameters(output.files[0])["prompt"] == "a red circle"
     assert output.maps[0] is prepared.maps[0]  # the map shown is the map the engine read
+    assert events[4].images is output.result.images  # shown before the check, the very images checked and saved
+
+
+def test_the_images_reach_the_caller_before_the_control_check_runs(service, astronaut, monkeypatch):
+    shown, check, waited = threading.Event(), service.check, []
+
+    def checking(prepared, result):  # the check waits until the caller has the images (it would wait in vain if
+        waited.append(shown.wait(timeout=120))  # they came only after it)
+        return check(prepared, result)
+
+    monkeypatch.setattr(service, "check", checking)
+    for event in service.generate(small_spec(astronaut)):
+        if isinstance(event, ImagesReady):
+            shown.set()
+    assert waited == [True]
 
 
 def test_what_passes_between_the_steps_is_frozen_and_never_changed_after(service, astronaut):

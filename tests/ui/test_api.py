@@ -54,7 +54,9 @@ def _raw_error(url: str, api: dict, endpoint: str, values: dict) -> str:
 
 # -- 1. every endpoint works ---------------------------------------------------------------------------------
 
-EXPECTED = {  # endpoint: (conditions, output (width, height)) at the request's resolution
+# endpoint: (conditions, output (width, height)) at the request's resolution, where the examples' pictures make it
+# other than one condition at 64 x 64 (`expected`)
+EXPECTED = {
     "/canny": (["canny"], (64, 64)),
     "/pose": (["pose"], (64, 64)),
     "/depth": (["depth"], (128, 64)),  # 741x500 at 128: the aspect kept, sides rounded to multiples of 64
@@ -67,7 +69,7 @@ EXPECTED = {  # endpoint: (conditions, output (width, height)) at the request's 
     "endpoint", [e if e in ("/canny", "/compose") else pytest.param(e, marks=pytest.mark.slow) for e in ENDPOINTS]
 )
 def test_every_endpoint_returns_images_maps_and_parameters(client, files, endpoint):
-    conditions, size = EXPECTED[endpoint]
+    conditions, size = EXPECTED.get(endpoint, ([endpoint.strip("/")], (64, 64)))
     resolution = max(size)
     out = generate(client, endpoint, files, num_images=2, seed=21, resolution=resolution)
 
@@ -330,6 +332,20 @@ def test_the_api_lists_exactly_the_tabs_endpoints_live_detect_and_compare(api):
         "residual_maps",
     ]
     assert not any(p["parameter_has_default"] is False for p in api["named_endpoints"]["/canny"]["parameters"][-3:])
+    # every input and output named in words (gradio would give a translated label as its key, and an unlabelled
+    # output as value_<id>)
+    for endpoint in api["named_endpoints"].values():
+        for item in (*endpoint["parameters"], *endpoint["returns"]):
+            label = item["label"]
+            assert isinstance(label, str) and "i18n" not in label and not label.startswith(("value_", "parameter_"))
+    assert [r["label"] for r in api["named_endpoints"]["/canny"]["returns"]][:6] == [
+        "Results",
+        "Control map(s) used",
+        "Parameters (also stored in each PNG)",
+        "Seed",
+        "What each ControlNet added",
+        "Control check",
+    ]
 
 
 # -- 6. Stop ---------------------------------------------------------------------------------------------------
@@ -408,7 +424,9 @@ def test_each_handler_sees_its_caller_and_the_page_gets_the_denoising_progress(l
     monkeypatch.setattr(
         demo.limiter, "check", lambda client, cost=1: (clients.append(client), real_check(client, cost))[1]
     )
-    monkeypatch.setattr(demo, "live", lambda spec, client: (clients.append(client), real_live(spec, client))[1])
+    monkeypatch.setattr(
+        demo, "live", lambda spec, client, **kw: (clients.append(client), real_live(spec, client, **kw))[1]
+    )
 
     with counting_steps(demo, pause_s=0.05):  # long enough for gradio's progress updates to go out
         tab = RawSession(url, api, "/canny", request("/canny", files, steps=8))

@@ -5,6 +5,7 @@ else Accept-Language), and in a real browser with the zh-CN or ko-KR locale the 
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import shutil
 import string
@@ -17,7 +18,16 @@ from controlnet_demo.errors import Message, UserInputError, message, quoted
 from controlnet_demo.service import ControlNetService
 from controlnet_demo.settings import Settings
 from controlnet_demo.ui import build
-from controlnet_demo.ui.i18n import LOCALES, catalog, locale_of, registered, translate, translated_error, translations
+from controlnet_demo.ui.i18n import (
+    LOCALES,
+    catalog,
+    fill,
+    locale_of,
+    registered,
+    translate,
+    translated_error,
+    translations,
+)
 from tests.apiclient import HOLD_S
 
 
@@ -121,6 +131,23 @@ def _range(name, value) -> Message:
 
 
 @pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        ("제어 강도", "제어 강도는 / 제어 강도를 / 제어 강도가 / 제어 강도로"),  # a vowel
+        ("해상도 맵", "해상도 맵은 / 해상도 맵을 / 해상도 맵이 / 해상도 맵으로"),  # a final consonant
+        ("'모델'", "'모델'은 / '모델'을 / '모델'이 / '모델'로"),  # ㄹ, inside quotes
+        ("(3, 4)", "(3, 4)는 / (3, 4)를 / (3, 4)가 / (3, 4)로"),  # read 사
+        ("7", "7은 / 7을 / 7이 / 7로"),  # read 칠
+        ("midas", "midas은(는) / midas을(를) / midas이(가) / midas(으)로"),  # Latin: both forms, as written
+    ],
+)
+def test_a_korean_particle_takes_the_form_that_fits_the_value_before_it(before, expected):
+    template = "{x}은(는) / {x}을(를) / {x}이(가) / {x}(으)로"
+    assert fill(template, {"x": before}) == expected
+    assert fill("{x}.", {"x": "은(는)"}) == "은(는)."  # a value is put in as it is: only the template is read
+
+
+@pytest.mark.parametrize(
     "text, locale, expected",
     [
         (
@@ -151,11 +178,11 @@ def _range(name, value) -> Message:
         (
             _range(message("Condition {k}: control strength", k=2), "5"),
             "ko",
-            "조건 2: 제어 강도은(는) 0에서 2 사이여야 합니다. 받은 값: 5.",
+            "조건 2: 제어 강도는 0에서 2 사이여야 합니다. 받은 값: 5.",
         ),
         # a client's value is put back as it is, even when it reads like a text of the catalog or a template
-        (_range("Steps", quoted("Steps")), "ko", "스텝 수은(는) 0에서 2 사이여야 합니다. 받은 값: 'Steps'."),
-        (_range("Steps", "{value} {0}"), "ko", "스텝 수은(는) 0에서 2 사이여야 합니다. 받은 값: {value} {0}."),
+        (_range("Steps", quoted("Steps")), "ko", "스텝 수는 0에서 2 사이여야 합니다. 받은 값: 'Steps'."),
+        (_range("Steps", "{value} {0}"), "ko", "스텝 수는 0에서 2 사이여야 합니다. 받은 값: {value} {0}."),
         # English as it was written; a finished English sentence is never read back into a template
         (_range("Steps", "5"), "en", "Steps must be between 0 and 2; got 5."),
         ("Steps must be between 1 and 3000; got 0.", "ko", "Steps must be between 1 and 3000; got 0."),
@@ -201,7 +228,7 @@ def test_a_crafted_value_a_client_sent_is_never_matched_against_the_templates():
     refused = _refuse_number(slider(1, 50, label="Steps"), "9" * 1_000_000)
     assert isinstance(refused.message, Message) and len(str(refused.message)) < 120
     started = time.perf_counter()
-    assert translate(refused.message, "ko").startswith("스텝 수은(는) 1에서 50 사이의 숫자여야")
+    assert translate(refused.message, "ko").startswith("스텝 수는 1에서 50 사이의 숫자여야")
     assert time.perf_counter() - started < HOLD_S
 
 
@@ -282,11 +309,12 @@ def _made_messages() -> list[Message | str]:
     """Messages made at run time, not in one call: as a user gets them."""
     import numpy as np
 
+    from controlnet_demo.conditions import CONDITIONS
     from controlnet_demo.conditions.check import _cause
     from controlnet_demo.conditions.detectors import Detectors
     from controlnet_demo.models.curves import quality_line
     from controlnet_demo.models.loading import _LOAD_ADVICE, resolve_preset
-    from controlnet_demo.service.service import user_message_of
+    from controlnet_demo.service.messages import user_message_of
     from controlnet_demo.serving.ray_serve import _LOST
     from controlnet_demo.ui.compare import caption
     from controlnet_demo.ui.how_tab import stage_clauses
@@ -296,10 +324,11 @@ def _made_messages() -> list[Message | str]:
     scores = {"n": 7, "prompt_main": 0.5, "conditions": {"canny": {"ratio": 3.0}, "depth": {"ratio": 5.0}}}
     stages = [[1, 0.5, None], [2, 0.5, "b"], [3, 0.0, None], [4, 0.5, "b"], [5, 0.0, "b"]]
     black, white = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    CANNY, DEPTH = CONDITIONS["canny"].check, CONDITIONS["depth"].check
     noisy = np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8)
-    causes = [_cause("canny", black, 0, 0, 1), _cause("canny", black, 1, 0, 0.2), _cause("canny", white, 1, 0, 1),
-              _cause("canny", black, 1, 0, 1), _cause("depth", black, 1, 0, 1), _cause("depth", noisy, 0.2, 0, 1),
-              _cause("depth", noisy, 1, 0, 1)]  # fmt: skip
+    causes = [_cause(CANNY, black, 0, 0, 1), _cause(CANNY, black, 1, 0, 0.2), _cause(CANNY, white, 1, 0, 1),
+              _cause(CANNY, black, 1, 0, 1), _cause(DEPTH, black, 1, 0, 1), _cause(DEPTH, noisy, 0.2, 0, 1),
+              _cause(DEPTH, noisy, 1, 0, 1)]  # fmt: skip
     return [
         _LOAD_ADVICE,
         _LOST,
@@ -351,7 +380,7 @@ def test_a_slider_refused_by_gradio_reaches_a_korean_user_in_korean(launched_app
     from tests.apiclient import request
 
     korean = Client(launched_app[0], verbose=False, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
-    with pytest.raises(Exception, match=r"스텝 수은\(는\) 1에서 .* 사이의 숫자여야 합니다") as raised:
+    with pytest.raises(Exception, match=r"스텝 수는 1에서 .* 사이의 숫자여야 합니다") as raised:
         korean.predict(api_name="/canny", **request("/canny", files, steps=0))
     assert "must be" not in str(raised.value)
 
@@ -365,6 +394,23 @@ def test_a_message_raised_in_the_service_reaches_a_korean_user_in_korean(launche
     with pytest.raises(Exception, match="Canny 엣지 이미지 없음: 먼저 업로드하거나 그려 주세요") as raised:
         korean.predict(api_name="/canny", **request("/canny", files, image=None))
     assert "No " not in str(raised.value)
+
+
+@contextlib.contextmanager
+def _page(browser, url: str, locale: str):
+    """The app in a browser tab whose language is `locale` (skipped where there is no chromium)."""
+    if shutil.which("chromium") is None:
+        pytest.skip("no chromium")
+    from tools.browser import UI_TIMEOUT_MS, VIEWPORT
+
+    context = browser.new_context(viewport=VIEWPORT, locale=locale)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.goto(url)
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.mark.browser
@@ -416,17 +462,9 @@ def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
     browser, launched_app, locale, tabs, header, pad, pose
 ):
     """Also what the server says at run time (a notice) and what the pose editor's script writes."""
-    if shutil.which("chromium") is None:
-        pytest.skip("no chromium")
     from playwright.sync_api import expect
 
-    from tools.browser import UI_TIMEOUT_MS, VIEWPORT
-
-    context = browser.new_context(viewport=VIEWPORT, locale=locale)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        page.goto(launched_app[0])
+    with _page(browser, launched_app[0], locale) as page:
         expect(page.get_by_role("tab").first).to_have_text(tabs[0])
         assert page.get_by_role("tab").all_inner_texts()[: len(tabs)] == tabs
         expect(page.locator("#header")).to_contain_text(header)  # written by the server, for this page
@@ -441,8 +479,6 @@ def test_the_browsers_language_shows_the_tabs_header_and_drawing_pad_in_it(
         page.get_by_role("button", name=pose[0]).click()  # no image: a notice, and a standing figure
         expect(page.get_by_text(pose[1])).to_be_visible()
         expect(page.locator("#pose-editor .pose-status")).to_contain_text(pose[2])
-    finally:
-        context.close()
 
 
 @pytest.mark.browser
@@ -451,17 +487,9 @@ def test_switching_the_language_in_gradios_settings_renames_every_tab_and_rewrit
 ):
     """gradio itself renames only the tabs it has shown and knows nothing of what the server wrote: the page's
     script renames the others, and asks the server to write its texts again in the new language."""
-    if shutil.which("chromium") is None:
-        pytest.skip("no chromium")
     from playwright.sync_api import expect
 
-    from tools.browser import UI_TIMEOUT_MS, VIEWPORT
-
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    try:
-        page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        page.goto(launched_app[0])
+    with _page(browser, launched_app[0], "en-US") as page:
         expect(page.locator("#header")).to_contain_text("Model:")
         page.get_by_role("button", name="Settings").click()
         language = page.get_by_label("Language")
@@ -481,8 +509,25 @@ def test_switching_the_language_in_gradios_settings_renames_every_tab_and_rewrit
             "ControlNet의 작동 원리",
             "직접 학습해 보기",
         ]
-    finally:
-        context.close()
+
+
+@pytest.mark.browser
+def test_the_live_and_map_editor_notes_reach_a_korean_page_in_korean(browser, launched_app):
+    """What the server writes beside a widget at run time: the map editor's note (Detect with no picture) and the
+    note Live shows while a condition has no picture yet."""
+    from playwright.sync_api import expect
+
+    from controlnet_demo.ui.live import WAITING
+
+    with _page(browser, launched_app[0], "ko-KR") as page:
+        page.get_by_text(translate("Edit the map the ControlNet reads", "ko")).first.click()
+        page.get_by_role("button", name=translate("Detect the map to edit it", "ko")).first.click()
+        expect(page.locator("#canny-map-note")).to_contain_text("편집할 맵이 없습니다")
+        page.get_by_role("tab", name=translate("Scribble", "ko")).click()
+        page.locator("#live-switch input[type=checkbox]").check()
+        waiting = translate(WAITING, "ko").split("**")[1]  # the bold word, as the page shows it
+        assert waiting != "Live"
+        expect(page.locator("#control-check").filter(visible=True)).to_contain_text(waiting)
 
 
 def test_the_control_check_and_the_compare_captions_read_in_the_pages_language():

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from controlnet_demo.conditions import CONDITIONS
 from controlnet_demo.service import UnitSpec
 from controlnet_demo.settings import Settings
 from tests.builders import serve
 
 pytest.importorskip("mcp", reason="the mcp package (gradio[mcp]) is not installed")
 
-TOOLS = {"canny", "pose", "depth", "scribble", "compose", "compare", "live", "detect"}
+TOOLS = {*CONDITIONS, "compose", "compare", "live", "detect"}
 
 
 @pytest.fixture(scope="module")

@@ -166,7 +166,7 @@ def test_soak_80_requests_no_memory_growth_no_files_left(files):
         rss = []
         for k in range(80):
             endpoint = MIX[k % 4]  # the four single-condition tabs
-            assert generate(client, endpoint, files, seed=k, steps=1).images
+            assert generate(client, endpoint, files, seed=k, steps=1, resolution=64).images
             if k in (29, 79):  # warm-up: the first 30 fill the caches (maps, allocator pools, gradio's state)
                 rss.append(_rss_mb())
         growth = rss[1] / rss[0] - 1
@@ -208,9 +208,9 @@ def _drawing(files: Path, k: int) -> dict:
     }
 
 
-def test_eight_live_clients_drawing_for_30_s_keep_one_frame_each_and_the_tabs_served(files):
+def test_eight_live_clients_drawing_for_15_s_keep_one_frame_each_and_the_tabs_served(files):
     """8 browser tabs draw a stroke every 100 ms each (the page sends one event at a time, the latest drawing:
-    trigger_mode="always_last") for 30 s and until each has seen 2 frames, however slow the machine, with a
+    trigger_mode="always_last") for 15 s and until each has seen 2 frames, however slow the machine, with a
     full-quality request from another tab in the middle: no session ever has more than one frame on the server,
     no event fails, bursts of strokes make one job, memory stays flat, and the full request is served."""
     url, demo, blocks = serve(Settings(preset="tiny"))
@@ -245,7 +245,7 @@ def test_eight_live_clients_drawing_for_30_s_keep_one_frame_each_and_the_tabs_se
         assert wait_for(lambda: frames_each(1), timeout_s=600), "a session never got its first frame"
         rss.append(_rss_mb())  # after the warm-up
         full = generate(client, "/canny", files, seed=77)  # another tab, while the frames keep coming
-        drawn = wait_for(lambda: frames_each(2) and time.monotonic() - began >= 30, timeout_s=600)
+        drawn = wait_for(lambda: frames_each(2) and time.monotonic() - began >= 15, timeout_s=600)
         assert drawn, [s.completed for s in sessions]
         rss.append(_rss_mb())
         stop.set()

@@ -65,7 +65,10 @@ def load_engine(model, device: str | None = None, lora: str | None = None):
     nets = {c: str(folder / f"controlnet-{c}") for c in world.MAPS if (folder / f"controlnet-{c}").is_dir()}
     lora_dir = str(lora or folder / OFFLINE_LCM_DIR.name)
     few = {k: dataclasses.replace(f, lora=lora_dir) for k, f in OFFLINE.few_step.items()}
-    preset = dataclasses.replace(OFFLINE, name="evaluate", base=str(folder), controlnets=nets, few_step=few)
+    # a family of its own: the ControlNets trained in the folder serve, and no others
+    preset = dataclasses.replace(
+        OFFLINE, name="evaluate", family="evaluate", base=str(folder), overrides=nets, few_step=few
+    )
     store = ModelStore(Resolved(preset, False, "evaluate"), *pick_device(device))
     return Engine(store.base, store.controlnets, store.device, store.dtype, loras=store.loras)
 
