@@ -196,6 +196,17 @@ def _cause(check: Check, control: np.ndarray, strength: float, start: float, end
     )
 
 
+LATER = "not checked yet: a live frame is checked when the drawing pauses"
+
+
+def not_yet_checked(unit) -> ControlCheck:
+    """A unit's check left for later (a live frame of the page, checked when the drawing pauses): no score."""
+    from .table import CONDITIONS  # (the table is made from this module's scorers)
+
+    check = CONDITIONS[unit.condition].check
+    return ControlCheck(unit.condition, check.metric, None, check.threshold, LATER)
+
+
 def check_control(
     condition,
     images: np.ndarray,
@@ -220,7 +231,8 @@ def check_control(
     try:
         scores = [check.score(np.ascontiguousarray(im), control, proc, settings, detectors) for im in images]
     except ModelUnavailableError:
-        return checked(None, message("not checked: no {detector} weights here", detector=check.detector))
+        detector = check.detector or proc.weights or proc.name
+        return checked(None, message("not checked: no {detector} weights here", detector=detector))
     scores = [s for s in scores if s is not None]
     if not scores:
         return checked(None, "not checked: the map shows no figure")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,9 +36,11 @@ class Priority:
         return self._enter("_live", lambda: self._full < self.engines and not self._background)
 
     @contextlib.contextmanager
-    def background(self):
+    def background(self, timeout: float | None = None):
+        """Background work's turn; with `timeout`, TimeoutError when it did not come within that many seconds."""
         with self._cond:
-            self._cond.wait_for(lambda: not (self._full or self._live or self._background))
+            if not self._cond.wait_for(lambda: not (self._full or self._live or self._background), timeout):
+                raise TimeoutError("no turn for background work")
             self._background = True
         try:
             yield
@@ -66,24 +69,31 @@ class Priority:
 
 class LastFrames:
     """The page's live frames are checked only when the drawing pauses: each client's last unchecked frame is kept
-    (at most `size` clients, the oldest let go), with how many frames the client had asked for when it was asked;
+    (at most `size` clients, the oldest let go), with the number it was asked for under (one count for all);
     `after_pause` hands it over once no newer frame was asked for within the pause."""
 
-    def __init__(self, size: int = 64):
+    def __init__(self, size: int = 16):
         self.size = size
         self._cond = threading.Condition()
-        self._asked: OrderedDict[str, int] = OrderedDict()
+        self._count = itertools.count(1)
+        self._asked: OrderedDict[str, int] = OrderedDict()  # client -> the number of its latest frame
         self._frames: OrderedDict[str, tuple[int, object]] = OrderedDict()
 
     def asked(self, client: str) -> int:
         """A new frame of `client` was asked for; its number."""
         with self._cond:
-            number = self._asked.pop(client, 0) + 1
+            number = next(self._count)
+            self._asked.pop(client, None)
             self._asked[client] = number
             while len(self._asked) > self.size:
                 self._asked.popitem(last=False)
             self._cond.notify_all()
             return number
+
+    def latest(self, client: str, number: int) -> bool:
+        """Whether frame `number` is still `client`'s latest."""
+        with self._cond:
+            return self._asked.get(client) == number
 
     def keep(self, client: str, number: int, frame) -> None:
         with self._cond:
@@ -102,8 +112,10 @@ class LastFrames:
             number, frame = kept
             if self._cond.wait_for(lambda: self._asked.get(client) != number, timeout=pause_s):
                 return None  # the drawing goes on: its newer frame is checked when it pauses
-            self._frames.pop(client, None)
-            return frame
+            if self._frames.get(client) is not kept:  # another caller took it meanwhile
+                return None
+            self._frames.pop(client)
+            return number, frame
 
 
 class LiveLane:

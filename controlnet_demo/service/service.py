@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conditions import Detectors, condition, detect
-from ..conditions.check import ControlCheck, check_control
+from ..conditions.check import ControlCheck, check_control, not_yet_checked
 from ..conditions.openpose_json import detected_json, is_pose_json, render_pose
 from ..engine import ControlUnit, Engine, Request, zero_convolutions
 from ..engine.fast_mode import AOT_MODE, default_compile_mode
@@ -82,7 +82,7 @@ class ControlNetService:
             self._free.put(index)
         self.priority = Priority(self.capacity)  # full-quality jobs go before live frames
         self.live_lane = LiveLane(self._live_frame, max_waiting=self.settings.queue_size)
-        self.last_frames = LastFrames()  # the page's live frames, checked when the drawing pauses
+        self.last_frames = LastFrames(self.settings.queue_size)  # the page's frames, checked when it pauses
         # requests run on kept threads, not a new thread each: torch's first work on a thread costs (on 2 CPU
         # cores a fresh thread made the offline model's 20 steps 0.5-0.8 s slower; docs/performance.md). One per
         # engine: an engine runs one job at a time, and the UI sends as many full-quality jobs at once as there are
@@ -204,13 +204,19 @@ class ControlNetService:
 
     def check_paused(self, client: str, pause_s: float) -> list[ControlCheck] | None:
         """The control check of `client`'s last unchecked live frame, once no newer frame was asked for within
-        `pause_s`; None when one was (or there is none). The detectors run as background work: after every job
-        and frame that waits."""
-        frame = self.last_frames.after_pause(client, pause_s)
-        if frame is None:
+        `pause_s`; None when one was (or there is none, or its turn did not come within the server's time limit).
+        The detectors run as background work: after every job and frame that waits."""
+        kept = self.last_frames.after_pause(client, pause_s)
+        if kept is None:
             return None
-        with self.priority.background():
-            return self.check(*frame)
+        number, frame = kept
+        try:
+            with self.priority.background(timeout=self.settings.request_timeout_s):
+                if not self.last_frames.latest(client, number):  # drawn again while it waited for its turn
+                    return None
+                return self.check(*frame)
+        except TimeoutError:
+            return None
 
     # -- its steps ---------------------------------------------------------------------------------------
 
@@ -288,7 +294,7 @@ class ControlNetService:
         """The prepared request on a free engine (waiting for one when all are busy), its images checked and saved;
         it stops at `deadline` (time.monotonic(); default: the server's time limit from now). `on_images(images)`
         gets the images as soon as the engine is done: before the control check, which re-runs a detector on each
-        (`check` False: none; the parameters' control_check is None)."""
+        (`check` False: each unit's says it is not checked yet)."""
         deadline = deadline or time.monotonic() + self.settings.request_timeout_s
         index = self._free.get()
         try:
@@ -304,11 +310,11 @@ class ControlNetService:
             self._free.put(index)
         if on_images is not None:
             on_images(result.images)
-        checks = self.check(prepared, result) if check else []
+        checks = self.check(prepared, result) if check else [not_yet_checked(u) for u in prepared.request.units]
         params = {
             **prepared.params,
             "seconds": round(result.seconds, 2),
-            "control_check": [c.as_dict() for c in checks] if check else None,
+            "control_check": [c.as_dict() for c in checks],
         }
         files = self.files.save_pngs(result, params, prepared.kept_maps)
         output = Output(files, prepared.maps, {**params, "seeds": result.seeds}, result, tuple(checks))

@@ -47,7 +47,9 @@ def condition_tab(cond: Condition, service: ControlNetService):
             if cond.drawn:
                 # the page draws on a plain canvas (its PNG comes inline: light enough for Live); API clients
                 # may still send a sketchpad value as `image`, so that input stays, out of sight
-                pad = drawing_pad("Draw here: pen and eraser, then Generate (or turn Live on)", elem_id="scribble-pad")
+                pad = drawing_pad(
+                    "Draw here: pen and eraser, then Generate (or turn Live on)", elem_id=f"{cond.name}-pad"
+                )
                 image = sketchpad(label="drawing (API)", visible=False)
                 # uploads go to their own input below, so a photo never ends up under the strokes
                 upload = image_input(
@@ -154,6 +156,8 @@ def condition_tab(cond: Condition, service: ControlNetService):
     optional = 2 + 2 * (upload is not None) + (pose_json is not None) + 2 * (editor is not None)
 
     def unit_of(v: dict) -> UnitSpec:
+        if cond.drawn:  # its `image` is the API's sketchpad: a drawing, after an upload and the page's pad
+            v = {**v, "image": None, "drawing": v.get("image")}
         return unit_from(v, condition=cond.name, resolution=service.preset.detect_resolution)
 
     def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too

@@ -7,6 +7,8 @@ request to the same engine as the tabs: the same validation, maps, PNG with its 
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
 from ..conditions import CONDITIONS
@@ -20,6 +22,8 @@ from .i18n import locale_of, translate
 from .inputs import DRAWING, declare
 from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
 from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
+
+log = logging.getLogger(__name__)
 
 LIVE = "live"  # the live frames' concurrency id: apart from the GPU queue, bounded by the service's lane
 DRAWN = next((c.name for c in CONDITIONS.values() if c.drawn), next(iter(CONDITIONS)))  # /live's default condition
@@ -110,7 +114,6 @@ def live_endpoint(service: ControlNetService) -> None:
 WAITING = Message(
     "**Live** is on: it draws once every condition in use has a picture (upload one, draw it, or untick it)."
 )
-PAUSED = Message("The control check runs when you pause drawing.")
 PAUSE_S = 0.5  # no newer frame asked for this long after one was drawn: the drawing paused, the frame is checked
 
 
@@ -141,12 +144,15 @@ def live_switch(
         output = run_frame(service, spec, request, empty_ok=True, check=service.settings.zero_gpu)
         if output is None:  # a newer stroke replaced this frame (its own frame follows), or nothing drawn yet
             return skip
-        locale = locale_of(request)  # checked on its server already (a Ray replica), or when the drawing pauses
-        checked = check_text(output.checks, locale) if output.checks else translate(PAUSED, locale)
-        return output.files, list(output.maps), output.params, checked
+        # not checked yet (a check line says so), or checked on its own server (a Ray replica)
+        return output.files, list(output.maps), output.params, check_text(output.checks, locale_of(request))
 
     def check_when_paused(on, request: gr.Request | None = None):
-        checks = service.check_paused(session_of(request, service.settings), PAUSE_S) if on else None
+        try:
+            checks = service.check_paused(session_of(request, service.settings), PAUSE_S) if on else None
+        except Exception:  # the frame is shown; its check line stays as it is
+            log.exception("the control check of a live frame failed")
+            return gr.skip()
         return gr.skip() if checks is None else check_text(checks, locale_of(request))
 
     frame = handler(frame, {"on": live, **inputs}, progress=False)

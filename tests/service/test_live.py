@@ -44,8 +44,9 @@ def test_a_live_frame_is_a_few_step_request_with_a_control_check(service, astron
 def test_the_pages_frame_comes_unchecked_and_is_checked_once_the_drawing_pauses(service, astronaut):
     spec = small_spec(astronaut, steps=None, speed=service.preset.live_speed)
     out = service.live(spec, "b", check=False)
-    assert out.checks == () and out.params["control_check"] is None
-    assert read_parameters(out.files[0])["control_check"] is None
+    [later] = out.params["control_check"]  # the same keys as a checked one's, no score yet, and why
+    assert later["score"] is None and later["condition"] == "canny" and "not checked yet" in later["warning"]
+    assert read_parameters(out.files[0])["control_check"] == out.params["control_check"]
     [check] = service.check_paused("b", pause_s=0.01)
     assert check.condition == "canny" and check.score is not None
     assert service.check_paused("b", pause_s=0.01) is None  # checked once
