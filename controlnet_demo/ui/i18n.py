@@ -176,8 +176,6 @@ def in_words(api_info: dict) -> dict:
     def label(value):
         if isinstance(value, I18nData):
             return _texts.get(value.key, value.key)
-        if isinstance(value, dict) and value.get("__type__") == "translation_metadata":
-            return _texts.get(value.get("key"), value.get("key"))
         return english(value) if isinstance(value, str) else value
 
     for endpoints in (api_info.get("named_endpoints", {}), api_info.get("unnamed_endpoints", {})):

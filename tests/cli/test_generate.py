@@ -22,10 +22,11 @@ EXAMPLES = EXAMPLES_DIR
 FAST = ["--preset", "tiny", "--steps", "2", "--device", "cpu"]
 
 
-def cli(*args: str, cwd: Path, module: str = "controlnet_demo") -> subprocess.CompletedProcess:
-    """`python -m controlnet_demo ARGS` (or another module that runs the CLI) as a user runs it."""
+def cli(*args: str, cwd: Path, module: str = "controlnet_demo", settings: dict | None = None):
+    """`python -m controlnet_demo ARGS` (or another module that runs the CLI) as a user runs it; the environment's
+    CONTROLNET_DEMO_* settings are `settings` alone."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
-    env = {k: v for k, v in env.items() if not k.startswith("CONTROLNET_DEMO_")}  # the CLI's own options only
+    env = {k: v for k, v in env.items() if not k.startswith("CONTROLNET_DEMO_")} | (settings or {})
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         cwd=cwd,
