@@ -413,8 +413,15 @@ def test_compose_units_edit_their_maps_a_pose_as_keypoints_the_others_painted(pa
     visible = dict(visible=True)
     edit_pose = panel.get_by_text("Edit the pose: drag its joints, or an OpenPose JSON").filter(**visible)
     sync_api.expect(edit_pose).to_have_count(1)  # the example's second unit (scribble) has hidden its own
-    edit_pose.click()
-    panel.get_by_role("button", name="Start from the image's pose").filter(**visible).click()
+    start = panel.get_by_role("button", name="Start from the image's pose").filter(**visible)
+    for _ in range(3):  # under load a late update of the unit's boxes can render the accordion closed again
+        edit_pose.click()
+        try:
+            start.wait_for(timeout=UI_TIMEOUT_MS)
+            break
+        except sync_api.TimeoutError:
+            continue
+    start.click()
     pose = panel.locator("#compose-1-pose-editor")
     sync_api.expect(pose.locator(".pose-status")).to_contain_text("Generate reads this pose (1 person)")
 
