@@ -31,6 +31,7 @@ class Param:
     maximum: float
     step: float
     default: float
+    help: str = ""  # what it is, for the API's description ("" : "The preprocessor's <label> setting.")
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,12 @@ CONDITIONS: dict[str, Condition] = {
                 ),
             },
             params={
-                "low_threshold": Param("low_threshold", "Canny low threshold", 1, 255, 1, 100),
-                "high_threshold": Param("high_threshold", "Canny high threshold", 1, 255, 1, 200),
+                "low_threshold": Param(
+                    "low_threshold", "Canny low threshold", 1, 255, 1, 100, "Canny's low threshold."
+                ),
+                "high_threshold": Param(
+                    "high_threshold", "Canny high threshold", 1, 255, 1, 200, "Canny's high threshold."
+                ),
             },
         ),
         Condition(
@@ -225,7 +230,11 @@ CONDITIONS: dict[str, Condition] = {
                     ("world_scribble.png", WORLD_CAPTION, "none"),
                 ),
             },
-            params={"xdog_threshold": Param("xdog_threshold", "XDoG threshold", 1, 64, 1, 32)},
+            params={
+                "xdog_threshold": Param(
+                    "xdog_threshold", "XDoG threshold", 1, 64, 1, 32, "The XDoG line detector's threshold."
+                )
+            },
             drawn=True,
         ),
     ]

@@ -12,10 +12,9 @@ from ..service import ControlNetService, GenerateSpec
 from ..service.compare import STRENGTHS, compare_specs, label
 from ..service.gpu_time import UNREADABLE_S, gpu_seconds
 from ..service.specs import Done, Failed, StepDone
-from .api_docs import docstring
 from .i18n import locale_of, t, translate
 from .panels import user_error
-from .widgets import gpu_queue, handler, on_gpu
+from .widgets import gpu_queue, on_gpu
 
 EXPLAIN = (
     "The same seed and prompt with the ControlNet **off** (strength 0: the locked model alone, which the "
@@ -72,18 +71,10 @@ def compare_stream(service: ControlNetService, spec: GenerateSpec, progress, cli
 
 
 def wire_compare(
-    service: ControlNetService,
-    button: gr.Button,
-    panel: tuple,
-    named: dict,
-    spec_for,
-    stop: gr.Button,
-    api_name: str | None = None,
-    required: int = 0,
+    service: ControlNetService, button: gr.Button, panel: tuple, form, spec_for, stop: gr.Button, api_name=None
 ):
-    """The Compare button's event for a tab whose inputs (`named`: API name -> component) build a spec with
-    `spec_for(values)`, into
-    `panel` (compare_panel's); public as /`api_name` when given."""
+    """The Compare button's event for a tab whose inputs (`form`: its fields.Form) build a spec with
+    `spec_for(values)`, into `panel` (compare_panel's); public as /`api_name` when given."""
     box, grid, used = panel
 
     def duration(*values, **_) -> int:  # the sum of its requests' (see widgets.gpu_duration)
@@ -97,16 +88,17 @@ def wire_compare(
     def compare(*values, progress=gr.Progress(), request: gr.Request | None = None):
         yield from compare_stream(service, spec_for(values), progress, None, locale_of(request))
 
-    compare.__doc__ = docstring(
-        "Compare: the request's first image beside the same seed with every ControlNet off (strength 0, the locked "
-        "model alone) and at strengths " + ", ".join(f"{s:g}" for s in STRENGTHS[1:]) + ", one seed for all.",
-        list(named),
-        USED,
-    )
     # a private event still takes its function's name from the API's names: the tabs' must not take "compare"
     compare.__name__ = api_name or "compare_in_tab"
-    compare = handler(compare, named, required=required, limited_by=service, jobs=len(STRENGTHS) + 1)
+    compare = form.handler(
+        compare,
+        "Compare: the request's first image beside the same seed with every ControlNet off (strength 0, the locked "
+        "model alone) and at strengths " + ", ".join(f"{s:g}" for s in STRENGTHS[1:]) + ", one seed for all.",
+        USED,
+        limited_by=service,
+        jobs=len(STRENGTHS) + 1,
+    )
     visibility = {"api_name": api_name} if api_name else {"api_visibility": "private"}
-    event = button.click(compare, list(named.values()), [grid, used, box], **visibility, **gpu_queue(service))
+    event = button.click(compare, form.components, [grid, used, box], **visibility, **gpu_queue(service))
     stop.click(None, cancels=[event], api_visibility="private")
     return event

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import gradio as gr
 
 from ..conditions import CONDITIONS
@@ -11,47 +9,53 @@ from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.specs import unit_from
-from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
+from .fields import (
+    COMMON,
+    CONDITION,
+    EDITED_MAP,
+    ENABLED,
+    END,
+    GENERATED,
+    IMAGE,
+    MASK,
+    MODE,
+    PAD,
+    POSE_JSON,
+    PREPROCESS_RESOLUTION,
+    PREPROCESSOR,
+    RESIDUAL_MAPS,
+    START,
+    STRENGTH,
+    USE_EDITED_MAP,
+    Form,
+    spec_of,
+)
 from .i18n import locale_of, t
 from .live import live_switch
 from .map_editor import map_inputs, wire_map_editor
 from .pad import drawing_pad
-from .panels import (
-    COMMON_NAMES,
-    common_inputs,
-    outputs,
-    preprocessor_resolution,
-    run_buttons,
-    spec_of,
-    stream,
-    unit_controls,
-)
+from .panels import common_inputs, outputs, run_buttons, stream, unit_controls
 from .pose_editor import pose_inputs, wire_pose_editor
 from .residual_maps import residual_panel
-from .widgets import LIGHT, gpu_duration, gpu_queue, handler, image_input, on_gpu
+from .widgets import LIGHT, gpu_duration, gpu_queue, handler, on_gpu
 
-UNIT_NAMES = [
-    "enabled",
-    "condition",
-    "image",
-    "preprocessor",
-    "preprocess_resolution",
-    "strength",
-    "start",
-    "end",
-    "mode",
-    "mask",
-]  # one unit's inputs, in the API's order (each name gets the unit's number: image_1)
-# each unit's drawing pad, pose JSON and edited map, after the common inputs (optional: added later, so older
-# positional calls still work)
-PAD = "pad"
-POSE_JSON = "pose_json"
-EDITED = ("edited_map", "use_edited_map")  # a unit's map editor and its "Use my edited map" switch
+UNIT = (ENABLED, CONDITION, IMAGE, PREPROCESSOR, PREPROCESS_RESOLUTION, STRENGTH, START, END, MODE, MASK)
+# each unit's drawing pad, pose JSON, edited map and "Use my edited map" switch, after the common inputs (added
+# later, so older positional calls still work)
+EXTRA = (PAD, POSE_JSON, EDITED_MAP, USE_EDITED_MAP)
+
+
+def compose_form(service: ControlNetService) -> Form:
+    """Compose's inputs in the API's order, each unit's numbered (`image_2`); all optional."""
+    units = range(1, service.settings.limits.max_units + 1)
+    fields = [*(f.numbered(k) for k in units for f in UNIT), *COMMON, *(f.numbered(k) for f in EXTRA for k in units)]
+    return Form(service, (), [*fields, RESIDUAL_MAPS])
 
 
 def compose_tab(service: ControlNetService):
     max_units = service.settings.limits.max_units
+    form = compose_form(service)
     gr.Markdown(
         t(
             "Several conditions at once: each ControlNet reads its own image and their residuals are **added** "
@@ -60,45 +64,38 @@ def compose_tab(service: ControlNetService):
             "condition's map can be edited before it is used: a pose's joints dragged, another map painted over."
         )
     )
-    unit_inputs, drawings, poses, editors, map_sources = [], [], [], [], []
+    editors, map_sources = [], []
     with gr.Row():
         with gr.Column():
-            for k in range(max_units):
-                with gr.Accordion(t(f"Condition {k + 1}"), open=k < 2):
-                    enabled = gr.Checkbox(value=k < 2, label=t("Use this condition"))
-                    condition = gr.Dropdown(
-                        [(t(c.label), c.name) for c in CONDITIONS.values()],
-                        value=list(CONDITIONS)[k % len(CONDITIONS)],
-                        label=t("Condition"),
-                    )
+            for k in range(1, max_units + 1):
+                n = f"_{k}"
+                with gr.Accordion(t(f"Condition {k}"), open=k <= 2):
+                    form.add("enabled" + n, value=k <= 2)
+                    condition = form.add("condition" + n, value=list(CONDITIONS)[(k - 1) % len(CONDITIONS)])
                     first = CONDITIONS[condition.value]
-                    image = image_input(label=t("Photo or control map"), sources=("upload", "clipboard"))
+                    image = form.add("image" + n)
                     with gr.Accordion(t("…or draw it (used when no image is uploaded above)"), open=False):
-                        drawings.append(drawing_pad(f"Draw condition {k + 1}", elem_id=f"compose-pad-{k + 1}"))
+                        form.add("pad" + n, drawing_pad(f"Draw condition {k}", elem_id=f"compose-pad-{k}"))
                     # any condition's preprocessor may arrive (an API call never sends the condition's change
                     # event that sets this list): the service checks it against the condition
-                    preprocessor = gr.Dropdown(
-                        [(t(p.label), p.name) for p in first.preprocessors.values()],
-                        value=first.default_preprocessor,
-                        label=t("Preprocessor"),
-                        allow_custom_value=True,
-                    )
-                    prep_resolution = preprocessor_resolution(service)
-                    strength, start, end, mode = unit_controls(service)
-                    mask = image_input(
-                        label=t("Region mask (optional: white = apply)"), sources=("upload", "clipboard"), height=160
-                    )
+                    preprocessor = form.add("preprocessor" + n, condition=first, allow_custom_value=True)
+                    prep_resolution = form.add("preprocess_resolution" + n)
+                    unit_controls(form, n)
+                    form.add("mask" + n)
                     # the map the unit's ControlNet reads, to edit: keypoints for a pose, a painted map otherwise
-                    prefix = f"compose-{k + 1}"
+                    prefix = f"compose-{k}"
                     pose_box, pose, start_pose, json_text = pose_inputs(
                         prefix + "-pose",
                         title="Edit the pose: drag its joints, or an OpenPose JSON (used instead of the image)",
                         open=False,
                         visible=first.reads_pose_json,
                     )
+                    form.add("pose_json" + n, pose)
                     map_box, editor, detect, use, note = map_inputs(
                         first, prefix, any_condition=True, visible=not first.reads_pose_json
                     )
+                    form.add("edited_map" + n, editor)
+                    form.add("use_edited_map" + n, use)
                     condition.change(
                         handler(
                             _preprocessor_choices,
@@ -118,22 +115,9 @@ def compose_tab(service: ControlNetService):
                         **LIGHT,
                     )
                     wire_pose_editor(service, pose, start_pose, json_text, image, prep_resolution)
-                    poses.append(pose)
                     editors.append((editor, detect, use, note))
-                    unit_inputs += [
-                        enabled,
-                        condition,
-                        image,
-                        preprocessor,
-                        prep_resolution,
-                        strength,
-                        start,
-                        end,
-                        mode,
-                        mask,
-                    ]
                     map_sources.append([image, preprocessor, prep_resolution])
-            common = common_inputs(service)
+            prompt = common_inputs(form)
             live = gr.Checkbox(
                 value=False,
                 label=t("Live: the picture follows the pen on a drawn condition (few-step, the seed fixed)"),
@@ -145,9 +129,8 @@ def compose_tab(service: ControlNetService):
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
             residual_switch, *residual_outputs = residual_panel(service)
+            form.add("residual_maps", residual_switch)
             comparison = compare_panel()
-    per_unit = len(UNIT_NAMES)
-    first, second = unit_inputs[:per_unit], unit_inputs[per_unit : 2 * per_unit]  # (enabled, condition, image, pre..)
     example = gr.Button(t("Load an example: a pose and a scribble, composed"), size="sm")
     # a button, not gr.Examples: dataset samples whose inputs sit in accordions did not render in gradio 6.31
     example.click(
@@ -163,70 +146,50 @@ def compose_tab(service: ControlNetService):
             "a person waving in front of a cottage, watercolor",
         ),
         None,
-        [first[0], first[1], first[2], first[3], second[0], second[1], second[2], second[3], common[0]],
+        [form[f"{f}_{k}"] for k in (1, 2) for f in ("enabled", "condition", "image", "preprocessor")] + [prompt],
         api_visibility="private",
         **LIGHT,
     )
 
-    unit_names = [f"{n}_{k + 1}" for k in range(max_units) for n in UNIT_NAMES]
-    pad_names = [f"{PAD}_{k + 1}" for k in range(max_units)]
-    pose_names = [f"{POSE_JSON}_{k + 1}" for k in range(max_units)]
-    edited_names = [f"{n}_{k + 1}" for n in EDITED for k in range(max_units)]
-    names = unit_names + COMMON_NAMES + pad_names + pose_names + edited_names + ["residual_maps"]
-    inputs = [
-        *unit_inputs,
-        *common,
-        *drawings,
-        *poses,
-        *(e[0] for e in editors),
-        *(e[2] for e in editors),
-        residual_switch,
-    ]
-    named = dict(zip(names, inputs))
-    extra = (PAD, POSE_JSON, *EDITED)
-
     def unit_of(u: dict) -> UnitSpec:
-        """One unit from its values (UNIT_NAMES and `extra`, unnumbered)."""
+        """One unit from its values (UNIT's and EXTRA's, unnumbered)."""
         return unit_from(u, condition=u["condition"], resolution=service.preset.detect_resolution)
-
-    def unit_values(v: dict, k: int) -> dict:
-        return {n: v.get(f"{n}_{k}") for n in (*UNIT_NAMES, *extra)}
 
     def units_of(v: dict) -> list[UnitSpec]:
         """The enabled units."""
-        return [unit_of(u) for k in range(1, max_units + 1) if (u := unit_values(v, k))["enabled"]]
+        units = ({f.name: v.get(f"{f.name}_{k}") for f in (*UNIT, *EXTRA)} for k in range(1, max_units + 1))
+        return [unit_of(u) for u in units if u["enabled"]]
 
     def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
-        v = dict(zip(names, values))
-        spec = spec_of(*(v[n] for n in COMMON_NAMES), units_of(v))
-        return dataclasses.replace(spec, residual_maps=bool(v.get("residual_maps")))
+        v = form.values(values)
+        return spec_of(v, units_of(v))
 
     @on_gpu(duration=gpu_duration(service, spec_for))
     def compose(*values, progress=gr.Progress(), request: gr.Request | None = None):
-        spec = spec_for(values)
-        yield from stream(service, spec, progress, None, locale_of(request))
+        yield from stream(service, spec_for(values), progress, None, locale_of(request))
 
-    compose.__doc__ = docstring(
+    compose = form.handler(
+        compose,
         f"Generate images steered by up to {max_units} ControlNets at once (conditions 1 to {max_units}, each "
         "with its own picture, settings and optional mask): their residuals are added, the paper's rule.",
-        names,
         GENERATED,
+        limited_by=service,
     )
-    compose = handler(compose, named, required=0, limited_by=service)
     event = gr.on(
-        [run.click, common[0].submit],
+        [run.click, prompt.submit],
         compose,
-        inputs,
-        [gallery, maps, params, common[7], residuals, check, *residual_outputs],
+        form.components,
+        [gallery, maps, params, form["seed"], residuals, check, *residual_outputs],
         api_name="compose",
         **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    wire_compare(service, compare, comparison, named, spec_for, stop, api_name="compare")
+    wire_compare(service, compare, comparison, form, spec_for, stop, api_name="compare")
     for k, ((editor, detect, use, note), sources) in enumerate(zip(editors, map_sources), start=1):
-        unit = {n: named[f"{n}_{k}"] for n in (*UNIT_NAMES, *extra)}
+        unit = {f.name: form[f"{f.name}_{k}"] for f in (*UNIT, *EXTRA)}
         wire_map_editor(service, unit, unit_of, editor, detect, use, note, sources)
-    live_switch(service, live, drawings, named, [gallery, maps, params, check], units_of)
+    pads = [form[f"pad_{k}"] for k in range(1, max_units + 1)]
+    live_switch(service, live, pads, form.named, [gallery, maps, params, check], units_of)
 
 
 def _editor_for(condition: str, request=None):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import gradio as gr
 
 from ..conditions import Condition
@@ -11,25 +9,44 @@ from ..models.presets import FULL
 from ..paths import EXAMPLES_DIR
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.specs import unit_from
-from .api_docs import GENERATED, docstring
 from .compare import compare_button, compare_panel, wire_compare
+from .fields import (
+    EDITED_MAP,
+    END,
+    GENERATED,
+    GUIDANCE,
+    IMAGE,
+    MODE,
+    NEGATIVE,
+    NUM_IMAGES,
+    PAD,
+    POSE_JSON,
+    PREPROCESS_RESOLUTION,
+    PREPROCESSOR,
+    PROMPT,
+    RANDOMIZE,
+    RESIDUAL_MAPS,
+    RESOLUTION,
+    SCHEDULER,
+    SEED,
+    SPEED,
+    START,
+    STEPS,
+    STRENGTH,
+    UPLOAD,
+    USE_EDITED_MAP,
+    Form,
+    param_field,
+    spec_of,
+)
 from .i18n import english, locale_of, mark, t
 from .live import live_switch
 from .map_editor import map_inputs, wire_map_editor
 from .pad import drawing_pad
-from .panels import (
-    COMMON_NAMES,
-    common_inputs,
-    outputs,
-    preprocessor_resolution,
-    run_buttons,
-    spec_of,
-    stream,
-    unit_controls,
-)
+from .panels import common_inputs, outputs, run_buttons, stream, unit_controls
 from .pose_editor import pose_inputs, wire_pose_editor
 from .residual_maps import residual_panel
-from .widgets import LIGHT, gpu_duration, gpu_queue, handler, image_input, on_gpu, sketchpad, slider
+from .widgets import LIGHT, gpu_duration, gpu_queue, handler, on_gpu, sketchpad
 
 NOT_SERVED = (
     "This model has no ControlNet for this condition: the tab shows what it takes, and a request is refused in "
@@ -37,8 +54,20 @@ NOT_SERVED = (
 )
 
 
+def condition_form(cond: Condition, service: ControlNetService) -> Form:
+    """The tab's inputs, in the API's order: those an API call may leave out come last (added over time, so older
+    positional calls still work)."""
+    settings = [param_field(p) for p in cond.params.values()]  # the table's Params of the condition
+    required = (IMAGE, PROMPT, NEGATIVE, PREPROCESSOR, PREPROCESS_RESOLUTION, *settings, STRENGTH, START, END, MODE)
+    required += (GUIDANCE, STEPS, NUM_IMAGES, RESOLUTION, SCHEDULER, SEED, RANDOMIZE)
+    drawn = (UPLOAD, PAD) if cond.drawn else ()
+    edited = (POSE_JSON,) if cond.reads_pose_json else (EDITED_MAP, USE_EDITED_MAP)
+    return Form(service, required, (SPEED, *drawn, *edited, RESIDUAL_MAPS))
+
+
 def condition_tab(cond: Condition, service: ControlNetService):
-    upload = pad = pose_json = editor = None
+    form = condition_form(cond, service)
+    upload = pose_json = editor = None
     with gr.Row():
         with gr.Column():
             gr.Markdown(t(cond.help))
@@ -47,16 +76,15 @@ def condition_tab(cond: Condition, service: ControlNetService):
             if cond.drawn:
                 # the page draws on a plain canvas (its PNG comes inline: light enough for Live); API clients
                 # may still send a sketchpad value as `image`, so that input stays, out of sight
-                pad = drawing_pad(
-                    "Draw here: pen and eraser, then Generate (or turn Live on)", elem_id=f"{cond.name}-pad"
+                pad = form.add(
+                    "pad",
+                    drawing_pad(
+                        "Draw here: pen and eraser, then Generate (or turn Live on)", elem_id=f"{cond.name}-pad"
+                    ),
                 )
-                image = sketchpad(label="drawing (API)", visible=False)
+                image = form.add("image", sketchpad(label="drawing (API)", visible=False))
                 # uploads go to their own input below, so a photo never ends up under the strokes
-                upload = image_input(
-                    label=t("…or upload a drawing or photo (used instead of the pad when present)"),
-                    sources=("upload", "clipboard"),
-                    height=200,
-                )
+                upload = form.add("upload")
                 live = gr.Checkbox(
                     value=False,
                     label=t("Live: the picture follows the pen (few-step, the seed below fixed)"),
@@ -64,39 +92,28 @@ def condition_tab(cond: Condition, service: ControlNetService):
                     elem_id="live-switch",
                 )
             else:
-                image = image_input(
-                    label=t(f"{cond.label}: photo or control map"), sources=("upload", "clipboard", "webcam")
+                image = form.add(
+                    "image", label=t(f"{cond.label}: photo or control map"), sources=("upload", "clipboard", "webcam")
                 )
             if cond.reads_pose_json:  # its map is edited as keypoints
                 _, pose_json, start_pose, json_text = pose_inputs()
+                form.add("pose_json", pose_json)
             else:
                 _, editor, detect_map, use_map, map_note = map_inputs(cond)
-            preprocessor = gr.Dropdown(
-                [(t(p.label), p.name) for p in cond.preprocessors.values()],
-                value=cond.default_preprocessor,
-                label=t("Preprocessor"),
-            )
-            prep_resolution = preprocessor_resolution(service)
-            param_sliders = [
-                slider(
-                    p.minimum,
-                    p.maximum,
-                    value=p.default,
-                    step=p.step,
-                    label=t(p.label),
-                    visible=p.name in cond.preprocessor(None).params,
-                )
-                for p in cond.params.values()
-            ]
-            prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed = (
-                common_inputs(service)
-            )
-            strength, start, end, mode = unit_controls(service)
+                form.add("edited_map", editor)
+                form.add("use_edited_map", use_map)
+            preprocessor = form.add("preprocessor", condition=cond)
+            prep_resolution = form.add("preprocess_resolution")
+            shown = cond.preprocessor(None).params
+            param_sliders = [form.add(p, visible=p in shown) for p in cond.params]
+            prompt = common_inputs(form)
+            unit_controls(form)
             run, stop = run_buttons()
             compare = compare_button()
         with gr.Column():
             gallery, maps, params, residuals, check = outputs()
             residual_switch, *residual_outputs = residual_panel(service)
+            form.add("residual_maps", residual_switch)
             comparison = compare_panel()
     examples = service.preset.examples(cond.name)
     if examples:
@@ -127,76 +144,47 @@ def condition_tab(cond: Condition, service: ControlNetService):
             **LIGHT,
         )
 
-    named = {
-        "image": image,
-        "prompt": prompt,
-        "negative_prompt": negative,
-        "preprocessor": preprocessor,
-        "preprocess_resolution": prep_resolution,
-        **dict(zip(cond.params, param_sliders)),
-        "strength": strength,
-        "start": start,
-        "end": end,
-        "mode": mode,
-        "guidance_scale": guidance,
-        "steps": steps,
-        "num_images": num_images,
-        "resolution": resolution,
-        "scheduler": scheduler,
-        "seed": seed,
-        "randomize_seed": randomize,
-        # optional from here (an API call may leave them out)
-        "speed": speed,
-        **({"upload": upload, "pad": pad} if upload is not None else {}),
-        **({"pose_json": pose_json} if pose_json is not None else {}),
-        **({"edited_map": editor, "use_edited_map": use_map} if editor is not None else {}),
-        "residual_maps": residual_switch,
-    }
-    names = list(named)
-    optional = 2 + 2 * (upload is not None) + (pose_json is not None) + 2 * (editor is not None)
-
     def unit_of(v: dict) -> UnitSpec:
         if cond.drawn:  # its `image` is the API's sketchpad: a drawing, after an upload and the page's pad
             v = {**v, "image": None, "drawing": v.get("image")}
         return unit_from(v, condition=cond.name, resolution=service.preset.detect_resolution)
 
     def spec_for(values) -> GenerateSpec:  # cheap (no picture is read): the GPU time is priced from it too
-        v = dict(zip(names, values))
-        spec = spec_of(*(v[n] for n in COMMON_NAMES), [unit_of(v)])
-        return dataclasses.replace(spec, residual_maps=bool(v.get("residual_maps")))
+        v = form.values(values)
+        return spec_of(v, [unit_of(v)])
 
     @on_gpu(duration=gpu_duration(service, spec_for))
     def generate(*values, progress=gr.Progress(), request: gr.Request | None = None):
         yield from stream(service, spec_for(values), progress, None, locale_of(request))
 
     generate.__name__ = cond.name
-    generate.__doc__ = docstring(
+    generate = form.handler(
+        generate,
         f"Generate images with Stable Diffusion steered by the {cond.label} ControlNet: the picture's "
         f"{cond.label.lower()} map (detected by the preprocessor, or the picture itself with 'none') fixes the "
         "layout, the prompt says what is in it.",
-        names,
         GENERATED,
+        limited_by=service,
     )
-    generate = handler(generate, named, required=len(names) - optional, limited_by=service)
     event = gr.on(
         [run.click, prompt.submit],
         generate,
-        list(named.values()),
-        [gallery, maps, params, seed, residuals, check, *residual_outputs],
+        form.components,
+        [gallery, maps, params, form["seed"], residuals, check, *residual_outputs],
         api_name=cond.name,
         **gpu_queue(service),
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    wire_compare(service, compare, comparison, named, spec_for, stop, None, len(names) - optional)
+    wire_compare(service, compare, comparison, form, spec_for, stop)
     if editor is not None:
         sources = [upload or image, preprocessor, prep_resolution, *param_sliders]
-        wire_map_editor(service, named, unit_of, editor, detect_map, use_map, map_note, sources)
+        wire_map_editor(service, form.named, unit_of, editor, detect_map, use_map, map_note, sources)
     if upload is not None:  # the drawing pad's tab
         live_switch(
             service,
             live,
             [pad],
-            named,
+            form.named,
             [gallery, maps, params, check],
             lambda v: [unit_of(v)],
         )

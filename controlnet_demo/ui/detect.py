@@ -8,48 +8,38 @@ import gradio as gr
 from ..conditions import CONDITIONS
 from ..service import ControlNetService
 from ..service.specs import unit_from
-from .api_docs import docstring
+from .fields import CONDITION, IMAGE, PREPROCESS_RESOLUTION, PREPROCESSOR, Form
 from .panels import user_error
-from .widgets import gpu_queue, handler, image_input, on_gpu, slider
+from .widgets import gpu_queue, on_gpu
 
 
 def detect_endpoint(service: ControlNetService) -> None:
+    form = Form(service, [IMAGE], [CONDITION, PREPROCESSOR, PREPROCESS_RESOLUTION])
     with gr.Column(visible=False):
-        inputs = dict(
-            image=image_input(label="image"),
-            condition=gr.Dropdown(
-                list(CONDITIONS), value=next(iter(CONDITIONS)), label="condition", allow_custom_value=True
-            ),
-            preprocessor=gr.Textbox(label="preprocessor"),
-            preprocess_resolution=slider(
-                64, 2048, value=service.preset.detect_resolution, step=1, label="preprocess_resolution"
-            ),
-        )
+        form.add("image", label="image")
+        conditions = list(CONDITIONS)
+        form.add("condition", choices=conditions, value=conditions[0], label="condition", allow_custom_value=True)
+        form.add("preprocessor", gr.Textbox(label="preprocessor"))
+        form.add("preprocess_resolution", maximum=2048, step=1, label="preprocess_resolution")
         out = gr.Image(label="control map", format="png")
         trigger = gr.Button("detect")
 
     @on_gpu
     def detect(*values, request: gr.Request | None = None):
-        v = dict(zip(inputs, values))
+        v = form.values(values)
         unit = unit_from(v, condition=v["condition"], resolution=service.preset.detect_resolution)
         try:
             return service.detect(unit, None)
         except Exception as exc:
             raise user_error(exc, "detect") from None
 
-    detect.__doc__ = docstring(
-        "Detect the control map of a picture, without generating anything: canny edges, an OpenPose skeleton, a "
-        "MiDaS depth map or scribble lines, exactly as the generation endpoints would give it to their ControlNet. "
-        "The preprocessor defaults to the condition's own.",
-        list(inputs),
-        "the control map as a PNG (white lines on black for edges and scribbles, a grey depth map, a coloured "
-        "skeleton for pose)",
-    )
-    detect = handler(detect, inputs, required=1, progress=False, limited_by=service)
-    trigger.click(
+    detect = form.handler(
         detect,
-        list(inputs.values()),
-        out,
-        api_name="detect",
-        **gpu_queue(service),
+        "Detect the control map of a picture, without generating anything, exactly as the generation endpoints "
+        "would give it to their ControlNet (the map a condition's preprocessor makes, or the picture itself with "
+        "'none'). The preprocessor defaults to the condition's own.",
+        "the control map as a PNG",
+        progress=False,
+        limited_by=service,
     )
+    trigger.click(detect, form.components, out, api_name="detect", **gpu_queue(service))

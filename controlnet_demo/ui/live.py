@@ -17,11 +17,28 @@ from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.gpu_time import gpu_seconds
 from ..service.specs import unit_from
 from ..service.validation import editor_image
-from .api_docs import docstring
+from .fields import (
+    COMMON,
+    CONDITION,
+    DRAWING,
+    END,
+    IMAGE,
+    MODE,
+    MODE_CHOICES,
+    NEGATIVE,
+    PAD,
+    PREPROCESSOR,
+    PROMPT,
+    SEED,
+    START,
+    STRENGTH,
+    Form,
+)
 from .i18n import locale_of, translate
-from .inputs import DRAWING, declare
-from .panels import COMMON_NAMES, MODE_CHOICES, check_text, user_error
-from .widgets import client_of, handler, image_input, on_gpu, sketchpad, slider
+from .inputs import DRAWING as DRAWING_INPUT
+from .inputs import declare
+from .panels import check_text, user_error
+from .widgets import client_of, handler, on_gpu, sketchpad
 
 log = logging.getLogger(__name__)
 
@@ -66,44 +83,41 @@ def run_frame(
 
 
 def live_endpoint(service: ControlNetService) -> None:
-    """/live: an image or a drawing (the pad's PNG as a data: URL, or a sketchpad's value), a prompt, the condition and the unit's controls in; one
-    image out."""
+    """/live: an image or a drawing (the pad's PNG as a data: URL, or a sketchpad's value), a prompt, the condition
+    and the unit's controls in; one image out."""
+    fields = [IMAGE, DRAWING, PROMPT, CONDITION, PREPROCESSOR, STRENGTH, START, END, MODE, SEED, NEGATIVE, PAD]
+    form = Form(service, (), fields)
     with gr.Column(visible=False):
-        inputs = dict(
-            image=image_input(label="image"),
-            drawing=sketchpad(label="drawing"),
-            prompt=gr.Textbox(label="prompt"),
-            condition=gr.Dropdown(list(CONDITIONS), value=DRAWN, label="condition", allow_custom_value=True),
-            preprocessor=gr.Textbox(label="preprocessor"),
-            strength=slider(0.0, service.settings.limits.max_strength, value=1.0, label="strength"),
-            start=slider(0.0, 1.0, value=0.0, label="start"),
-            end=slider(0.0, 1.0, value=1.0, label="end"),
-            mode=gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True),
-            seed=gr.Number(value=0, precision=0, label="seed"),
-            negative_prompt=gr.Textbox(label="negative_prompt"),
-            pad=declare(gr.Textbox(label="pad"), DRAWING),  # the drawing pad's value: its PNG as a data: URL
-        )
+        for name in ("image", "prompt", "strength", "start", "end"):
+            form.add(name, label=name)
+        form.add("negative_prompt", label="negative_prompt", value=None)  # left out: none (the frames' default)
+        form.add("mode", gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True))
+        form.add("seed", gr.Number(value=0, precision=0, label="seed"))  # any whole number
+        form.add("drawing", sketchpad(label="drawing"))
+        form.add("condition", choices=list(CONDITIONS), value=DRAWN, label="condition", allow_custom_value=True)
+        form.add("preprocessor", gr.Textbox(label="preprocessor"))
+        form.add("pad", declare(gr.Textbox(label="pad"), DRAWING_INPUT))  # the drawing pad's PNG as a data: URL
         out = gr.Image(label="frame", format="png")
         trigger = gr.Button("live")
 
     @on_gpu(duration=live_seconds(service))
     def live(*values, request: gr.Request | None = None):
-        v = dict(zip(inputs, values))
+        v = form.values(values)
         unit = unit_from(v, condition=v["condition"], resolution=service.preset.detect_resolution)
         output = run_frame(service, live_spec(service, v["prompt"], v["negative_prompt"], v["seed"], [unit]), request)
         # a replaced frame: the last one stands
         return gr.skip() if output is None else output.files[0]
 
-    live.__doc__ = docstring(
+    live = form.handler(
+        live,
         "One quick image in the model's few-step speed (what the live canvas shows at each stroke): a picture or "
         "a drawing, a prompt and one condition's controls in.",
-        list(inputs),
         "one PNG that carries its parameters and its control check",
+        progress=False,
     )
-    live = handler(live, inputs, required=0, progress=False)
     trigger.click(
         live,
-        list(inputs.values()),
+        form.components,
         out,
         api_name="live",
         concurrency_id=LIVE,
@@ -127,7 +141,8 @@ def live_switch(
     (gallery, maps, params, check). A unit with no picture yet makes no frame: the check line says what Live
     waits for. A frame comes without its control check (the detectors would cost more than the frame on a GPU):
     the frame's event is followed by one that checks the session's last frame once the drawing pauses."""
-    inputs = {n: c for n, c in named.items() if n not in COMMON_NAMES or n in ("prompt", "negative_prompt", "seed")}
+    common = {f.name for f in COMMON} - {"prompt", "negative_prompt", "seed"}  # the live speed brings these
+    inputs = {n: c for n, c in named.items() if n not in common}
     names = list(inputs)
 
     @on_gpu(duration=live_seconds(service))

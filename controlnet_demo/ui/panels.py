@@ -8,19 +8,15 @@ import logging
 import gradio as gr
 from diffusers.image_processor import VaeImageProcessor
 
-from ..engine import CONTROL_MODES, SCHEDULERS
 from ..errors import DemoError, GenerationCancelled, message
-from ..models.presets import FULL
-from ..service import DEFAULT_NEGATIVE, MAX_SEED, ControlNetService, GenerateSpec
+from ..service import ControlNetService, GenerateSpec
 from ..service.messages import user_message_of
 from ..service.specs import Done, Failed, ImagesReady, MapsReady, PreviewReady, StepDone
 from .i18n import message_error, say, t, translate
 from .residual_maps import residual_updates
-from .widgets import LIGHT, handler, slider
+from .widgets import LIGHT, handler
 
 log = logging.getLogger(__name__)
-
-MODE_CHOICES = [(t(m.label), key) for key, m in CONTROL_MODES.items()]
 
 
 def stream(service: ControlNetService, spec: GenerateSpec, progress, client: str, locale: str = "en"):
@@ -78,24 +74,24 @@ def user_error(exc: BaseException, what: str) -> gr.Error:
     return message_error(user_message_of(exc))
 
 
-def common_inputs(service: ControlNetService):
-    """Prompt, guidance and the advanced options every tab shares; returns them in the API's order."""
-    preset, limits = service.preset, service.settings.limits
-    prompt = gr.Textbox(label=t("Prompt"), lines=2, max_length=limits.max_prompt_chars)
-    negative = gr.Textbox(label=t("Negative prompt"), value=DEFAULT_NEGATIVE, max_length=limits.max_prompt_chars)
-    guidance = slider(0.0, limits.max_guidance, value=preset.guidance, step=0.1, label=t("Guidance scale (CFG)"))
-    speed = speed_choice(preset)
+def common_inputs(form):
+    """Prompt, guidance and the advanced options every tab shares (`fields.COMMON`), made in `form`."""
+    preset = form.service.preset
+    add = form.add
+    prompt = add("prompt")
+    add("negative_prompt")
+    guidance = add("guidance_scale")
+    speed = add("speed")
     with gr.Accordion(t("Advanced options"), open=False):
         with gr.Row():
-            steps = slider(1, limits.max_steps, value=preset.steps, step=1, label=t("Steps"))
-            num_images = slider(1, limits.max_images, value=1, step=1, label=t("Images"))
-        r_min, r_max, r_step, r_default = preset.resolution
+            steps = add("steps")
+            add("num_images")
         with gr.Row():
-            resolution = slider(r_min, r_max, value=r_default, step=r_step, label=t("Resolution (longer side)"))
-            scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label=t("Scheduler"))
+            add("resolution")
+            scheduler = add("scheduler")
         with gr.Row():
-            seed = slider(0, MAX_SEED, value=0, step=1, label=t("Seed"))
-            randomize = gr.Checkbox(value=True, label=t("Random seed"))
+            add("seed")
+            add("randomize_seed")
     # a few-step speed brings its own steps, guidance and sampler (values, not updates: see `stream` on sliders)
     speed.change(
         handler(lambda name, request=None: speed_defaults(preset, name), {"speed": speed}, progress=False),
@@ -104,13 +100,7 @@ def common_inputs(service: ControlNetService):
         api_visibility="private",
         **LIGHT,
     )
-    return prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed
-
-
-def speed_choice(preset) -> gr.Radio:
-    choices = [(t(f"Full quality ({preset.steps} steps, the paper's path)"), FULL)]
-    choices += [(t(f"Fast: {few.label}"), name) for name, few in preset.few_step.items()]
-    return gr.Radio(choices, value=FULL, label=t("Speed"), visible=len(choices) > 1)
+    return prompt
 
 
 def speed_defaults(preset, name: str):
@@ -142,49 +132,13 @@ def check_text(checks, locale: str = "en") -> str:
     return head + "\n" + "\n".join(lines) if lines else ""
 
 
-COMMON_NAMES = [
-    "prompt",
-    "negative_prompt",
-    "guidance_scale",
-    "steps",
-    "num_images",
-    "resolution",
-    "scheduler",
-    "seed",
-    "randomize_seed",
-    "speed",
-]  # the API names of common_inputs, in its order
-
-
-def spec_of(prompt, negative, guidance, steps, num_images, resolution, scheduler, seed, randomize, speed, units):
-    """common_inputs' values and the units as a GenerateSpec (speed None, from an API call that leaves it out:
-    the full path)."""
-    return GenerateSpec(
-        prompt=prompt,
-        units=units,
-        negative_prompt=negative,
-        steps=steps,
-        guidance_scale=guidance,
-        seed=-1 if randomize else seed,
-        num_images=num_images,
-        resolution=resolution,
-        scheduler=scheduler,
-        speed=speed or FULL,
-    )
-
-
-def unit_controls(service: ControlNetService):
-    """Strength, window and mode for one condition."""
-    strength = slider(0.0, service.settings.limits.max_strength, value=1.0, step=0.05, label=t("Control strength"))
+def unit_controls(form, suffix: str = ""):
+    """Strength, window and mode for one condition (`suffix`: a Compose unit's number, `_2`)."""
+    form.add(f"strength{suffix}")
     with gr.Row():
-        start = slider(0.0, 1.0, value=0.0, step=0.05, label=t("Control start (fraction of steps)"))
-        end = slider(0.0, 1.0, value=1.0, step=0.05, label=t("Control end"))
-    mode = gr.Radio(MODE_CHOICES, value="balanced", label=t("Control mode"))
-    return strength, start, end, mode
-
-
-def preprocessor_resolution(service: ControlNetService):
-    return slider(64, 1024, value=service.preset.detect_resolution, step=64, label=t("Preprocessor resolution"))
+        form.add(f"start{suffix}")
+        form.add(f"end{suffix}")
+    form.add(f"mode{suffix}")
 
 
 def outputs():
