@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 import struct
@@ -255,3 +256,11 @@ def resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> n
     else:
         interp = cv2.INTER_AREA if width * height < image.shape[0] * image.shape[1] else cv2.INTER_LANCZOS4
     return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def map_png(control: np.ndarray) -> tuple[str, bytes]:
+    """(key, PNG bytes) of a control map: the key is the start of the PNG's SHA-256."""
+    buffer = io.BytesIO()
+    Image.fromarray(control).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    return hashlib.sha256(png).hexdigest()[:16], png

@@ -3,8 +3,8 @@ preset), one Canny request through its API, every function call recorded by a pr
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m tools.request_path [--endpoint /canny]
 
-Prints the files (relative to the package) in the order the request first entered each, and their count
-(docs/architecture.md).
+Prints the files (relative to the package) in the order the request first entered each, their count and the count of
+the package's distinct functions it called (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     from controlnet_demo.ui import build, launch
 
     seen: dict[str, None] = {}
+    functions: set[tuple[str, str]] = set()
     recording = threading.Event()
     package = Path(controlnet_demo.__file__).parent
     root = str(package)
@@ -36,8 +37,9 @@ def main() -> None:
     def hook(frame, event, arg):
         if event == "call" and recording.is_set():
             name = frame.f_code.co_filename
-            if name.startswith(root) and name not in seen:
-                seen[name] = None
+            if name.startswith(root):
+                seen.setdefault(name, None)
+                functions.add((name, frame.f_code.co_qualname))
 
     service = ControlNetService(Settings(preset="tiny"))
     blocks = build(service)
@@ -59,7 +61,7 @@ def main() -> None:
     files = [str(Path(f).relative_to(package)) for f in seen]
     for name in files:
         print(name)
-    print(f"{len(files)} files")
+    print(f"{len(files)} files, {len(functions)} functions")
 
 
 if __name__ == "__main__":

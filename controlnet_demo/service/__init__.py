@@ -1,7 +1,7 @@
 """The one service the UI and the CLI call: specs in, typed events out, PNGs with their parameters written."""
 
+from .files import read_maps, read_parameters, spec_from_parameters
 from .messages import user_message
-from .metadata import read_maps, read_parameters, spec_from_parameters
 from .service import ControlNetService
 from .specs import (
     DEFAULT_NEGATIVE,

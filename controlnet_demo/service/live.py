@@ -8,63 +8,11 @@ full-quality job waits or runs: such a job waits for at most the one frame alrea
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-
-
-class Priority:
-    """Full-quality jobs before live frames, and both before background work (the app's training panel): a frame
-    starts only when fewer full jobs are waiting or running than there are engines (`engines`); a piece of
-    background work (one training step) only when no job or frame waits or runs, and a job that arrives meanwhile
-    waits for that one piece alone."""
-
-    def __init__(self, engines: int = 1):
-        self._cond = threading.Condition()
-        self._full = 0  # full jobs waiting for or holding an engine
-        self._live = 0  # live frames waiting for or holding their turn
-        self._background = False  # a piece of background work is running
-        self.engines = engines
-
-    def full(self):
-        return self._enter("_full", lambda: not self._background)
-
-    def live(self):
-        return self._enter("_live", lambda: self._full < self.engines and not self._background)
-
-    @contextlib.contextmanager
-    def background(self, timeout: float | None = None):
-        """Background work's turn; with `timeout`, TimeoutError when it did not come within that many seconds."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: not (self._full or self._live or self._background), timeout):
-                raise TimeoutError("no turn for background work")
-            self._background = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._background = False
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def _enter(self, counter: str, ready):
-        """Counted in `counter` while waiting for `ready()` and while running."""
-        with self._cond:
-            setattr(self, counter, getattr(self, counter) + 1)
-            self._cond.wait_for(ready)
-        try:
-            yield
-        finally:
-            with self._cond:
-                setattr(self, counter, getattr(self, counter) - 1)
-                self._cond.notify_all()
-
-    @property
-    def full_jobs(self) -> int:
-        return self._full
 
 
 class LastFrames:

@@ -32,8 +32,8 @@ from ..models.devices import pick_devices
 from ..models.loading import ModelStore, Resolved, resolve_preset
 from ..settings import Settings
 from .files import ResultFiles
-from .guards import MapCache, RateLimiter
-from .live import LastFrames, LiveLane, Priority
+from .guards import MapCache, Priority, RateLimiter
+from .live import LastFrames, LiveLane
 from .specs import (
     ControlMap,
     Done,
@@ -47,8 +47,9 @@ from .specs import (
     PreviewReady,
     StepDone,
     UnitSpec,
+    editor_image,
+    prepare,
 )
-from .validation import editor_image, prepare
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from ..conditions import CONDITIONS
 from ..errors import EmptyDrawingError, Message
 from ..service import ControlNetService, GenerateSpec, UnitSpec
 from ..service.gpu_time import gpu_seconds
-from ..service.specs import unit_from
-from ..service.validation import editor_image
+from ..service.specs import editor_image, unit_from
 from .fields import (
     COMMON,
     CONDITION,

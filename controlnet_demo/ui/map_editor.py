@@ -1,7 +1,7 @@
 """The detected map as something to edit: the drawing pad (ui/pad.py) on the map's own black, with inks in the map's
 own colours (white and black lines for edges and scribbles, grey levels and a fill for depth), an eraser that
 paints "nothing here", and undo. "Use my edited map" makes the ControlNet read it instead of detecting again; the
-result PNG keeps it (service/metadata.py), so `--from-png` reproduces the image.
+result PNG keeps it (service/files.py), so `--from-png` reproduces the image.
 
 gradio's ImageEditor was tried first: its eraser cannot touch the background (where the map must be, to be
 edited), and a map handed to it as a layer came out misplaced and empty in gradio 6.

@@ -17,7 +17,7 @@ from controlnet_demo.cli import build_parser, main
 from controlnet_demo.cli.requests import build_spec, model_warning
 from controlnet_demo.models.presets import OFFLINE, TINY
 from controlnet_demo.paths import EXAMPLES_DIR, shown
-from controlnet_demo.service.metadata import save_png
+from controlnet_demo.service.files import save_png
 from tests.cli.test_generate import FAST, cli, metadata, ok, printed
 
 EVIL_REPO = "attacker/evil-weights"

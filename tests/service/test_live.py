@@ -9,7 +9,8 @@ import pytest
 
 from controlnet_demo.errors import UserInputError
 from controlnet_demo.service import final_output, read_parameters
-from controlnet_demo.service.live import LiveLane, Priority
+from controlnet_demo.service.guards import Priority
+from controlnet_demo.service.live import LiveLane
 from tests.apiclient import counting_steps, wait_for
 from tests.builders import small_spec
 

@@ -135,7 +135,7 @@ def test_a_random_seed_differs_and_is_reported(client, files):
 # -- 3. bad input ----------------------------------------------------------------------------------------------
 
 # (id, endpoint, overrides, words the message must contain). The comment says who refuses it: "service" is
-# service/validation.py: prepare / load_rgb / the preprocessors; "gradio" is the component's own check (Dropdown or Radio choices).
+# service/specs.py: prepare / load_rgb / the preprocessors; "gradio" is the component's own check (Dropdown or Radio choices).
 # The sliders' range checks are gradio's too, but re-worded by ui._refuse_number to name the slider.
 POSE_SHORT = '{"people": [{"pose_keypoints_2d": [1, 2, 1]}], "canvas_width": 512, "canvas_height": 512}'
 POSE_NAN = '{"people": [{"pose_keypoints_2d": [NaN' + ", 0" * 53 + ']}], "canvas_width": 512, "canvas_height": 512}'
