@@ -50,11 +50,51 @@ def _pidinet() -> dict[str, dict]:
     return {"table5_pidinet.pth": {"state_dict": {f"module.{k}": v for k, v in pidinet().state_dict().items()}}}
 
 
+def _lineart() -> dict[str, dict]:
+    from controlnet_aux.lineart import Generator
+
+    return {name: Generator(3, 1, 3).state_dict() for name in ("sk_model.pth", "sk_model2.pth")}  # fine, coarse
+
+
+def _lineart_anime() -> dict[str, dict]:
+    import functools
+
+    from controlnet_aux.lineart_anime import UnetGenerator
+    from torch import nn
+
+    norm = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    # the released file is a DataParallel snapshot ("module." names), which from_pretrained strips
+    state = UnetGenerator(3, 1, 8, 64, norm_layer=norm, use_dropout=False).state_dict()
+    return {"netG.pth": {f"module.{k}": v for k, v in state.items()}}
+
+
+def _mlsd() -> dict[str, dict]:
+    from controlnet_aux.mlsd.models.mbv2_mlsd_large import MobileV2_MLSD_Large
+
+    return {"mlsd_large_512_fp32.pth": MobileV2_MLSD_Large().state_dict()}
+
+
+def _normalbae() -> dict[str, dict]:
+    import types
+
+    from controlnet_aux.normalbae.nets.NNET import NNET
+
+    # NormalBaeDetector.from_pretrained's construction (its EfficientNet from controlnet-aux's own copy, untrained);
+    # the released file is a training snapshot: {"model": {"module.<name>": tensor}}
+    args = types.SimpleNamespace(mode="client", architecture="BN", pretrained="scannet", sampling_ratio=0.4)
+    args.importance_ratio = 0.7
+    return {"scannet.pt": {"model": {f"module.{k}": v for k, v in NNET(args).state_dict().items()}}}
+
+
 BUILDERS: dict[str, Callable[[], dict[str, dict]]] = {
     "openpose": _openpose,
     "midas": _midas,
     "hed": _hed,
     "pidinet": _pidinet,
+    "lineart": _lineart,
+    "lineart_anime": _lineart_anime,
+    "mlsd": _mlsd,
+    "normalbae": _normalbae,
 }
 
 

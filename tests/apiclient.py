@@ -78,12 +78,13 @@ def resolve(value, files: Path):
 
 def working(condition: str) -> dict:
     """A working request for a condition's tab, from the table: its first example (SD1.5's, which the tiny preset
-    shows too), or the astronaut photo with its default preprocessor; a condition drawn by hand: the house drawing."""
+    shows too), or the astronaut photo with its default preprocessor; a condition drawn by hand: the house drawing.
+    A preprocessor that needs annotator weights (none here) gives way to 'none': the picture read as the map."""
     cond = CONDITIONS[condition]
     if cond.drawn:
         return dict(image=Drawing("house"), preprocessor=cond.default_preprocessor)
     file, _, preprocessor = next(iter(cond.examples_for("sd15")), ("astronaut.jpg", "", cond.default_preprocessor))
-    return dict(image=Upload(file), preprocessor=preprocessor)
+    return dict(image=Upload(file), preprocessor="none" if cond.preprocessor(preprocessor).weights else preprocessor)
 
 
 # A working request per endpoint; the bad-input cases override one or two of its values.

@@ -19,13 +19,20 @@ UI_TIMEOUT_MS = 20_000  # what a click, typing or a tab switch may take
 
 
 def open_tab(page, name: str):
-    """Click a top-level tab and return its (now the only visible) panel."""
+    """Click a tab and return its panel: a top-level one, or a condition's inside its group's tab (English names;
+    the group's tab first when the condition's is not in sight)."""
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name=name, exact=True).click()
+    from controlnet_demo.ui.app import groups
+
+    tab = page.get_by_role("tab", name=name, exact=True)
+    group = next((g for g, conds in groups().items() if len(conds) > 1 and name in [c.label for c in conds]), None)
+    if group is not None and not tab.is_visible():
+        page.get_by_role("tab", name=group, exact=True).click()
+    tab.click()
     panel = page.locator("[role=tabpanel]:visible")
-    expect(panel).to_have_count(1)
-    return panel
+    expect(panel.first).to_be_visible()
+    return panel.last  # the innermost: a group's panel holds its conditions' tabs
 
 
 def block(panel, label: str):

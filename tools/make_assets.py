@@ -1,7 +1,7 @@
 """Write the bundled example images under assets/examples (deterministic; run from the repo root).
 
-Run as `python -m tools.make_assets`. Photos come from scikit-image's bundled data; the pose skeleton and the
-scribbles are the project's own drawings, made here in code.
+Run as `python -m tools.make_assets`. Photos come from scikit-image's bundled data; the pose skeleton, the scribbles
+and the room's straight lines are the project's own drawings, made here in code.
 """
 
 from pathlib import Path
@@ -81,6 +81,23 @@ def scribble_house() -> np.ndarray:
     )
 
 
+def room_lines() -> np.ndarray:
+    """A room in one-point perspective as M-LSD draws one: straight white 2 px lines on black (the back wall, the
+    corners, a window, a door, a table)."""
+    canvas = np.zeros((512, 512, 3), np.uint8)
+    back = [(176, 150), (336, 150), (336, 330), (176, 330)]  # the back wall
+    segments = list(zip(back, back[1:] + back[:1]))
+    segments += [((0, 0), back[0]), ((511, 0), back[1]), ((511, 511), back[2]), ((0, 511), back[3])]  # the corners
+    segments += [((206, 180), (306, 180)), ((306, 180), (306, 270)), ((306, 270), (206, 270)), ((206, 270), (206, 180))]
+    segments += [((256, 180), (256, 270)), ((206, 225), (306, 225))]  # the window's bars
+    segments += [((60, 430), (60, 150)), ((60, 150), (130, 170)), ((130, 170), (130, 390))]  # a door, left wall
+    segments += [((300, 420), (450, 420)), ((300, 420), (330, 390)), ((450, 420), (420, 390)), ((330, 390), (420, 390))]
+    segments += [((300, 420), (300, 470)), ((450, 420), (450, 470))]  # a table's top and legs
+    for a, b in segments:
+        cv2.line(canvas, a, b, (255, 255, 255), 2, cv2.LINE_AA)
+    return canvas
+
+
 def depth_motorcycle() -> np.ndarray:
     """The Middlebury motorcycle's ground-truth disparity as a depth map: near = bright, unknown = black."""
     _, _, disparity = data.stereo_motorcycle()
@@ -115,6 +132,7 @@ def main() -> None:
     save("motorcycle_depth.png", depth_motorcycle())
     save("pose_waving.png", pose_skeleton())
     save("scribble_house.png", scribble_house())
+    save("room_lines.png", room_lines())
     world_examples()
 
 

@@ -1,10 +1,13 @@
 """Did the control take effect? The condition detected again on a result and scored against the map that went in.
 
 The most common complaint about ControlNet UIs is that the ControlNet silently does nothing. Every result gets a
-score per condition: edges and scribbles by the F1 of the result's lines against the map's within a few pixels,
-depth by the rank correlation of the result's detected depth with the map, pose by how much of the map's skeleton
-the skeleton detected on the result covers. Below the condition's threshold the result carries a warning in words
-with the likely cause. Depth and pose need their detectors' weights: without them there is no score, and it says so.
+score per condition: edges, scribbles and other line maps by the F1 of the result's lines against the map's within a
+few pixels, depth by the rank correlation of the result's detected depth with the map, normals by the cosine of the
+result's detected normals with the map's, pose by how much of the map's skeleton the skeleton detected on the result
+covers, a picture read as it is by how much of its outline the result keeps, a shuffled picture by the overlap of
+the colours. Below the condition's threshold the
+result carries a warning in words with the likely cause. A score that needs a detector's weights (depth, pose,
+normals, a line map detected from a photo) has none without them, and says so.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ class Check:
     """How the control check scores a result against a condition's map: a condition's entry in the table carries
     one. Thresholds: below them the result is said to follow its map weakly. Edges and scribbles: measured on the
     offline model's held-out scenes (docs/control-check.md, `python -m benchmarks.control_check`): at full strength
-    90 % of results score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35. Depth and pose: not
-    measured here (no detector weights offline); set where a rank correlation or a skeleton overlap means little."""
+    90 % of results score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35. Depth, pose, normals and
+    the ControlNet 1.1 conditions the embedded model has no ControlNet for (line art, soft edges, straight lines,
+    instruct pix2pix): not measured here (no detector weights or ControlNet offline); set where the score means
+    little."""
 
     metric: str  # what the score is, in words (a text of the catalogs)
     threshold: float
@@ -134,9 +139,10 @@ def score_edges(image, control, preprocessor, settings, detectors) -> float:
     return line_f1(found, _lines(control), EDGE_TOLERANCE)
 
 
-def score_scribble(image, control, preprocessor, settings, detectors) -> float:
-    """A scribble: a map detected from a photo against the same detector on the result; a drawn (or ready) one
-    against the result's edges. Both thinned: a stroke's width is not what was drawn."""
+def score_lines(image, control, preprocessor, settings, detectors) -> float:
+    """A map of lines (a scribble, line art, soft edges, straight lines): a map detected from a photo against the same
+    detector on the result; a drawn (or ready) one against the result's edges. Both thinned: a stroke's width is
+    not what was drawn."""
     h, w = control.shape[:2]
     if preprocessor.from_photo:
         found = preprocessor.run(image, min(h, w), detectors, **settings)
@@ -144,6 +150,33 @@ def score_scribble(image, control, preprocessor, settings, detectors) -> float:
         found = pre.canny(image, min(h, w), detectors)
     found = _lines(cv2.resize(found, (w, h), interpolation=cv2.INTER_NEAREST))
     return line_f1(_thin(found), _thin(_lines(control)), SCRIBBLE_TOLERANCE)
+
+
+def score_structure(image, control, preprocessor, settings, detectors) -> float:
+    """A picture read as it is (instruct pix2pix): how much of its structure the result keeps, the F1 of the two
+    pictures' Canny edges (an edit changes colours and textures, not the outlines)."""
+    h, w = control.shape[:2]
+    edges = [_lines(pre.canny(x, min(h, w), detectors)) for x in (image, control)]
+    return line_f1(*edges, SCRIBBLE_TOLERANCE)
+
+
+def score_colours(image, control, preprocessor, settings, detectors) -> float:
+    """A global control (shuffle): the overlap of the result's colour histogram with the map's (8 bins a channel,
+    512 colours): the layout is free, the palette is what it passes on."""
+    hists = []
+    for x in (image, control):
+        h = cv2.calcHist([np.ascontiguousarray(x[..., :3])], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel()
+        hists.append(h / max(h.sum(), 1))
+    return float(np.minimum(*hists).sum())
+
+
+def score_normals(image, control, preprocessor, settings, detectors) -> float:
+    """A normal map: the mean cosine between the result's NormalBae normals and the map's (colours x 2 - 1)."""
+    h, w = control.shape[:2]
+    found = cv2.resize(pre.aux("normalbae")(image, min(h, w), detectors), (w, h), interpolation=cv2.INTER_AREA)
+    a, b = (np.asarray(x, np.float32)[..., :3] / 127.5 - 1 for x in (found, control))
+    cosine = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-6)
+    return float(cosine.mean())
 
 
 def score_depth(image, control, preprocessor, settings, detectors) -> float:

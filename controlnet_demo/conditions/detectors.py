@@ -1,4 +1,5 @@
-"""controlnet-aux detectors that need weights (OpenPose, MiDaS, HED, PiDiNet), loaded lazily and kept resident."""
+"""controlnet-aux detectors that need weights (OpenPose, MiDaS, HED, PiDiNet, line art, M-LSD, NormalBae), loaded lazily
+and kept resident."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ DETECTORS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "midas": ("controlnet_aux.midas", "MidasDetector", ("dpt_hybrid-midas-501f0c75.pt",)),
     "hed": ("controlnet_aux.hed", "HEDdetector", ("ControlNetHED.pth",)),
     "pidinet": ("controlnet_aux.pidi", "PidiNetDetector", ("table5_pidinet.pth",)),
+    "lineart": ("controlnet_aux.lineart", "LineartDetector", ("sk_model.pth", "sk_model2.pth")),
+    "lineart_anime": ("controlnet_aux.lineart_anime", "LineartAnimeDetector", ("netG.pth",)),
+    "mlsd": ("controlnet_aux.mlsd", "MLSDdetector", ("mlsd_large_512_fp32.pth",)),
+    "normalbae": ("controlnet_aux.normalbae", "NormalBaeDetector", ("scannet.pt",)),
 }
 
 

@@ -7,6 +7,8 @@ depth). `resolution` is the length of the shorter side the detection runs at, ro
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -67,14 +69,39 @@ def scribble_xdog(image: np.ndarray, resolution: int, detectors, xdog_threshold=
     return HWC3(((2 * darkness > xdog_threshold) * 255).astype(np.uint8))
 
 
-def aux(detector: str, **call_kwargs):
-    """A preprocessor that runs a controlnet-aux detector (by its name in detectors.DETECTORS) at the resolution."""
+_NUMPY_RANDOM = threading.Lock()  # controlnet-aux's shuffle draws from numpy's global generator
 
-    def run(image: np.ndarray, resolution: int, detectors, **_) -> np.ndarray:
+
+def shuffle(image: np.ndarray, resolution: int, detectors, shuffle_seed=0, **_) -> np.ndarray:
+    """ControlNet 1.1's content shuffle (controlnet-aux): the picture warped by a random smooth flow, its colours and
+    textures kept, its layout gone. Seeded: the same seed gives the same map (numpy's global generator, whose state
+    is put back after)."""
+    from controlnet_aux.shuffle import ContentShuffleDetector
+
+    with _NUMPY_RANDOM:
+        state = np.random.get_state()
+        np.random.seed(int(shuffle_seed))
+        try:
+            return ContentShuffleDetector()(
+                image, detect_resolution=resolution, image_resolution=resolution, output_type="np"
+            )
+        finally:
+            np.random.set_state(state)
+
+
+def aux(detector: str, settings: dict[str, str] | None = None, **call_kwargs):
+    """A preprocessor that runs a controlnet-aux detector (by its name in detectors.DETECTORS) at the resolution;
+    `settings`: the condition's params it reads, by the detector's own argument names ({"value_threshold": "thr_v"})."""
+    settings = settings or {}
+
+    def run(image: np.ndarray, resolution: int, detectors, **values) -> np.ndarray:
         model = detectors.get(detector)  # first: a detector without weights is refused before anything loads
         from controlnet_aux.util import HWC3
 
-        out = model(image, detect_resolution=resolution, image_resolution=resolution, output_type="np", **call_kwargs)
+        given = {settings[k]: v for k, v in values.items() if k in settings}
+        out = model(
+            image, detect_resolution=resolution, image_resolution=resolution, output_type="np", **call_kwargs, **given
+        )
         out = np.asarray(out)
         return HWC3(out) if out.ndim == 2 else out[..., :3]
 

@@ -16,7 +16,16 @@ import numpy as np
 
 from ..errors import ModelUnavailableError, UserInputError, check_number, quoted
 from . import preprocessors as pre
-from .check import Check, score_depth, score_edges, score_pose, score_scribble
+from .check import (
+    Check,
+    score_colours,
+    score_depth,
+    score_edges,
+    score_lines,
+    score_normals,
+    score_pose,
+    score_structure,
+)
 
 Example = tuple[str, str, str]  # (file under assets/examples, prompt, preprocessor)
 
@@ -31,7 +40,7 @@ class Param:
     maximum: float
     step: float
     default: float
-    help: str = ""  # what it is, for the API's description ("" : "The preprocessor's <label> setting.")
+    help: str = ""  # its API description; "" gives "The preprocessor's <label> setting."
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,14 @@ class Condition:
     checkpoints: dict[str, str]
     params: dict[str, Param] = field(default_factory=dict)
     examples: dict[str, tuple[Example, ...]] = field(default_factory=dict)  # by family; "sd15": any other
-    editor: str = "lines"  # how its map is edited: "lines" (white on black), "depth" (greys, fill), "keypoints"
+    # how its map is edited: "lines" (white on black), "depth" (greys, fill), "keypoints"; "" not by hand (a normal
+    # map's colours are directions, a photo is a photo)
+    editor: str = "lines"
     drawn: bool = False  # drawn by hand: its tab opens on a drawing pad, with Live
+    group: str = ""  # the UI's tab that holds it beside its kin ("": a tab of its own)
+    # its ControlNet pools its residuals over the picture (ControlNet 1.1's shuffle): a global control, read on the
+    # conditional branch only; the real checkpoint's config says so, and the tiny test model's is made so
+    global_control: bool = False
 
     def examples_for(self, family: str) -> tuple[Example, ...]:
         return self.examples.get(family, self.examples.get("sd15", ()))
@@ -120,6 +135,8 @@ class Condition:
 
 NONE = Preprocessor("none", "none: my image is already a control map", pre.passthrough, from_photo=False)
 
+LINES, SURFACES, PICTURES = "Edges and lines", "Depth and normals", "Picture to picture"  # the UI's groups
+
 # the caption of the held-out world scene behind assets/examples/world_*.png (the embedded model's examples)
 WORLD_CAPTION = (
     "a person in purple standing, a yellow triangle and an orange ring in front of a green ring on a black background"
@@ -141,6 +158,7 @@ CONDITIONS: dict[str, Condition] = {
             default_preprocessor="canny",
             check=Check("edge F1, 2 px", 0.35, score_edges, lines=True),
             checkpoints={"sd15": "lllyasviel/control_v11p_sd15_canny", "offline": "controlnet-canny"},
+            group=LINES,
             examples={
                 "sd15": (
                     ("astronaut.jpg", "an astronaut in an orange suit, studio portrait, best quality", "canny"),
@@ -193,6 +211,7 @@ CONDITIONS: dict[str, Condition] = {
             default_preprocessor="midas",
             check=Check("depth rank correlation", 0.3, score_depth, detector="MiDaS"),
             checkpoints={"sd15": "lllyasviel/control_v11f1p_sd15_depth", "offline": "controlnet-depth"},
+            group=SURFACES,
             examples={
                 "sd15": (("motorcycle_depth.png", "a red motorcycle in a garage, photo", "none"),),
                 "offline": (("world_depth.png", WORLD_CAPTION, "none"),),
@@ -221,7 +240,7 @@ CONDITIONS: dict[str, Condition] = {
                 "none": NONE,
             },
             default_preprocessor="sketch",
-            check=Check("line F1, 3 px", 0.4, score_scribble, lines=True),
+            check=Check("line F1, 3 px", 0.4, score_lines, lines=True),
             checkpoints={"sd15": "lllyasviel/control_v11p_sd15_scribble", "offline": "controlnet-scribble"},
             examples={
                 "sd15": (("scribble_house.png", "a cosy cottage with a tree, watercolor", "sketch"),),
@@ -236,6 +255,176 @@ CONDITIONS: dict[str, Condition] = {
                 )
             },
             drawn=True,
+        ),
+        Condition(
+            name="lineart",
+            label="Line art",
+            help="Upload a photo (its line drawing is extracted) or a line drawing, white lines on black: the lines "
+            "fix the outlines, the prompt the rest.",
+            preprocessors={
+                "lineart": Preprocessor(
+                    "lineart", "realistic line art (controlnet-aux)", pre.aux("lineart"), weights="lineart"
+                ),
+                "lineart_coarse": Preprocessor(
+                    "lineart_coarse",
+                    "coarse line art (controlnet-aux)",
+                    pre.aux("lineart", coarse=True),
+                    weights="lineart",
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="lineart",
+            check=Check("line F1, 3 px", 0.35, score_lines, lines=True),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_lineart"},
+            examples={"sd15": (("cat.jpg", "a cat on a rug, ink drawing coloured with watercolor", "lineart"),)},
+            group=LINES,
+        ),
+        Condition(
+            name="lineart_anime",
+            label="Anime line art",
+            help="Upload an anime or manga picture (its line drawing is extracted) or a line drawing, white lines on "
+            "black: the ControlNet trained on anime line art reads it.",
+            preprocessors={
+                "lineart_anime": Preprocessor(
+                    "lineart_anime",
+                    "anime line art (controlnet-aux)",
+                    pre.aux("lineart_anime"),
+                    weights="lineart_anime",
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="lineart_anime",
+            check=Check("line F1, 3 px", 0.35, score_lines, lines=True),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15s2_lineart_anime"},
+            examples={"sd15": (("astronaut.jpg", "an anime girl in a space suit, best quality", "lineart_anime"),)},
+            group=LINES,
+        ),
+        Condition(
+            name="softedge",
+            label="Soft edges",
+            help="Upload a photo: its soft edges (HED or PiDiNet, grey lines that fade) keep the shapes but not every "
+            "detail, looser than Canny. Or upload a soft edge map.",
+            preprocessors={
+                "pidinet": Preprocessor("pidinet", "PiDiNet (controlnet-aux)", pre.aux("pidinet"), weights="pidinet"),
+                "pidinet_safe": Preprocessor(
+                    "pidinet_safe",
+                    "PiDiNet, safe (fewer grey levels)",
+                    pre.aux("pidinet", safe=True),
+                    weights="pidinet",
+                ),
+                "hed": Preprocessor("hed", "HED (controlnet-aux)", pre.aux("hed"), weights="hed"),
+                "hed_safe": Preprocessor(
+                    "hed_safe", "HED, safe (fewer grey levels)", pre.aux("hed", safe=True), weights="hed"
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="pidinet",
+            check=Check("line F1, 3 px", 0.3, score_lines, lines=True),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_softedge"},
+            examples={"sd15": (("coffee.jpg", "a cup of tea on a wooden table, oil painting", "pidinet"),)},
+            group=LINES,
+        ),
+        Condition(
+            name="mlsd",
+            label="M-LSD straight lines",
+            help="Upload a photo of a room or a building (M-LSD finds its straight lines) or a drawing of straight "
+            "white lines on black: walls, windows and furniture follow them.",
+            preprocessors={
+                "mlsd": Preprocessor(
+                    "mlsd",
+                    "M-LSD (controlnet-aux)",
+                    pre.aux("mlsd", settings={"value_threshold": "thr_v", "distance_threshold": "thr_d"}),
+                    ("value_threshold", "distance_threshold"),
+                    weights="mlsd",
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="mlsd",
+            check=Check("line F1, 3 px", 0.3, score_lines, lines=True),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_mlsd"},
+            examples={
+                "sd15": (("room_lines.png", "a bright living room with a large window, interior photo", "none"),)
+            },
+            params={
+                "value_threshold": Param(
+                    "value_threshold",
+                    "M-LSD score threshold",
+                    0.01,
+                    2.0,
+                    0.01,
+                    0.1,
+                    "M-LSD's score threshold: a line is kept above it (higher: fewer lines).",
+                ),
+                "distance_threshold": Param(
+                    "distance_threshold",
+                    "M-LSD distance threshold",
+                    0.01,
+                    20.0,
+                    0.01,
+                    0.1,
+                    "M-LSD's distance threshold: shorter lines are dropped (higher: fewer, longer lines).",
+                ),
+            },
+            group=LINES,
+        ),
+        Condition(
+            name="normal",
+            label="Normal map",
+            help="Upload a photo (NormalBae estimates which way each surface faces) or a normal map in ScanNet's "
+            "colours (a surface facing you is blue-violet): shapes and their lighting follow it.",
+            preprocessors={
+                "normalbae": Preprocessor(
+                    "normalbae", "NormalBae (controlnet-aux)", pre.aux("normalbae"), weights="normalbae"
+                ),
+                "none": NONE,
+            },
+            default_preprocessor="normalbae",
+            check=Check("normal agreement", 0.5, score_normals, detector="NormalBae"),
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_normalbae"},
+            examples={"sd15": (("motorcycle.jpg", "a chrome motorcycle in a showroom, photo", "normalbae"),)},
+            editor="",
+            group=SURFACES,
+        ),
+        Condition(
+            name="ip2p",
+            label="Instruct pix2pix",
+            help='Upload a photo and write what to change as the prompt ("make it winter", "turn it into a '
+            'watercolor"): this ControlNet reads the photo itself, not a map of it.',
+            preprocessors={"none": Preprocessor("none", "none: the photo itself", pre.passthrough, from_photo=False)},
+            default_preprocessor="none",
+            check=Check("structure kept (edge F1, 3 px)", 0.2, score_structure),
+            checkpoints={"sd15": "lllyasviel/control_v11e_sd15_ip2p"},
+            examples={"sd15": (("astronaut.jpg", "make it a watercolor painting", "none"),)},
+            editor="",
+            group=PICTURES,
+        ),
+        Condition(
+            name="shuffle",
+            label="Content shuffle",
+            help="Upload a picture whose colours and textures you want: it is shuffled (warped at random), so the "
+            "ControlNet passes on its palette and style, not its layout; the prompt says what to draw.",
+            preprocessors={
+                "shuffle": Preprocessor("shuffle", "content shuffle (controlnet-aux)", pre.shuffle, ("shuffle_seed",)),
+                "none": NONE,
+            },
+            default_preprocessor="shuffle",
+            check=Check("colour overlap", 0.5, score_colours),
+            checkpoints={"sd15": "lllyasviel/control_v11e_sd15_shuffle"},
+            examples={"sd15": (("coffee.jpg", "a cosy cafe interior, oil painting", "shuffle"),)},
+            params={
+                "shuffle_seed": Param(
+                    "shuffle_seed",
+                    "Shuffle seed",
+                    0,
+                    9999,
+                    1,
+                    0,
+                    "The seed of the random warp that shuffles the picture: the same seed, the same map.",
+                )
+            },
+            editor="",
+            group=PICTURES,
+            global_control=True,
         ),
     ]
 }

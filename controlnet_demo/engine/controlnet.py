@@ -37,6 +37,12 @@ def controlnet_forward(net, x, t, text, hint) -> list[torch.Tensor]:
     return [zero(s) for zero, s in zip(zero_convolutions(net)[:-1], skips)] + [net.controlnet_mid_block(h)]
 
 
+def pooled(residuals: list[torch.Tensor]) -> list[torch.Tensor]:
+    """A global control's residuals (ControlNet 1.1's shuffle: `global_pool_conditions` in its config): each one's
+    mean over the picture, the same at every position (diffusers adds the (B, C, 1, 1) mean by broadcasting)."""
+    return [r.mean(dim=(2, 3), keepdim=True).expand_as(r) for r in residuals]
+
+
 def unet_forward(unet, x, t, text, down, mid) -> torch.Tensor:
     """The locked U-Net's noise (or v) prediction with the ControlNet residuals added to its skips and middle block."""
     return unet(
@@ -60,7 +66,6 @@ def check_supported(net, condition: str) -> None:
     extras = {
         "class embeddings": net.class_embedding is not None,
         "added (SDXL-style) embeddings": net.config.addition_embed_type is not None,
-        "global pooling (a shuffle ControlNet)": net.config.global_pool_conditions,
     }
     if any(extras.values()):
         raise ModelUnavailableError(

@@ -23,7 +23,14 @@ from PIL import Image
 
 from ..errors import GenerationCancelled, GenerationTimeout, UserInputError, quoted
 from .aot import AotForwards
-from .controlnet import check_supported, controlnet_forward, embed_condition, unet_forward, zero_convolutions
+from .controlnet import (
+    check_supported,
+    controlnet_forward,
+    embed_condition,
+    pooled,
+    unet_forward,
+    zero_convolutions,
+)
 from .fast_mode import AOT_MODE, CUDA_GRAPH_MODES, compiled, default_compile_mode
 from .previews import Preview, alpha_bars, decode_estimate, predicted_x0
 from .request import CONTROL_MODES, ControlUnit, Request, Result
@@ -259,14 +266,19 @@ class Engine:
         return image.to(torch.float32).repeat_interleave(batch, dim=0).to(self.device, dtype)  # (B, 3, H, W)
 
     def _residuals(self, net, unit, hint, mask, model_input, t, text, do_cfg) -> list[torch.Tensor]:
-        """The 13 residuals one ControlNet adds, scaled per connection, masked, for the full CFG batch."""
+        """The 13 residuals one ControlNet adds, scaled per connection, masked, for the full CFG batch. A global
+        control (a shuffle ControlNet) is pooled over the picture and, as diffusers runs it (its guess mode), read on
+        the conditional branch only."""
         mode = CONTROL_MODES[unit.mode]
-        cond_only = mode.cond_branch_only and do_cfg
+        is_global = bool(net.config.global_pool_conditions)
+        cond_only = (mode.cond_branch_only or is_global) and do_cfg
         if cond_only:  # the conditional half of the batch only; the unconditional half gets zeros
             model_input, text, hint = model_input.chunk(2)[1], text.chunk(2)[1], hint.chunk(2)[1]
         res = self._controlnet(net, model_input, t, text, hint)
         scales = mode.scales(unit.strength, [r.shape[-2] for r in res])
         res = [r * s for r, s in zip(res, scales)]
+        if is_global:
+            res = pooled(res)
         if mask is not None:
             res = [r * mask(r.shape[-2:]) for r in res]
         if cond_only:

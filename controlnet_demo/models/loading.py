@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from safetensors import SafetensorError
 
+from ..conditions import CONDITIONS
 from ..conditions import condition as known_condition
 from ..errors import Message, ModelUnavailableError, UserInputError, message, quoted
 from ..paths import shown
@@ -194,6 +195,9 @@ def load_controlnet(
     if source.startswith("builtin:"):
         seed = FIRST_SEEDS.get(condition) or 10 + zlib.crc32(source.encode()) % 10_000
         net = architectures.tiny_controlnet(architectures.tiny_unet(seed=0), seed=seed)
+        cond = CONDITIONS.get(condition)
+        if cond is not None and cond.global_control:  # as its real checkpoint's config says (a shuffle)
+            net.register_to_config(global_pool_conditions=True)
         return net if dtype == torch.float32 else net.to(dtype=dtype)
     try:
         return ControlNetModel.from_pretrained(source, dtype=dtype, local_files_only=local_files_only)

@@ -69,8 +69,19 @@ def header(service: ControlNetService, locale: str = "en") -> str:
         ),
         locale,
     )
-    title = translate("ControlNet: steer Stable Diffusion with edges, pose, depth and scribbles", locale)
+    title = translate(
+        "ControlNet: steer Stable Diffusion with edges, lines, pose, depth, normals, scribbles and pictures", locale
+    )
     return f"# {title}\n{model}" + _fast_mode_note(service.compile_mode)
+
+
+def groups() -> dict[str, list]:
+    """The condition table's entries by the tab that holds them (`Condition.group`: kin side by side; "" a tab of
+    its own), in the table's order of their first members."""
+    held: dict[str, list] = {}
+    for cond in CONDITIONS.values():
+        held.setdefault(cond.group or cond.name, []).append(cond)
+    return held
 
 
 def build(service: ControlNetService, trainer=None) -> gr.Blocks:
@@ -83,9 +94,15 @@ def build(service: ControlNetService, trainer=None) -> gr.Blocks:
         if banner(service):
             top.append(gr.Markdown(banner(service), elem_classes="banner", elem_id="offline-banner"))
         with gr.Tabs():  # the tabs' names t_marked: the page's script renames them too on a language switch
-            for cond in CONDITIONS.values():
-                with gr.Tab(t_marked(cond.label), id=cond.name):
-                    condition_tab(cond, service)
+            for group, conditions in groups().items():
+                if len(conditions) == 1:  # a tab of its own
+                    with gr.Tab(t_marked(conditions[0].label), id=conditions[0].name):
+                        condition_tab(conditions[0], service)
+                    continue
+                with gr.Tab(t_marked(group), id=f"group-{conditions[0].name}"), gr.Tabs():
+                    for cond in conditions:
+                        with gr.Tab(t_marked(cond.label), id=cond.name):
+                            condition_tab(cond, service)
             with gr.Tab(t_marked("Compose"), id="compose"):
                 compose_tab(service)
             with gr.Tab(t_marked("How ControlNet works"), id="how"):

@@ -92,7 +92,7 @@ def compose_tab(service: ControlNetService):
                     )
                     form.add("pose_json" + n, pose)
                     map_box, editor, detect, use, note = map_inputs(
-                        first, prefix, any_condition=True, visible=not first.reads_pose_json
+                        first, prefix, any_condition=True, visible=_painted(first)
                     )
                     form.add("edited_map" + n, editor)
                     form.add("use_edited_map" + n, use)
@@ -192,15 +192,21 @@ def compose_tab(service: ControlNetService):
     live_switch(service, live, pads, form.named, [gallery, maps, params, check], units_of)
 
 
+def _painted(cond) -> bool:
+    """Its map is painted by hand (the map painter); a pose's is edited as keypoints, a normal map or a photo not."""
+    return bool(cond.editor) and not cond.reads_pose_json
+
+
 def _editor_for(condition: str, request=None):
-    """A unit's editor for its condition: the keypoint editor for a pose, else the map painter in its inks."""
+    """A unit's editor for its condition: the keypoint editor for a pose, the map painter in its inks for a painted
+    map, neither for a map that is not edited by hand."""
     cond = CONDITIONS.get(condition)
     if cond is None:  # an unknown name from the API: the service names the known ones when it runs
         return gr.skip(), gr.skip(), gr.skip()
     return (
         gr.update(visible=cond.reads_pose_json),
-        gr.update(visible=not cond.reads_pose_json),
-        gr.update(elem_classes=[f"map-kind-{cond.editor}"]),
+        gr.update(visible=_painted(cond)),
+        gr.update(elem_classes=[f"map-kind-{cond.editor}"]) if _painted(cond) else gr.skip(),
     )
 
 

@@ -29,6 +29,7 @@ from .fields import (
     RESOLUTION,
     SCHEDULER,
     SEED,
+    SKETCH_IMAGE,
     SPEED,
     START,
     STEPS,
@@ -58,10 +59,11 @@ def condition_form(cond: Condition, service: ControlNetService) -> Form:
     """The tab's inputs, in the API's order: those an API call may leave out come last (added over time, so older
     positional calls still work)."""
     settings = [param_field(p) for p in cond.params.values()]  # the table's Params of the condition
-    required = (IMAGE, PROMPT, NEGATIVE, PREPROCESSOR, PREPROCESS_RESOLUTION, *settings, STRENGTH, START, END, MODE)
+    image = SKETCH_IMAGE if cond.drawn else IMAGE
+    required = (image, PROMPT, NEGATIVE, PREPROCESSOR, PREPROCESS_RESOLUTION, *settings, STRENGTH, START, END, MODE)
     required += (GUIDANCE, STEPS, NUM_IMAGES, RESOLUTION, SCHEDULER, SEED, RANDOMIZE)
     drawn = (UPLOAD, PAD) if cond.drawn else ()
-    edited = (POSE_JSON,) if cond.reads_pose_json else (EDITED_MAP, USE_EDITED_MAP)
+    edited = (POSE_JSON,) if cond.reads_pose_json else (EDITED_MAP, USE_EDITED_MAP) if cond.editor else ()
     return Form(service, required, (SPEED, *drawn, *edited, RESIDUAL_MAPS))
 
 
@@ -98,14 +100,14 @@ def condition_tab(cond: Condition, service: ControlNetService):
             if cond.reads_pose_json:  # its map is edited as keypoints
                 _, pose_json, start_pose, json_text = pose_inputs()
                 form.add("pose_json", pose_json)
-            else:
+            elif cond.editor:  # a map painted by hand
                 _, editor, detect_map, use_map, map_note = map_inputs(cond)
                 form.add("edited_map", editor)
                 form.add("use_edited_map", use_map)
             preprocessor = form.add("preprocessor", condition=cond)
             prep_resolution = form.add("preprocess_resolution")
             shown = cond.preprocessor(None).params
-            param_sliders = [form.add(p, visible=p in shown) for p in cond.params]
+            param_sliders = [form.add(p.name, visible=p.name in shown) for p in cond.params.values()]
             prompt = common_inputs(form)
             unit_controls(form)
             run, stop = run_buttons()

@@ -16,7 +16,7 @@ from .widgets import gpu_queue, on_gpu
 def detect_endpoint(service: ControlNetService) -> None:
     form = Form(service, [IMAGE], [CONDITION, PREPROCESSOR, PREPROCESS_RESOLUTION])
     with gr.Column(visible=False):
-        form.add("image", label="image")
+        form.add("image", label="image", sources=None)
         conditions = list(CONDITIONS)
         form.add("condition", choices=conditions, value=conditions[0], label="condition", allow_custom_value=True)
         form.add("preprocessor", gr.Textbox(label="preprocessor"))
@@ -35,10 +35,12 @@ def detect_endpoint(service: ControlNetService) -> None:
 
     detect = form.handler(
         detect,
-        "Detect the control map of a picture, without generating anything, exactly as the generation endpoints "
-        "would give it to their ControlNet (the map a condition's preprocessor makes, or the picture itself with "
-        "'none'). The preprocessor defaults to the condition's own.",
-        "the control map as a PNG",
+        "Detect the control map of a picture, without generating anything: "
+        + "; ".join(f"{c.name}: {c.label}" for c in CONDITIONS.values())
+        + "; exactly as the generation endpoints would give it to their ControlNet. The preprocessor defaults to "
+        "the condition's own; 'none' gives the picture itself.",
+        "the control map as a PNG (white lines on black for edges and lines, grey for depth, coloured for a pose, "
+        "normals or segments)",
         progress=False,
         limited_by=service,
     )

@@ -42,17 +42,28 @@ class Field:
         )
 
 
+@dataclass(frozen=True)
+class _Of:
+    """A widget's argument that depends on the service (a limit, the preset's default): `of(service)`."""
+
+    of: Callable
+
+
 def _made(make, **defaults):
-    """A widget maker: `make(**defaults, **kw)`, where a default given as a function of the service is called."""
+    """A widget maker: `make(**defaults, **kw)`, each default given as `_Of` read from the service."""
 
     def widget(service, **kw):
-        return make(**{k: v(service) if callable(v) else v for k, v in defaults.items()} | kw)
+        return make(**{k: v.of(service) if isinstance(v, _Of) else v for k, v in defaults.items()} | kw)
 
     return widget
 
 
-def _limit(name: str):
-    return lambda service: getattr(service.settings.limits, name)
+def _limit(name: str) -> _Of:
+    return _Of(lambda service: getattr(service.settings.limits, name))
+
+
+def _preset(read) -> _Of:
+    return _Of(lambda service: read(service.preset))
 
 
 def speed_choice(service, **kw) -> gr.Radio:
@@ -86,7 +97,7 @@ GUIDANCE = Field(
         slider,
         minimum=0.0,
         maximum=_limit("max_guidance"),
-        value=lambda s: s.preset.guidance,
+        value=_preset(lambda p: p.guidance),
         step=0.1,
         label=t("Guidance scale (CFG)"),
     ),
@@ -94,7 +105,7 @@ GUIDANCE = Field(
 STEPS = Field(
     "steps",
     "Denoising steps.",
-    _made(slider, minimum=1, maximum=_limit("max_steps"), value=lambda s: s.preset.steps, step=1, label=t("Steps")),
+    _made(slider, minimum=1, maximum=_limit("max_steps"), value=_preset(lambda p: p.steps), step=1, label=t("Steps")),
 )
 NUM_IMAGES = Field(
     "num_images",
@@ -106,10 +117,10 @@ RESOLUTION = Field(
     "The output's longer side in pixels; the picture's aspect is kept.",
     _made(
         slider,
-        minimum=lambda s: s.preset.resolution[0],
-        maximum=lambda s: s.preset.resolution[1],
-        step=lambda s: s.preset.resolution[2],
-        value=lambda s: s.preset.resolution[3],
+        minimum=_preset(lambda p: p.resolution[0]),
+        maximum=_preset(lambda p: p.resolution[1]),
+        step=_preset(lambda p: p.resolution[2]),
+        value=_preset(lambda p: p.resolution[3]),
         label=t("Resolution (longer side)"),
     ),
 )
@@ -141,6 +152,11 @@ IMAGE = Field(
     "image",
     "The photo or control map, as a file (an MCP client sends a data: URI of a PNG or JPEG).",
     _made(image_input, label=t("Photo or control map"), sources=("upload", "clipboard")),
+)
+SKETCH_IMAGE = dataclasses.replace(  # a drawn condition's tab: its image is the API's sketchpad
+    IMAGE,
+    doc="A drawing or picture as a sketchpad value (background, layers, composite), or a file; used where no upload "
+    "and no pad are given.",
 )
 DRAWING = Field(
     "drawing",
@@ -200,7 +216,7 @@ PREPROCESS_RESOLUTION = Field(
         slider,
         minimum=64,
         maximum=1024,
-        value=lambda s: s.preset.detect_resolution,
+        value=_preset(lambda p: p.detect_resolution),
         step=64,
         label=t("Preprocessor resolution"),
     ),
@@ -248,7 +264,7 @@ class Form:
         self.fields = {f.name: f for f in required + optional}
         if len(self.fields) != len(required) + len(optional):
             raise ValueError("an endpoint declares a field twice")
-        self.required = len(required)
+        self.n_required = len(required)
         self.widgets: dict[str, gr.components.Component] = {}
 
     def add(self, name: str, component=None, **kw):
@@ -256,14 +272,15 @@ class Form:
         if name in self.widgets:
             raise ValueError(f"{name}: its widget is made already")
         field = self.fields[name]  # a widget for no declared field fails the build here
+        if component is None and field.widget is None:
+            raise ValueError(f"{name}: its editor makes its widget; give it to the form")
+        if component is not None and kw:
+            raise ValueError(f"{name}: a widget given is made already; {', '.join(kw)} would be lost")
         self.widgets[name] = component if component is not None else field.widget(self.service, **kw)
         return self.widgets[name]
 
     def __getitem__(self, name: str):
         return self.widgets[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.fields
 
     @property
     def named(self) -> dict:
@@ -290,7 +307,7 @@ class Form:
     def handler(self, fn, summary: str, returns: str, **kw):
         """`fn(*values, progress=..., request=...)` as gradio must see it (`widgets.handler`), described."""
         fn.__doc__ = self.docstring(summary, returns)
-        return handler(fn, self.named, required=self.required, **kw)
+        return handler(fn, self.named, required=self.n_required, **kw)
 
 
 def spec_of(v: dict, units) -> GenerateSpec:

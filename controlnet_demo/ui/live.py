@@ -87,15 +87,24 @@ def live_endpoint(service: ControlNetService) -> None:
     fields = [IMAGE, DRAWING, PROMPT, CONDITION, PREPROCESSOR, STRENGTH, START, END, MODE, SEED, NEGATIVE, PAD]
     form = Form(service, (), fields)
     with gr.Column(visible=False):
-        for name in ("image", "prompt", "strength", "start", "end"):
-            form.add(name, label=name)
-        form.add("negative_prompt", label="negative_prompt", value=None)  # left out: none (the frames' default)
-        form.add("mode", gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True))
-        form.add("seed", gr.Number(value=0, precision=0, label="seed"))  # any whole number
-        form.add("drawing", sketchpad(label="drawing"))
-        form.add("condition", choices=list(CONDITIONS), value=DRAWN, label="condition", allow_custom_value=True)
-        form.add("preprocessor", gr.Textbox(label="preprocessor"))
-        form.add("pad", declare(gr.Textbox(label="pad"), DRAWING_INPUT))  # the drawing pad's PNG as a data: URL
+        given = {  # the endpoint's own widgets, where a tab's would differ: any whole seed, any mode name (the
+            # service names the offered ones), prompts up to the parser's bound (the service says the limit)
+            "image": dict(sources=None),
+            "drawing": lambda: sketchpad(label="drawing"),
+            "prompt": dict(max_length=None),
+            "condition": dict(choices=list(CONDITIONS), value=DRAWN, allow_custom_value=True),
+            "preprocessor": lambda: gr.Textbox(label="preprocessor"),
+            "mode": lambda: gr.Dropdown(MODE_CHOICES, value="balanced", label="mode", allow_custom_value=True),
+            "seed": lambda: gr.Number(value=0, precision=0, label="seed"),
+            "negative_prompt": dict(value=None, max_length=None),  # left out: none (the frames' default)
+            "pad": lambda: declare(gr.Textbox(label="pad"), DRAWING_INPUT),  # the pad's PNG as a data: URL
+        }
+        for name in form.fields:  # in the API's order
+            made = given.get(name, {})
+            if isinstance(made, dict):  # the field's widget, with these arguments
+                form.add(name, label=name, **made)
+            else:  # a widget of its own
+                form.add(name, made())
         out = gr.Image(label="frame", format="png")
         trigger = gr.Button("live")
 

@@ -139,7 +139,8 @@ WEIGHTED = [(c.name, p.name, p.weights) for c in CONDITIONS.values() for p in c.
 
 
 def test_every_weighted_preprocessor_has_a_detector_entry():
-    assert {w for _, _, w in WEIGHTED} == set(DETECTORS) == {"openpose", "midas", "hed", "pidinet"}
+    assert {w for _, _, w in WEIGHTED} == set(DETECTORS)
+    assert set(DETECTORS) == {"openpose", "midas", "hed", "pidinet", "lineart", "lineart_anime", "mlsd", "normalbae"}
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +169,7 @@ def test_detector_from_local_folder_makes_a_map(annotators, coffee, condition, p
     detectors = Detectors(str(annotators(detector)), online=False)
     out = detect(condition, coffee, preprocessor, resolution=128, detectors=detectors)  # small: CPU time
     assert out.shape == (128, 192, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
-    if condition != "pose":  # depth and scribble maps are gray
+    if condition not in ("pose", "normal"):  # depth and line maps are gray
         assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
     if condition == "depth":
         assert out.min() == 0 and out.max() == 255  # normalised to the full range (no NaN from a flat output)

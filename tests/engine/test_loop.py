@@ -227,10 +227,26 @@ def test_controlnet_forward_equals_controlnet_model_forward_bit_for_bit(store, c
         assert all(torch.equal(a, b) for a, b in zip(ours, [*down, mid]))
 
 
-@pytest.mark.parametrize(
-    "config, named",
-    [({"global_pool_conditions": True}, "global pooling"), ({"num_class_embeds": 4}, "class embeddings")],
-)
+def test_a_global_control_equals_stock_pipeline(store, astronaut):
+    """A shuffle-style ControlNet (`global_pool_conditions`): its residuals averaged over the picture and read on the
+    conditional branch only, as diffusers' pipeline runs it (guess mode, forced by the config)."""
+    from diffusers import ControlNetModel
+
+    canny = store.controlnet("canny")
+    shuffle = ControlNetModel.from_config(canny.config, global_pool_conditions=True).eval()
+    shuffle.load_state_dict(canny.state_dict())
+    edges = _map(astronaut)
+    req = _request(ControlUnit("shuffle", edges, strength=1.5))
+    ours = Engine(store.base, {"shuffle": shuffle}, store.device, store.dtype).generate(req).images
+    stock = _stock(store, [shuffle], [edges], req, [1.5])
+    assert np.abs(ours - stock).max() <= 1e-4
+    local = Engine(store.base, {"canny": canny}, store.device, store.dtype).generate(
+        _request(ControlUnit("canny", edges, strength=1.5))
+    )
+    assert np.abs(ours - local.images).max() > 1e-3  # the same weights, pooled: another picture
+
+
+@pytest.mark.parametrize("config, named", [({"num_class_embeds": 4}, "class embeddings")])
 def test_controlnet_configs_the_engine_does_not_cover_are_refused_by_name(store, astronaut, config, named):
     from diffusers import ControlNetModel
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from controlnet_demo.conditions import CONDITIONS as TABLE
 from controlnet_demo.errors import ModelUnavailableError, UserInputError
 from controlnet_demo.models import architectures as tiny
 from controlnet_demo.models.devices import pick_device
@@ -31,11 +32,11 @@ from controlnet_demo.paths import REPO_ROOT
 from controlnet_demo.settings import Settings
 
 ROOT = REPO_ROOT
-CONDITIONS = tuple(SD15.controlnets)  # canny, pose, depth, scribble
+CONDITIONS = tuple(SD15.controlnets)  # every condition of the table the sd15 family serves
 
 
 def _fingerprint(net) -> float:
-    """Sum of the condition encoder's weights: tells the four ControlNets (different seeds) apart."""
+    """Sum of the condition encoder's weights: tells the ControlNets (different seeds) apart."""
     return float(sum(p.double().sum() for p in net.controlnet_cond_embedding.parameters()))
 
 
@@ -50,7 +51,7 @@ def _snapshot(cache: Path, repo_id: str) -> Path:
 
 @pytest.fixture(scope="session")
 def hub_cache(tmp_path_factory) -> dict:
-    """A Hugging Face hub cache holding tiny stand-ins for SD1.5 and the four ControlNet 1.1 repos."""
+    """A Hugging Face hub cache holding tiny stand-ins for SD1.5 and its ControlNet 1.1 repos."""
 
     cache = tmp_path_factory.mktemp("hf-cache")
     pipe = tiny.tiny_pipeline(seed=0)
@@ -59,6 +60,8 @@ def hub_cache(tmp_path_factory) -> dict:
     folders, fingerprints = {"base": base}, {}
     for seed, condition in enumerate(CONDITIONS, start=1):
         net = tiny.tiny_controlnet(pipe.unet, seed=seed)
+        if TABLE[condition].global_control:  # as the real repo's config (shuffle)
+            net.register_to_config(global_pool_conditions=True)
         folders[condition] = _snapshot(cache, SD15.controlnets[condition])
         net.save_pretrained(folders[condition])
         fingerprints[condition] = _fingerprint(net)
