@@ -110,7 +110,7 @@ def depth_motorcycle() -> np.ndarray:
 
 def world_examples() -> None:
     """Held-out scenes of the synthetic world (seeds the training stream never uses), for the offline model's tabs:
-    a picture (for canny), and exact depth, pose and scribble maps, at the model's native 64 px."""
+    a picture (for canny), and exact depth, pose, scribble and line-art maps, at the model's native 64 px."""
     from controlnet_demo.lab import world
 
     for i in range(200):  # the first held-out scene with a person, for the pose example
@@ -118,7 +118,7 @@ def world_examples() -> None:
         if ex.scene.person is not None:
             break
     save("world_picture.png", ex.image)
-    for condition in ("depth", "pose", "scribble"):
+    for condition in ("depth", "pose", "scribble", "lineart"):
         save(f"world_{condition}.png", ex.maps[condition])
     print("world example prompt:", ex.prompt)
 

@@ -275,8 +275,11 @@ CONDITIONS: dict[str, Condition] = {
             },
             default_preprocessor="lineart",
             check=Check("line F1, 3 px", 0.35, score_lines, lines=True),
-            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_lineart"},
-            examples={"sd15": (("cat.jpg", "a cat on a rug, ink drawing coloured with watercolor", "lineart"),)},
+            checkpoints={"sd15": "lllyasviel/control_v11p_sd15_lineart", "offline": "controlnet-lineart"},
+            examples={
+                "sd15": (("cat.jpg", "a cat on a rug, ink drawing coloured with watercolor", "lineart"),),
+                "offline": (("world_lineart.png", WORLD_CAPTION, "none"),),
+            },
             group=LINES,
         ),
         Condition(

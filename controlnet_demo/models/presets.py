@@ -153,9 +153,9 @@ OFFLINE = Preset(
         "**Offline mode.** Stable Diffusion 1.5 could not be reached or found in the local cache, so the app runs "
         "its embedded model: the same architecture, small (64×64 px), trained by this project on a synthetic world "
         "of flat shapes and stick-figure people. Its pictures are small and soft (squares and stars come out "
-        "rounded); the edge, scribble, depth and pose ControlNets put shapes and figures where the map has them, "
-        "hand drawings and photos' edges more weakly. Every control works on it. Run once with internet access to "
-        "get SD1.5."
+        "rounded); its edge, line-art, scribble, depth and pose ControlNets put shapes and figures where the map has them, "
+        "hand drawings and photos' edges more weakly; the other conditions need SD1.5. Every control works on it. Run "
+        "once with internet access to get SD1.5."
     ),
 )
 

@@ -15,6 +15,7 @@ METRIC_NAMES = {
     "scribble": f"edge F1, {SCRIBBLE_TOLERANCE:g} px",
     "depth": "layer IoU",
     "pose": "figure F1",
+    "lineart": f"edge F1, {CANNY_TOLERANCE:g} px",
 }
 _PALETTE = np.array(list(world.COLOURS.values()), np.float32)
 
@@ -113,4 +114,6 @@ def score(condition: str, generated: np.ndarray, condition_map: np.ndarray, scen
         return depth_agreement(generated, condition_map)
     if condition == "pose":
         return pose_overlap(generated, condition_map, scene.person.colour)
+    if condition == "lineart":  # exact outlines, thinner than canny's on the picture
+        return edge_f1(generated, condition_map, CANNY_TOLERANCE, thin=True)
     raise ValueError(f"No metric for the condition {condition!r}; known: {', '.join(METRIC_NAMES)}.")

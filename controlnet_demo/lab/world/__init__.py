@@ -3,7 +3,19 @@
 
 from .analysis import Analysis, analyse, colour_index, expected_objects, shape_features, shape_of
 from .datasets import DatasetFolder, read_rgb, write_dataset
-from .render import MAPS, Example, canny_map, caption, depth_map, example, labels, pose_map, render, scribble_map
+from .render import (
+    MAPS,
+    Example,
+    canny_map,
+    caption,
+    depth_map,
+    example,
+    labels,
+    lineart_map,
+    pose_map,
+    render,
+    scribble_map,
+)
 from .scenes import (
     BODY,
     COLOURS,
@@ -47,6 +59,7 @@ __all__ = [
     "example",
     "expected_objects",
     "labels",
+    "lineart_map",
     "pose_map",
     "read_rgb",
     "render",

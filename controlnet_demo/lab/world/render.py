@@ -1,4 +1,4 @@
-"""A scene drawn: its picture, its four control maps in the ControlNet 1.1 layout (exact, from the geometry), its
+"""A scene drawn: its picture, its control maps in the ControlNet 1.1 layout (exact, from the geometry), its
 caption, and the training example that bundles them."""
 
 from __future__ import annotations
@@ -96,6 +96,23 @@ def scribble_map(
     return np.repeat(np.where(small > 80, 255, 0).astype(np.uint8)[..., None], 3, axis=2)  # binary, as ControlNet's
 
 
+def lineart_map(scene: Scene, size: int = 64, config: WorldConfig = DEFAULT) -> np.ndarray:
+    """Line art: the outline of every visible region (each object as the picture shows it, the horizon), thin white
+    lines on black, found where the supersampled label map changes, one output pixel wide. (S, S, 3)"""
+    ss = config.supersample
+    canvas = np.zeros((size * ss, size * ss), np.uint8)
+    if scene.horizon is not None:
+        canvas[int(round(scene.horizon * size * ss)) :] = 255  # the ground: a region of its own
+    for i, obj in enumerate(scene.objects):
+        obj.draw(canvas, i + 1)
+    edges = np.zeros(canvas.shape, np.uint8)
+    edges[1:] |= canvas[1:] != canvas[:-1]
+    edges[:, 1:] |= canvas[:, 1:] != canvas[:, :-1]
+    edges = cv2.dilate(edges * 255, np.ones((ss, ss), np.uint8))
+    small = cv2.resize(edges, (size, size), interpolation=cv2.INTER_AREA)
+    return np.repeat(small[..., None], 3, axis=2)
+
+
 def pose_map(scene: Scene, size: int = 64, config: WorldConfig = DEFAULT) -> np.ndarray:
     """The person's 18 keypoints in OpenPose's colours, drawn by controlnet-aux; all black without a person."""
     n = size * config.supersample
@@ -122,7 +139,7 @@ def caption(scene: Scene) -> str:
     return f"{text} on {ground} ground under {article(sky)} {sky} sky"
 
 
-MAPS = ("canny", "scribble", "depth", "pose")  # the control maps every example has
+MAPS = ("canny", "scribble", "depth", "pose", "lineart")  # the control maps every example has
 
 
 @dataclass
@@ -136,7 +153,7 @@ class Example:
 def example(
     rng: np.random.Generator, size: int = 64, config: WorldConfig = DEFAULT, maps: tuple[str, ...] = MAPS
 ) -> Example:
-    """One training example: a scene, its picture, the named maps (all four by default) and its caption. The
+    """One training example: a scene, its picture, the named maps (all of MAPS by default) and its caption. The
     scribble consumes rng too, after the rest: leaving maps out changes none of the others."""
     scene = sample_scene(rng, config)
     image = render(scene, size, config)
@@ -145,5 +162,6 @@ def example(
         scribble=lambda: scribble_map(scene, size, rng, config),
         depth=lambda: depth_map(scene, size, config),
         pose=lambda: pose_map(scene, size, config),
+        lineart=lambda: lineart_map(scene, size, config),
     )
     return Example(scene, image, {name: make() for name, make in makers.items() if name in maps}, caption(scene))
