@@ -30,9 +30,9 @@ class Check:
     one. Thresholds: below them the result is said to follow its map weakly. Edges and scribbles: measured on the
     offline model's held-out scenes (docs/control-check.md, `python -m benchmarks.control_check`): at full strength
     90 % of results score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35. Depth, pose, normals and
-    the ControlNet 1.1 conditions the embedded model has no ControlNet for (line art, soft edges, straight lines,
-    instruct pix2pix): not measured here (no detector weights or ControlNet offline); set where the score means
-    little."""
+    the other ControlNet 1.1 conditions (line art, soft edges, straight lines, instruct pix2pix, shuffle): not
+    measured here (no detector weights here; of their ControlNets only the embedded model's line art); set where the
+    score means little."""
 
     metric: str  # what the score is, in words (a text of the catalogs)
     threshold: float

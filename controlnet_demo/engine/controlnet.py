@@ -40,7 +40,7 @@ def controlnet_forward(net, x, t, text, hint) -> list[torch.Tensor]:
 def pooled(residuals: list[torch.Tensor]) -> list[torch.Tensor]:
     """A global control's residuals (ControlNet 1.1's shuffle: `global_pool_conditions` in its config): each one's
     mean over the picture, the same at every position (diffusers adds the (B, C, 1, 1) mean by broadcasting)."""
-    return [r.mean(dim=(2, 3), keepdim=True).expand_as(r) for r in residuals]
+    return [r.mean(dim=(2, 3), keepdim=True).expand_as(r).contiguous() for r in residuals]  # (a graph's layout)
 
 
 def unet_forward(unet, x, t, text, down, mid) -> torch.Tensor:

@@ -47,13 +47,16 @@ def unit_from(values: Mapping, *, condition: str, resolution: int) -> UnitSpec:
     """One unit from a request's values by their API names (a Compose unit's without their number), the same way for
     every surface: the tabs, Compose, /live, /detect, the map editors and Compare.
 
-    Its picture: the map itself when one is given (a pose as OpenPose JSON for a condition edited as keypoints, else
-    an edited map with use_edited_map), else the first of `PICTURES` given: an uploaded file, the image input (a
+    Its picture: the map itself when one is given (a pose as OpenPose JSON for a condition edited as keypoints, an
+    edited map with use_edited_map for one painted by hand; none for a condition not edited by hand), else the first of `PICTURES` given: an uploaded file, the image input (a
     file, or a sketchpad's value), the drawing pad's PNG, a sketchpad drawing. A value left out (None) gets the
     default; `resolution`: the preprocessor's (the preset's). Nothing is checked here: `prepare` is."""
     cond = CONDITIONS.get(condition) if isinstance(condition, str) else None
     edited = values.get("edited_map") if values.get("use_edited_map") else None
-    drawn = (values.get("pose_json") if cond.reads_pose_json else edited) if cond is not None else edited
+    if cond is not None:  # a map is given as its condition edits it: keypoints, a painted map, or not at all
+        drawn = values.get("pose_json") if cond.reads_pose_json else edited if cond.editor else None
+    else:
+        drawn = edited
     picture = next((values[k] for k in PICTURES if values.get(k) is not None), None)
 
     def given(name: str, default):

@@ -110,7 +110,7 @@ def compose_tab(service: ControlNetService):
                     condition.change(
                         handler(_editor_for, {"condition": condition}, progress=False),
                         condition,
-                        [pose_box, map_box, editor],
+                        [pose_box, map_box, editor, use],
                         api_visibility="private",
                         **LIGHT,
                     )
@@ -202,11 +202,12 @@ def _editor_for(condition: str, request=None):
     map, neither for a map that is not edited by hand."""
     cond = CONDITIONS.get(condition)
     if cond is None:  # an unknown name from the API: the service names the known ones when it runs
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     return (
         gr.update(visible=cond.reads_pose_json),
         gr.update(visible=_painted(cond)),
         gr.update(elem_classes=[f"map-kind-{cond.editor}"]) if _painted(cond) else gr.skip(),
+        gr.skip() if _painted(cond) else False,  # a hidden map is not used (the service ignores it too)
     )
 
 

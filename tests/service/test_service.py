@@ -137,3 +137,25 @@ def test_the_pose_editor_s_start_is_refused_in_words_without_the_openpose_weight
         service.detect_pose(astronaut, 512)
     with pytest.raises(UserInputError, match="Preprocessor resolution"):
         service.detect_pose(astronaut, 10)
+
+
+def test_one_picture_precedence_and_a_map_only_where_its_condition_edits_one():
+    """unit_from, for every surface: a given map (a pose's JSON, a painted map in use) before an upload, the image,
+    the pad, a drawing; a condition whose map is not edited by hand (a normal map, a photo read as it is) ignores an
+    edited map that a client sends, or that a Compose unit kept from the condition it had before."""
+    from controlnet_demo.conditions import CONDITIONS
+    from controlnet_demo.service.specs import unit_from
+
+    values = dict(upload="up.png", image="image.png", pad="data:image/png;base64,pad", preprocessor="canny")
+    assert unit_from(values, condition="canny", resolution=64).image == "up.png"
+    assert unit_from({**values, "upload": None}, condition="canny", resolution=64).image == "image.png"
+    assert unit_from({"pad": "data:pad", "drawing": {"x": 1}}, condition="scribble", resolution=64).image == "data:pad"
+    edited = {**values, "edited_map": "data:image/png;base64,map", "use_edited_map": True}
+    unit = unit_from(edited, condition="canny", resolution=64)
+    assert (unit.image, unit.preprocessor, unit.edited) == (edited["edited_map"], "none", True)
+    assert unit_from({**edited, "use_edited_map": False}, condition="canny", resolution=64).image == "up.png"
+    pose = unit_from({**edited, "pose_json": '{"people": []}'}, condition="pose", resolution=64)
+    assert (pose.image, pose.edited) == ('{"people": []}', True)
+    for name in [c.name for c in CONDITIONS.values() if not c.editor]:
+        unit = unit_from({**edited, "preprocessor": None}, condition=name, resolution=64)
+        assert (unit.image, unit.edited, unit.preprocessor) == ("up.png", False, None), name

@@ -233,6 +233,35 @@ def test_the_offline_model_draws_from_a_scribble_drawn_in_the_browser(browser, o
         context.close()
 
 
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN", "ko-KR"])
+def test_the_grouped_condition_tabs_open_in_each_language_and_say_what_the_model_lacks(browser, offline_url, locale):
+    """The kin conditions under one tab (the table's groups): each opens in the page's language; on the embedded
+    model, one it serves (line art) shows its help and examples, one it lacks (soft edges) says so."""
+    from controlnet_demo.conditions import CONDITIONS
+    from controlnet_demo.ui.app import groups
+    from controlnet_demo.ui.condition_tab import NOT_SERVED
+    from controlnet_demo.ui.i18n import catalog
+
+    def say(text: str) -> str:  # the catalog of the page's language (English: the text itself)
+        return catalog({"zh-CN": "zh-CN", "ko-KR": "ko"}[locale])[text] if locale != "en-US" else text
+
+    group = next(g for g, conds in groups().items() if CONDITIONS["lineart"] in conds)
+    context = browser.new_context(viewport=VIEWPORT, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        page.goto(offline_url)
+        page.get_by_role("tab", name=say(group), exact=True).click()
+        for name, served in (("lineart", True), ("softedge", False)):
+            page.get_by_role("tab", name=say(CONDITIONS[name].label), exact=True).click()
+            panel = page.locator("[role=tabpanel]:visible").last
+            sync_api.expect(panel).to_contain_text(say(CONDITIONS[name].help))
+            note = panel.get_by_text(say(NOT_SERVED))
+            sync_api.expect(note).to_have_count(0 if served else 1)
+    finally:
+        context.close()
+
+
 def test_the_how_tabs_plot_titles_its_axes_in_the_pages_language(browser, offline_url):
     """gradio's page does not translate a plot's titles: the server writes them for the page's language."""
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")

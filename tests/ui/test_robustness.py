@@ -28,6 +28,7 @@ import torch
 from gradio_client import Client
 from PIL import Image
 
+from controlnet_demo.conditions import CONDITIONS
 from controlnet_demo.service import ControlNetService, read_parameters
 from controlnet_demo.settings import Settings
 from tests.apiclient import (
@@ -174,15 +175,10 @@ def test_soak_80_requests_no_memory_growth_no_files_left(files):
 
         time.sleep(3.5)  # > the 2 s TTL + gradio's 1 s sweep
         generate(client, "/canny", files, seed=999, steps=1)  # our own outputs are pruned when the next is saved
-        # 80 requests wrote 240 result and map files; the uploads are content-addressed (the same few inputs)
-        inputs = {
-            "astronaut.jpg",
-            "pose_waving.png",
-            "motorcycle_depth.png",
-            "canvas.png",
-            "house_layer.png",
-            "house.png",
-        }
+        # 80 requests wrote 240 result and map files; the uploads are content-addressed (the same few inputs), and
+        # the tabs' examples are gradio's copies of the table's example files
+        examples = {row[0] for c in CONDITIONS.values() for rows in c.examples.values() for row in rows}
+        inputs = {*examples, "astronaut.jpg", "canvas.png", "house_layer.png", "house.png"}
         outputs = [p for p in _live_files(demo, blocks) if p.name not in inputs]
         assert len(outputs) <= 3, f"{len(outputs)} result files still there, e.g. {outputs[:3]}"  # the last request's
     finally:
