@@ -29,10 +29,10 @@ class Check:
     """How the control check scores a result against a condition's map: a condition's entry in the table carries
     one. Thresholds: below them the result is said to follow its map weakly. Edges and scribbles: measured on the
     offline model's held-out scenes (docs/control-check.md, `python -m benchmarks.control_check`): at full strength
-    90 % of results score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35. Depth, pose, normals and
-    the other ControlNet 1.1 conditions (line art, soft edges, straight lines, instruct pix2pix, shuffle): not
-    measured here (no detector weights here; of their ControlNets only the embedded model's line art); set where the
-    score means little."""
+    90 % of results score above 0.52, with the ControlNet off (strength 0) 90 % below 0.35; line art the same way on
+    its own ControlNet. Depth, pose, normals and the other ControlNet 1.1 conditions (soft edges, straight lines,
+    instruct pix2pix, shuffle): not measured here (no detector weights or ControlNets here); set where the score
+    means little."""
 
     metric: str  # what the score is, in words (a text of the catalogs)
     threshold: float
