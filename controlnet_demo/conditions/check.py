@@ -214,8 +214,8 @@ def _cause(check: Check, control: np.ndarray, strength: float, start: float, end
         share = float(_lines(control).mean())
         if share > 0.5:
             return (
-                "The map is mostly white: edge and scribble maps are white lines on black. Invert it, or use "
-                "the 'sketch' preprocessor, which reads either polarity."
+                "The map is mostly white: edge and line maps are white lines on black. Invert it (a drawing in "
+                "either polarity can go through the Scribble tab's 'sketch' preprocessor)."
             )
         if share < 0.005:
             return "The map is nearly empty: there is almost nothing for the ControlNet to follow."
