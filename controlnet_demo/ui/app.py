@@ -30,7 +30,7 @@ from .map_editor import MAP_KIND_CSS
 from .panels import plot_titles
 from .public import BodyLimit, cap_per_client
 from .train_tab import train_tab
-from .widgets import LIGHT, seal
+from .widgets import LIGHT, patient_startup_check, seal
 
 CSS = (
     ".relocalize {display: none !important}"  # the button the page clicks on a language switch
@@ -132,6 +132,7 @@ def launch(service: ControlNetService, blocks: gr.Blocks | None = None, trainer=
     """Queue (bounded, one GPU job at a time) and serve; `overrides` go to `Blocks.launch` (tests use them)."""
     s = service.settings
     blocks = blocks or build(service, trainer)
+    patient_startup_check()  # a busy machine's first answer may take longer than gradio's one try
     # api_open=False: gradio's direct POST routes (off a Space they are open) would run any event, a private one too,
     # around the queue, its limits and the per-client cap
     blocks.queue(max_size=s.queue_size, default_concurrency_limit=1, api_open=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import time
 import types
 import typing
 
@@ -235,6 +236,32 @@ def handler(fn, inputs: dict, required: int | None = None, progress: bool = True
     wrapper.jobs = jobs  # what one call is for the per-client cap (public.cap_per_client)
     wrapper.__annotations__ = {"request": gr.Request}  # what gradio reads to inject the request
     return wrapper
+
+
+def patient(url_ok, wait_s: float = 60.0):
+    """`url_ok(url)` asked again until it says yes, for up to `wait_s`."""
+
+    def ok(url: str) -> bool:
+        deadline = time.monotonic() + wait_s
+        while not url_ok(url):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    ok.patient, ok.wrapped = True, url_ok
+    return ok
+
+
+def patient_startup_check() -> None:
+    """gradio's launch asks its new server once whether it answers (`networking.url_ok`: a HEAD request with a 3 s
+    timeout, and a timeout ends the check at once), then refuses to start ("When localhost is not accessible, a
+    shareable link must be created"). On a busy machine the first answer can take longer: asked again until the
+    server answers, for up to a minute (a server that never answers still fails then). Idempotent."""
+    from gradio import networking
+
+    if not getattr(networking.url_ok, "patient", False):
+        networking.url_ok = patient(networking.url_ok)
 
 
 def seal(blocks) -> None:

@@ -570,3 +570,32 @@ def test_converted_inputs_are_served(client, files, tmp_path, astronaut):
         shutil.copy(tmp_path / name, files / name)
         out = generate(client, "/canny", files, image=Upload(name), resolution=128)
         assert (out.params["width"], out.params["height"]) == size, name
+
+
+def test_a_server_slow_to_answer_its_first_check_still_starts(monkeypatch):
+    """gradio's launch gives up on its new server after one HEAD request that times out (3 s): on a busy machine
+    the app refused to start ("When localhost is not accessible ..."). The check now asks again until the server
+    answers; one that never does still fails."""
+    import httpx
+    from gradio import networking
+
+    from controlnet_demo.ui.widgets import patient, patient_startup_check
+
+    gradios = getattr(networking.url_ok, "wrapped", networking.url_ok)  # an app launched before made it patient
+    monkeypatch.setattr(networking, "url_ok", gradios)  # (as it was, after the test)
+    answers = iter([httpx.TimeoutException("slow"), httpx.TimeoutException("slow")])
+
+    def head(url, **kwargs):
+        answer = next(answers, None)
+        if answer is not None:
+            raise answer
+        return httpx.Response(200)
+
+    monkeypatch.setattr(httpx, "head", head)
+    assert networking.url_ok("http://127.0.0.1:1/") is False  # gradio's own check: one timeout, and it gives up
+    answers = iter([httpx.TimeoutException("slow")])
+    patient_startup_check()
+    patient_startup_check()  # once is enough
+    assert networking.url_ok("http://127.0.0.1:1/") is True
+    refused = patient(lambda url: False, wait_s=1.0)  # a server that never answers: refused after the wait
+    assert refused("http://127.0.0.1:1/") is False
