@@ -1,6 +1,7 @@
 """What ControlNet can follow: the condition table, its preprocessors and the detectors they use."""
 
+from .condition import Condition, Param, Preprocessor
 from .detectors import DETECTORS, Detectors
-from .table import CONDITIONS, Condition, Param, Preprocessor, condition, detect
+from .table import CONDITIONS, condition, detect
 
 __all__ = ["CONDITIONS", "DETECTORS", "Condition", "Detectors", "Param", "Preprocessor", "condition", "detect"]
